@@ -1,0 +1,72 @@
+# Two commands do everything on a fresh clone: `make synth` and `make test`.
+# Setup (.venv, Python and npm packages) runs only when missing or when its inputs changed.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := npx --no-install cdk
+ENV ?=
+
+# Offline and quiet: no Node EOL banner from jsii, no CLI telemetry or notices, and never ask
+# the EC2 metadata service for credentials (synth needs none).
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21,22
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: help setup synth test lint typecheck unit deploy diff clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(PY_STAMP) $(NPM_STAMP) ## Create .venv and install Python and npm dependencies
+
+synth: setup ## Synthesize every environment into cdk.out (offline), run cdk-nag
+	$(CDK) synth --quiet
+
+lint: $(PY_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(PY_STAMP)
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest
+
+test: setup lint typecheck unit ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots)
+
+define require_env
+	@test -n "$(ENV)" || { echo "usage: make $@ ENV=<environment>" >&2; exit 2; }
+	@$(PY) -m stacks.config deployable $(ENV)
+endef
+
+deploy: setup ## Deploy one environment's stage: make deploy ENV=staging
+	$(require_env)
+	$(CDK) deploy --context env=$(ENV) '$(ENV)/*' --require-approval broadening
+
+diff: setup ## Show what a deploy would change: make diff ENV=staging
+	$(require_env)
+	$(CDK) diff --context env=$(ENV) '$(ENV)/*'
+
+clean: ## Remove cdk.out and caches (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Stacks, the per-environment stage, and the typed environment config."""

@@ -1,0 +1,366 @@
+"""Typed configuration of every environment, validated when the app starts.
+
+This module is the one place to change what gets deployed where. It imports no CDK code, so
+checking it is instant (``python -m stacks.config check``). A bad value stops the app with one
+line naming the environment, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdk_constructs.options import LOG_RETENTION_DAYS, InterfaceEndpoint, NatMode
+
+REQUIRED_INTERFACE_ENDPOINTS: tuple[InterfaceEndpoint, ...] = (InterfaceEndpoint.EXECUTE_API,)
+"""Created in every environment whatever the config says: the private API is reached through it."""
+
+SUBNETS_PER_VPC = 6
+"""2 AZs x (public, app, db)."""
+
+LARGEST_VPC_PREFIX = 21
+"""A /21 is the smallest VPC that holds six /24 subnets (a /22 holds only four)."""
+
+SMALLEST_VPC_PREFIX = 16
+"""AWS does not allow a VPC CIDR larger than a /16."""
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_BRANCH_RE = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]+(?<!/)(?<!\.lock)$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed; ``str()`` is the one line shown to the user."""
+
+    def __init__(self, env: str, field_name: str, problem: str, allowed: str) -> None:
+        self.env = env
+        self.field_name = field_name
+        super().__init__(
+            f"config error: environment '{env}', field '{field_name}': {problem}; "
+            f"allowed: {allowed}"
+        )
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The VPC of one environment."""
+
+    vpc_cidr: str
+    """IPv4 CIDR of the VPC, /16 to /21; each of the six subnets gets an eighth of it."""
+    nat_mode: NatMode
+    """How app subnets reach the internet (see ``NatMode``)."""
+    interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
+    """Interface endpoints to create in the app subnets; ``execute-api`` is always added."""
+
+    @property
+    def effective_interface_endpoints(self) -> tuple[InterfaceEndpoint, ...]:
+        """The configured endpoints plus the required ones, once each, in a stable order."""
+        wanted = set(self.interface_endpoints) | set(REQUIRED_INTERFACE_ENDPOINTS)
+        return tuple(endpoint for endpoint in InterfaceEndpoint if endpoint in wanted)
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """The ECR repositories (``api`` and ``web``) of one environment."""
+
+    keep_tagged_images: int = 20
+    """How many tagged images each repository keeps (older ones expire); 1..1000."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One deployment of the platform (dev, staging, prod, ...)."""
+
+    name: str
+    """Short lowercase name; prefixes stack and resource names (``[a-z][a-z0-9-]{0,19}``)."""
+    account: str
+    """12-digit AWS account id. One digit repeated (111111111111) marks a placeholder."""
+    region: str
+    """AWS region, e.g. ``us-east-1``."""
+    availability_zones: tuple[str, ...]
+    """Exactly two AZ names in the region; explicit so synth never looks them up."""
+    branch: str
+    """The git branch whose pushes deploy this environment (one branch per environment)."""
+    alert_email: str
+    """Where alarms are sent."""
+    log_retention_days: int
+    """Retention of every log group the environment creates (a CloudWatch Logs value)."""
+    retain_data: bool
+    """Keep and deletion-protect stateful resources (production); False lets dev be destroyed."""
+    network: NetworkConfig
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+
+    @property
+    def is_placeholder_account(self) -> bool:
+        """True while ``account`` is a placeholder (one digit repeated), not a real account."""
+        return len(set(self.account)) == 1
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The whole app: its name and its environments."""
+
+    app_name: str
+    """Short lowercase name; prefixes stack and resource names in every environment."""
+    environments: tuple[EnvironmentConfig, ...]
+
+    @property
+    def environment_names(self) -> tuple[str, ...]:
+        return tuple(env.name for env in self.environments)
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """The environment called ``name``, or a ConfigError listing the known ones."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise ConfigError(
+            name,
+            "env (-c env=...)",
+            "not a configured environment",
+            ", ".join(self.environment_names),
+        )
+
+    def select(self, requested: str | None) -> tuple[EnvironmentConfig, ...]:
+        """All environments, or only the one named by ``-c env=NAME``."""
+        if requested is None:
+            return self.environments
+        return (self.environment(requested),)
+
+
+def validate_app_config(config: AppConfig) -> None:
+    """Raise ConfigError on the first value that is not allowed."""
+    if not _NAME_RE.match(config.app_name):
+        raise ConfigError(
+            "*", "app_name", f"'{config.app_name}' is not a valid name", "[a-z][a-z0-9-]{0,19}"
+        )
+    if not config.environments:
+        raise ConfigError("*", "environments", "no environment is configured", "one or more")
+    seen_names: set[str] = set()
+    branch_owner: dict[str, str] = {}
+    for env in config.environments:
+        _validate_environment(env)
+        if env.name in seen_names:
+            raise ConfigError(env.name, "name", "defined twice", "one definition per environment")
+        seen_names.add(env.name)
+        if env.branch in branch_owner:
+            raise ConfigError(
+                env.name,
+                "branch",
+                f"'{env.branch}' already deploys environment '{branch_owner[env.branch]}'",
+                "one environment per branch",
+            )
+        branch_owner[env.branch] = env.name
+
+
+def _validate_environment(env: EnvironmentConfig) -> None:
+    name = env.name
+    if not _NAME_RE.match(name):
+        raise ConfigError(name, "name", f"'{name}' is not a valid name", "[a-z][a-z0-9-]{0,19}")
+    if not isinstance(env.account, str) or not _ACCOUNT_RE.match(env.account):
+        raise ConfigError(name, "account", f"'{env.account}' is not an account id", "12 digits")
+    if not _REGION_RE.match(env.region):
+        raise ConfigError(
+            name, "region", f"'{env.region}' is not a region name", "e.g. us-east-1, eu-west-1"
+        )
+    _validate_availability_zones(env)
+    if not _BRANCH_RE.match(env.branch):
+        raise ConfigError(
+            name, "branch", f"'{env.branch}' is not a git branch name", "e.g. main, release/1"
+        )
+    if not _EMAIL_RE.match(env.alert_email):
+        raise ConfigError(
+            name, "alert_email", f"'{env.alert_email}' is not an e-mail address", "name@domain.tld"
+        )
+    if env.log_retention_days not in LOG_RETENTION_DAYS:
+        raise ConfigError(
+            name,
+            "log_retention_days",
+            f"{env.log_retention_days} is not a CloudWatch Logs retention",
+            ", ".join(str(days) for days in LOG_RETENTION_DAYS),
+        )
+    if not isinstance(env.retain_data, bool):
+        raise ConfigError(
+            name, "retain_data", f"{env.retain_data!r} is not a boolean", "True, False"
+        )
+    _validate_network(name, env.network)
+    keep = env.registry.keep_tagged_images
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 1000:
+        raise ConfigError(
+            name, "registry.keep_tagged_images", f"{keep!r} is out of range", "an integer 1..1000"
+        )
+
+
+def _validate_availability_zones(env: EnvironmentConfig) -> None:
+    zones: Sequence[str] = env.availability_zones
+    if isinstance(zones, str) or len(zones) != 2:
+        raise ConfigError(
+            env.name,
+            "availability_zones",
+            f"{zones!r} is not exactly 2 zones",
+            f"two distinct zones of {env.region}, e.g. ('{env.region}a', '{env.region}b')",
+        )
+    if len(set(zones)) != 2:
+        raise ConfigError(
+            env.name, "availability_zones", f"{zones!r} repeats a zone", "two distinct zones"
+        )
+    for zone in zones:
+        if not re.fullmatch(re.escape(env.region) + r"[a-z]", zone):
+            raise ConfigError(
+                env.name,
+                "availability_zones",
+                f"'{zone}' is not a zone of region {env.region}",
+                f"{env.region} followed by one letter, e.g. {env.region}a",
+            )
+
+
+def _validate_network(env_name: str, network: NetworkConfig) -> None:
+    cidr_rule = (
+        f"a private IPv4 CIDR from /{SMALLEST_VPC_PREFIX} to /{LARGEST_VPC_PREFIX} "
+        f"(room for {SUBNETS_PER_VPC} subnets of /24 or larger)"
+    )
+    try:
+        vpc = ipaddress.IPv4Network(network.vpc_cidr, strict=True)
+    except ValueError as error:
+        raise ConfigError(
+            env_name,
+            "network.vpc_cidr",
+            f"'{network.vpc_cidr}' is not a valid CIDR ({error})",
+            cidr_rule,
+        ) from None
+    if vpc.prefixlen > LARGEST_VPC_PREFIX:
+        raise ConfigError(
+            env_name,
+            "network.vpc_cidr",
+            f"'{network.vpc_cidr}' is too small for {SUBNETS_PER_VPC} /24 subnets",
+            cidr_rule,
+        )
+    if vpc.prefixlen < SMALLEST_VPC_PREFIX or not vpc.is_private:
+        raise ConfigError(
+            env_name, "network.vpc_cidr", f"'{network.vpc_cidr}' is not allowed", cidr_rule
+        )
+    if network.nat_mode not in tuple(NatMode):
+        raise ConfigError(
+            env_name,
+            "network.nat_mode",
+            f"'{network.nat_mode}' is not a NAT mode",
+            ", ".join(mode.value for mode in NatMode),
+        )
+    known_endpoints = {endpoint.value for endpoint in InterfaceEndpoint}
+    for endpoint in network.interface_endpoints:
+        if endpoint not in known_endpoints:
+            raise ConfigError(
+                env_name,
+                "network.interface_endpoints",
+                f"'{endpoint}' is not a known endpoint name",
+                ", ".join(sorted(known_endpoints)),
+            )
+
+
+APP_CONFIG = AppConfig(
+    app_name="three-tier",
+    environments=(
+        EnvironmentConfig(
+            name="dev",
+            account="111111111111",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="dev",
+            alert_email="alerts-dev@example.com",
+            log_retention_days=14,
+            retain_data=False,
+            network=NetworkConfig(
+                vpc_cidr="10.10.0.0/16",
+                nat_mode=NatMode.INSTANCE,
+                interface_endpoints=(InterfaceEndpoint.EXECUTE_API,),
+            ),
+            registry=RegistryConfig(keep_tagged_images=10),
+        ),
+        EnvironmentConfig(
+            name="staging",
+            account="222222222222",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="staging",
+            alert_email="alerts-staging@example.com",
+            log_retention_days=30,
+            retain_data=False,
+            network=NetworkConfig(
+                vpc_cidr="10.20.0.0/16",
+                nat_mode=NatMode.SINGLE_GATEWAY,
+                interface_endpoints=(
+                    InterfaceEndpoint.EXECUTE_API,
+                    InterfaceEndpoint.SECRETS_MANAGER,
+                    InterfaceEndpoint.LOGS,
+                ),
+            ),
+            registry=RegistryConfig(keep_tagged_images=20),
+        ),
+        EnvironmentConfig(
+            name="prod",
+            account="333333333333",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="main",
+            alert_email="alerts-prod@example.com",
+            log_retention_days=365,
+            retain_data=True,
+            network=NetworkConfig(
+                vpc_cidr="10.30.0.0/16",
+                nat_mode=NatMode.GATEWAY_PER_AZ,
+                interface_endpoints=(
+                    InterfaceEndpoint.EXECUTE_API,
+                    InterfaceEndpoint.SECRETS_MANAGER,
+                    InterfaceEndpoint.KMS,
+                    InterfaceEndpoint.LOGS,
+                    InterfaceEndpoint.MONITORING,
+                    InterfaceEndpoint.ECR_API,
+                    InterfaceEndpoint.ECR_DOCKER,
+                    InterfaceEndpoint.STS,
+                    InterfaceEndpoint.XRAY,
+                ),
+            ),
+            registry=RegistryConfig(keep_tagged_images=50),
+        ),
+    ),
+)
+
+
+def check_deployable(config: AppConfig, env_name: str) -> EnvironmentConfig:
+    """The config of ``env_name`` if it can be deployed (valid, real account), else ConfigError."""
+    validate_app_config(config)
+    env = config.environment(env_name)
+    if env.is_placeholder_account:
+        raise ConfigError(
+            env.name,
+            "account",
+            f"'{env.account}' is still a placeholder, set the real account id in stacks/config.py",
+            "a real 12-digit AWS account id",
+        )
+    return env
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m stacks.config check`` or ``python -m stacks.config deployable ENV``."""
+    usage = "usage: python -m stacks.config check | deployable ENV"
+    try:
+        match list(argv):
+            case ["check"]:
+                validate_app_config(APP_CONFIG)
+            case ["deployable", env_name]:
+                check_deployable(APP_CONFIG, env_name)
+            case _:
+                print(usage, file=sys.stderr)
+                return 2
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

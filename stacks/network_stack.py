@@ -1,0 +1,67 @@
+"""Network tier of one environment: the VPC and the ECR repositories of its images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy
+from constructs import Construct
+
+from cdk_constructs.container_repository import ContainerRepository
+from cdk_constructs.logging import retention_from_days
+from cdk_constructs.network import Network
+from stacks.config import AppConfig, EnvironmentConfig
+from stacks.platform_stack import PlatformStack
+
+IMAGE_NAMES = ("api", "web")
+"""The images an environment runs; each gets a repository ``<app>/<env>/<image>``."""
+
+
+class NetworkStack(PlatformStack):
+    """Composes the VPC and the image repositories; later tiers take them as attributes."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        app: AppConfig,
+        env_config: EnvironmentConfig,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, availability_zones=env_config.availability_zones, **kwargs)
+        removal_policy = RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+        self.network = Network(
+            self,
+            "Network",
+            cidr=env_config.network.vpc_cidr,
+            availability_zones=env_config.availability_zones,
+            nat_mode=env_config.network.nat_mode,
+            interface_endpoints=env_config.network.effective_interface_endpoints,
+            flow_log_retention=retention_from_days(env_config.log_retention_days),
+            flow_log_group_name=f"/{app.app_name}/{env_config.name}/vpc-flow-logs",
+            removal_policy=removal_policy,
+        )
+        self.vpc = self.network.vpc
+
+        # Names are fixed because the deploy workflow pushes images to them; they carry the
+        # app and environment so several environments can share an account.
+        self.repositories = {
+            image: ContainerRepository(
+                self,
+                f"{image.capitalize()}Repository",
+                repository_name=f"{app.app_name}/{env_config.name}/{image}",
+                keep_tagged_images=env_config.registry.keep_tagged_images,
+                retain=env_config.retain_data,
+            ).repository
+            for image in IMAGE_NAMES
+        }
+
+        CfnOutput(self, "VpcId", value=self.vpc.vpc_id, description="The environment's VPC")
+        for image, repository in self.repositories.items():
+            CfnOutput(
+                self,
+                f"{image.capitalize()}RepositoryUri",
+                value=repository.repository_uri,
+                description=f"Push the {image} image here (tags are immutable)",
+            )

@@ -1,0 +1,34 @@
+"""One environment of the platform: a Stage holding one stack per tier."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from stacks.config import AppConfig, EnvironmentConfig
+from stacks.network_stack import NetworkStack
+
+
+class PlatformStage(Stage):
+    """All tiers of one environment, deployed to that environment's account and region."""
+
+    def __init__(self, scope: Construct, *, app: AppConfig, env_config: EnvironmentConfig) -> None:
+        super().__init__(
+            scope,
+            env_config.name,
+            env=Environment(account=env_config.account, region=env_config.region),
+        )
+        self.env_config = env_config
+        prefix = f"{app.app_name}-{env_config.name}"
+        self.network = NetworkStack(
+            self,
+            "Network",
+            app=app,
+            env_config=env_config,
+            stack_name=f"{prefix}-network",
+            description=f"{app.app_name} {env_config.name}: network tier (VPC, endpoints, ECR)",
+            termination_protection=env_config.retain_data,
+            analytics_reporting=False,
+        )
+        Tags.of(self).add("app", app.app_name)
+        Tags.of(self).add("environment", env_config.name)

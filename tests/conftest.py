@@ -1,0 +1,76 @@
+"""Synthesizes every shipped environment once per test session, as `make synth` does."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
+
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from stacks.config import APP_CONFIG, EnvironmentConfig
+from stacks.platform_app import build_platform
+from stacks.platform_stage import PlatformStage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_NAMES = APP_CONFIG.environment_names
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does."""
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+@dataclass(frozen=True)
+class SynthesizedEnv:
+    """One environment's config, stage and synthesized templates."""
+
+    config: EnvironmentConfig
+    stage: PlatformStage
+    network: Template
+    network_json: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """The whole synthesized app."""
+
+    outdir: Path
+    envs: dict[str, SynthesizedEnv]
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("assembly-*/*.template.json"))
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = App(outdir=str(outdir), context=cdk_json_context())
+    stages = build_platform(app, APP_CONFIG, APP_CONFIG.environments)
+    app.synth()  # raises if any cdk-nag finding is unacknowledged
+    envs = {}
+    for name, stage in stages.items():
+        network = Template.from_stack(stage.network)
+        envs[name] = SynthesizedEnv(
+            config=stage.env_config,
+            stage=stage,
+            network=network,
+            network_json=dict(network.to_json()),
+        )
+    return Synthesized(outdir=outdir, envs=envs)
+
+
+@pytest.fixture(params=ENV_NAMES)
+def env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
+    """Each shipped environment in turn."""
+    name: str = request.param
+    return synthesized.envs[name]

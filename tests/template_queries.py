@@ -1,0 +1,85 @@
+"""Small queries over a synthesized CloudFormation template (a dict), by relation not by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Resource = dict[str, Any]
+
+
+def resources(template: dict[str, Any], resource_type: str) -> dict[str, Resource]:
+    """Logical id -> resource, for every resource of one type."""
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def only(template: dict[str, Any], resource_type: str) -> tuple[str, Resource]:
+    """The single resource of a type (fails when there is not exactly one)."""
+    found = resources(template, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+def get_att(logical_id: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def tag(resource: Resource, key: str) -> str | None:
+    for item in resource["Properties"].get("Tags", []):
+        if item["Key"] == key:
+            value: str = item["Value"]
+            return value
+    return None
+
+
+def subnets_by_group(template: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Subnet group name (public/app/db) -> AZ -> subnet logical id."""
+    groups: dict[str, dict[str, str]] = {}
+    for logical_id, subnet in resources(template, "AWS::EC2::Subnet").items():
+        group = tag(subnet, "aws-cdk:subnet-name")
+        assert group is not None, f"{logical_id} has no subnet group tag"
+        zone = subnet["Properties"]["AvailabilityZone"]
+        assert zone not in groups.setdefault(group, {}), f"two {group} subnets in {zone}"
+        groups[group][zone] = logical_id
+    return groups
+
+
+def route_table_of(template: dict[str, Any], subnet_id: str) -> str:
+    """The logical id of the route table associated with a subnet."""
+    tables = [
+        association["Properties"]["RouteTableId"]["Ref"]
+        for association in resources(template, "AWS::EC2::SubnetRouteTableAssociation").values()
+        if association["Properties"]["SubnetId"] == ref(subnet_id)
+    ]
+    assert len(tables) == 1, f"{subnet_id} has {len(tables)} route tables"
+    table: str = tables[0]
+    return table
+
+
+def default_routes(template: dict[str, Any], route_table_id: str) -> list[Resource]:
+    """The 0.0.0.0/0 routes of one route table."""
+    return [
+        route
+        for route in resources(template, "AWS::EC2::Route").values()
+        if route["Properties"]["RouteTableId"] == ref(route_table_id)
+        and route["Properties"].get("DestinationCidrBlock") == "0.0.0.0/0"
+    ]
+
+
+def policy_statements_of_role(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """Every statement of every inline and attached AWS::IAM::Policy that applies to a role."""
+    statements: list[dict[str, Any]] = []
+    role = template["Resources"][role_id]
+    for policy in role["Properties"].get("Policies", []):
+        statements.extend(policy["PolicyDocument"]["Statement"])
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if ref(role_id) in policy["Properties"].get("Roles", []):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements

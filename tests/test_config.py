@@ -1,0 +1,186 @@
+"""Config validation: every bad value stops the app with one line naming env, field and allowed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from stacks.config import (
+    APP_CONFIG,
+    AppConfig,
+    ConfigError,
+    EnvironmentConfig,
+    check_deployable,
+    validate_app_config,
+)
+from tests.conftest import REPO_ROOT
+
+DEV = APP_CONFIG.environment("dev")
+
+
+def with_dev(**changes: Any) -> AppConfig:
+    """The shipped config with some fields of dev replaced."""
+    dev = replace(DEV, **changes)
+    return replace(
+        APP_CONFIG,
+        environments=tuple(dev if env.name == "dev" else env for env in APP_CONFIG.environments),
+    )
+
+
+def with_dev_network(**changes: Any) -> AppConfig:
+    return with_dev(network=replace(DEV.network, **changes))
+
+
+def error_of(config: AppConfig) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        validate_app_config(config)
+    return caught.value
+
+
+def assert_one_line(error: ConfigError, env: str, field: str, *allowed_fragments: str) -> None:
+    message = str(error)
+    assert "\n" not in message
+    assert message.startswith(f"config error: environment '{env}', field '{field}': ")
+    allowed = message.split("; allowed: ", 1)[1]
+    for fragment in allowed_fragments:
+        assert fragment in allowed
+
+
+def test_shipped_config_is_valid() -> None:
+    validate_app_config(APP_CONFIG)
+    assert APP_CONFIG.environment_names == ("dev", "staging", "prod")
+
+
+@pytest.mark.parametrize("account", ["12345678901", "1234567890123", "12345678901a", ""])
+def test_malformed_account_id(account: str) -> None:
+    assert_one_line(error_of(with_dev(account=account)), "dev", "account", "12 digits")
+
+
+def test_availability_zone_not_in_region() -> None:
+    error = error_of(with_dev(availability_zones=("us-east-1a", "eu-west-1b")))
+    assert_one_line(error, "dev", "availability_zones", "us-east-1a")
+    assert "'eu-west-1b' is not a zone of region us-east-1" in str(error)
+
+
+@pytest.mark.parametrize(
+    "zones",
+    [("us-east-1a",), ("us-east-1a", "us-east-1b", "us-east-1c"), ("us-east-1a", "us-east-1a")],
+)
+def test_not_exactly_two_availability_zones(zones: tuple[str, ...]) -> None:
+    assert_one_line(
+        error_of(with_dev(availability_zones=zones)), "dev", "availability_zones", "two"
+    )
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/33", "10.0.0.1/16", "not-a-cidr", "300.0.0.0/16"])
+def test_invalid_cidr(cidr: str) -> None:
+    error = error_of(with_dev_network(vpc_cidr=cidr))
+    assert_one_line(error, "dev", "network.vpc_cidr", "/16 to /21")
+    assert "is not a valid CIDR" in str(error)
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/22", "10.0.0.0/24"])
+def test_cidr_too_small_for_six_subnets(cidr: str) -> None:
+    error = error_of(with_dev_network(vpc_cidr=cidr))
+    assert_one_line(error, "dev", "network.vpc_cidr", "6 subnets of /24 or larger")
+    assert "too small" in str(error)
+
+
+def test_smallest_allowed_cidr_is_accepted() -> None:
+    validate_app_config(with_dev_network(vpc_cidr="10.0.0.0/21"))
+
+
+def test_one_branch_mapped_to_two_environments() -> None:
+    error = error_of(with_dev(branch="main"))  # prod deploys main
+    assert_one_line(error, "prod", "branch", "one environment per branch")
+    assert "already deploys environment 'dev'" in str(error)
+
+
+@pytest.mark.parametrize("email", ["alerts", "alerts@", "@example.com", "a b@example.com", "a@b"])
+def test_invalid_alert_email(email: str) -> None:
+    assert_one_line(error_of(with_dev(alert_email=email)), "dev", "alert_email", "name@domain.tld")
+
+
+def test_unknown_interface_endpoint_name() -> None:
+    error = error_of(with_dev_network(interface_endpoints=("execute-api", "secrets-manager")))
+    assert_one_line(error, "dev", "network.interface_endpoints", "secretsmanager", "execute-api")
+    assert "'secrets-manager' is not a known endpoint name" in str(error)
+
+
+def test_unknown_nat_mode() -> None:
+    error = error_of(with_dev_network(nat_mode="nat_gateway"))
+    assert_one_line(
+        error, "dev", "network.nat_mode", "gateway_per_az", "single_gateway", "instance"
+    )
+
+
+def test_unsupported_log_retention() -> None:
+    error = error_of(with_dev(log_retention_days=10))
+    assert_one_line(error, "dev", "log_retention_days", "14", "3653")
+
+
+def test_unknown_environment_selected_with_context() -> None:
+    with pytest.raises(ConfigError) as caught:
+        APP_CONFIG.select("qa")
+    assert_one_line(caught.value, "qa", "env (-c env=...)", "dev, staging, prod")
+
+
+def test_no_context_selects_every_environment() -> None:
+    assert APP_CONFIG.select(None) == APP_CONFIG.environments
+    assert APP_CONFIG.select("prod") == (APP_CONFIG.environment("prod"),)
+
+
+def test_deploy_refuses_placeholder_account() -> None:
+    assert DEV.is_placeholder_account
+    with pytest.raises(ConfigError) as caught:
+        check_deployable(APP_CONFIG, "dev")
+    assert_one_line(caught.value, "dev", "account", "real 12-digit")
+
+
+def test_deploy_accepts_a_real_account() -> None:
+    config = with_dev(account="123456789012")
+    env: EnvironmentConfig = check_deployable(config, "dev")
+    assert env.account == "123456789012"
+
+
+def run_python(
+    *args: str, context: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,21,22"}
+    if context is not None:
+        environment["CDK_CONTEXT_JSON"] = json.dumps(context)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_config_command_refuses_placeholder_in_one_line() -> None:
+    result = run_python("-m", "stacks.config", "deployable", "staging")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[0]]
+    assert lines[0].startswith("config error: environment 'staging', field 'account': ")
+
+
+def test_app_exits_with_one_line_for_an_unknown_environment(tmp_path: Any) -> None:
+    result = run_python("app.py", context={"env": "qa"})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "config error: environment 'qa', field 'env (-c env=...)': not a configured environment; "
+        "allowed: dev, staging, prod"
+    ]

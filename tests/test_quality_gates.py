@@ -1,0 +1,76 @@
+"""cdk-nag and cfn-lint over the synthesized app: zero unacknowledged findings, zero lint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
+
+from stacks.platform_app import add_quality_gates, unacknowledged_findings
+from tests.conftest import REPO_ROOT, Synthesized, cdk_json_context
+
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+
+def test_synth_reports_no_unacknowledged_finding(synthesized: Synthesized) -> None:
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    plugins = {plugin["pluginName"]: plugin for plugin in report["pluginReports"]}
+    assert "AwsSolutions" in plugins
+    for name, plugin in plugins.items():
+        assert plugin["conclusion"] == "success", name
+    assert unacknowledged_findings(synthesized.outdir) == []
+
+
+def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) -> None:
+    """A Lambda with every default wrong must trip AwsSolutions and Serverless rules."""
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    stack = Stack(app, "Bad")
+    lambda_.Function(
+        stack,
+        "Function",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context): return None"),
+    )
+    add_quality_gates(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {
+        plugin["pluginName"]: {violation["ruleName"] for violation in plugin["violations"]}
+        for plugin in report["pluginReports"]
+    }
+    assert "AwsSolutions-L1" in rules["AwsSolutions"]
+    assert "Serverless-LambdaTracing" in rules["Serverless"]  # a warning, not an error
+    findings = unacknowledged_findings(tmp_path)
+    assert any(line.startswith("WARNING Serverless-LambdaTracing") for line in findings)
+
+
+def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
+    templates = synthesized.template_files()
+    assert len(templates) == len(synthesized.envs)
+    regions = sorted({env.config.region for env in synthesized.envs.values()})
+    result = subprocess.run(
+        [
+            str(CFN_LINT),
+            "--config-file",
+            str(REPO_ROOT / ".cfnlintrc.yaml"),
+            "--format",
+            "parseable",
+            "--regions",
+            *regions,
+            "--",
+            *map(str, templates),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.stdout == "", result.stdout
+    assert result.returncode == 0, result.stderr
