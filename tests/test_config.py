@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from stacks.config import (
     AppConfig,
     ConfigError,
     EnvironmentConfig,
+    NetworkConfig,
+    RegistryConfig,
     check_deployable,
     validate_app_config,
 )
@@ -175,7 +177,7 @@ def test_config_command_refuses_placeholder_in_one_line() -> None:
     assert lines[0].startswith("config error: environment 'staging', field 'account': ")
 
 
-def test_app_exits_with_one_line_for_an_unknown_environment(tmp_path: Any) -> None:
+def test_app_exits_with_one_line_for_an_unknown_environment() -> None:
     result = run_python("app.py", context={"env": "qa"})
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -184,3 +186,13 @@ def test_app_exits_with_one_line_for_an_unknown_environment(tmp_path: Any) -> No
         "config error: environment 'qa', field 'env (-c env=...)': not a configured environment; "
         "allowed: dev, staging, prod"
     ]
+
+
+def test_readme_documents_every_config_knob() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    knobs = [f"`{field.name}`" for field in fields(AppConfig)]
+    knobs += [f"`{field.name}`" for field in fields(EnvironmentConfig)]
+    knobs += [f"`network.{field.name}`" for field in fields(NetworkConfig)]
+    knobs += [f"`registry.{field.name}`" for field in fields(RegistryConfig)]
+    missing = [knob for knob in knobs if knob not in readme]
+    assert missing == []
