@@ -40,7 +40,7 @@ class Network(Construct):
         cidr: str,
         availability_zones: Sequence[str],
         nat_mode: NatMode,
-        interface_endpoints: Sequence[InterfaceEndpoint] = (InterfaceEndpoint.EXECUTE_API,),
+        interface_endpoints: Sequence[InterfaceEndpoint] = (),
         flow_log_retention: logs.RetentionDays,
         flow_log_group_name: str,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -162,10 +162,7 @@ class Network(Construct):
         )
 
         # --- endpoints ---------------------------------------------------------------------------
-        private_route_subnets = [
-            ec2.SubnetSelection(subnet_group_name=SubnetGroup.APP),
-            ec2.SubnetSelection(subnet_group_name=SubnetGroup.DB),
-        ]
+        private_route_subnets = [self.app_subnets, self.db_subnets]
         self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3Endpoint",
             service=ec2.GatewayVpcEndpointAwsService.S3,
@@ -188,6 +185,7 @@ class Network(Construct):
             ec2.Port.tcp(HTTPS_PORT),
             "HTTPS from inside the VPC",
         )
+        # execute-api always: the private API is reachable through it and nothing else.
         wanted = {InterfaceEndpoint(endpoint) for endpoint in interface_endpoints}
         wanted.add(InterfaceEndpoint.EXECUTE_API)
         self.interface_endpoints: dict[InterfaceEndpoint, ec2.InterfaceVpcEndpoint] = {}

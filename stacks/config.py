@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 
 from cdk_constructs.options import LOG_RETENTION_DAYS, InterfaceEndpoint, NatMode
 
-REQUIRED_INTERFACE_ENDPOINTS: tuple[InterfaceEndpoint, ...] = (InterfaceEndpoint.EXECUTE_API,)
-"""Created in every environment whatever the config says: the private API is reached through it."""
-
 SUBNETS_PER_VPC = 6
 """2 AZs x (public, app, db)."""
 
@@ -55,13 +52,7 @@ class NetworkConfig:
     nat_mode: NatMode
     """How app subnets reach the internet (see ``NatMode``)."""
     interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
-    """Interface endpoints to create in the app subnets; ``execute-api`` is always added."""
-
-    @property
-    def effective_interface_endpoints(self) -> tuple[InterfaceEndpoint, ...]:
-        """The configured endpoints plus the required ones, once each, in a stable order."""
-        wanted = set(self.interface_endpoints) | set(REQUIRED_INTERFACE_ENDPOINTS)
-        return tuple(endpoint for endpoint in InterfaceEndpoint if endpoint in wanted)
+    """Interface endpoints to create in the app subnets; the Network always adds ``execute-api``."""
 
 
 @dataclass(frozen=True)

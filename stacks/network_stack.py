@@ -37,7 +37,7 @@ class NetworkStack(PlatformStack):
             cidr=env_config.network.vpc_cidr,
             availability_zones=env_config.availability_zones,
             nat_mode=env_config.network.nat_mode,
-            interface_endpoints=env_config.network.effective_interface_endpoints,
+            interface_endpoints=env_config.network.interface_endpoints,
             flow_log_retention=retention_from_days(env_config.log_retention_days),
             flow_log_group_name=f"/{app.app_name}/{env_config.name}/vpc-flow-logs",
             removal_policy=removal_policy,
