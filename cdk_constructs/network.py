@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_constructs.logging import encrypted_log_group
 from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
 
 NAT_INSTANCE_TYPE = "t4g.nano"
@@ -106,32 +107,11 @@ class Network(Construct):
             removal_policy=removal_policy,
             pending_window=Duration.days(7),
         )
-        log_group_arn = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=flow_log_group_name,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.flow_log_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForTheFlowLogGroupOnly",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],
-                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-            )
-        )
-        self.flow_log_group = logs.LogGroup(
+        self.flow_log_group = encrypted_log_group(
             self,
             "FlowLogGroup",
             log_group_name=flow_log_group_name,
-            encryption_key=self.flow_log_key,
+            key=self.flow_log_key,
             retention=flow_log_retention,
             removal_policy=removal_policy,
         )

@@ -47,6 +47,15 @@ class InterfaceEndpoint(StrEnum):
     ECS_TELEMETRY = "ecs-telemetry"
 
 
+class SslMode(StrEnum):
+    """How a PostgreSQL client checks the server's TLS certificate (libpq ``sslmode``)."""
+
+    VERIFY_FULL = "verify-full"
+    """Encrypt and verify chain and host name (RDS Proxy's certificate chains to Amazon Root CA)."""
+    REQUIRE = "require"
+    """Encrypt only: the Aurora CA bundle is not in the Lambda runtime's trust store."""
+
+
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,

@@ -64,6 +64,27 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True)
+class DatabaseConfig:
+    """The Aurora PostgreSQL Serverless v2 cluster of one environment and its RDS Proxy."""
+
+    engine_version: str = "16.13"
+    """Aurora PostgreSQL version: 16.3+ or 17.4+, the minors that can scale to 0 ACU."""
+    min_capacity: float = 0.5
+    """Minimum ACUs per instance, 0..256 in steps of 0.5; 0 lets the cluster pause when idle."""
+    max_capacity: float = 4
+    """Maximum ACUs per instance, 1..256 in steps of 0.5, at least ``min_capacity``."""
+    auto_pause_minutes: int = 10
+    """Idle minutes before a 0-ACU cluster pauses, 5..1440; used only when ``min_capacity`` is 0."""
+    readers: int = 0
+    """0 or 1 reader, in the second AZ, in the promotion tier that scales and fails over with the
+    writer."""
+    proxy: bool = True
+    """Put RDS Proxy in front of the cluster (pooling, faster failover). Not with 0 ACU."""
+    backup_retention_days: int = 7
+    """Days of automated backups (point-in-time restore), 1..35."""
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """One deployment of the platform (dev, staging, prod, ...)."""
 
@@ -84,6 +105,7 @@ class EnvironmentConfig:
     retain_data: bool
     """Keep and deletion-protect stateful resources (production); False lets dev be destroyed."""
     network: NetworkConfig
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     @property
@@ -179,6 +201,7 @@ def _validate_environment(env: EnvironmentConfig) -> None:
             name, "retain_data", f"{env.retain_data!r} is not a boolean", "True, False"
         )
     _validate_network(name, env.network)
+    _validate_database(name, env.database)
     keep = env.registry.keep_tagged_images
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 1000:
         raise ConfigError(
@@ -252,6 +275,99 @@ def _validate_network(env_name: str, network: NetworkConfig) -> None:
             )
 
 
+ENGINE_MAJORS_MIN_MINOR = {16: 3, 17: 4}
+"""Aurora PostgreSQL majors offered and the first minor of each that scales to 0 ACU."""
+
+MAX_ACU = 256
+AUTO_PAUSE_MINUTES = (5, 1440)
+"""Aurora accepts an auto-pause delay of 300 s to 86400 s."""
+BACKUP_RETENTION_DAYS = (1, 35)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _validate_database(env_name: str, database: DatabaseConfig) -> None:
+    version_rule = ", ".join(
+        f"{major}.{minor} or a later {major}.x" for major, minor in ENGINE_MAJORS_MIN_MINOR.items()
+    )
+    match = re.fullmatch(r"(\d+)\.(\d+)", str(database.engine_version))
+    if (
+        match is None
+        or int(match[1]) not in ENGINE_MAJORS_MIN_MINOR
+        or int(match[2]) < ENGINE_MAJORS_MIN_MINOR[int(match[1])]
+    ):
+        raise ConfigError(
+            env_name,
+            "database.engine_version",
+            f"'{database.engine_version}' is not an Aurora PostgreSQL version that scales to 0 ACU",
+            version_rule,
+        )
+    for field_name, value, lowest in (
+        ("min_capacity", database.min_capacity, 0.0),
+        ("max_capacity", database.max_capacity, 1.0),
+    ):
+        if not _is_number(value) or not lowest <= value <= MAX_ACU:
+            raise ConfigError(
+                env_name,
+                f"database.{field_name}",
+                f"{value!r} is out of range",
+                f"{lowest:g}..{MAX_ACU} ACUs in steps of 0.5",
+            )
+        if value * 2 != int(value * 2):
+            raise ConfigError(
+                env_name,
+                f"database.{field_name}",
+                f"{value!r} is not on the 0.5 ACU grid",
+                "a multiple of 0.5, e.g. 0, 0.5, 1, 1.5",
+            )
+    if database.min_capacity > database.max_capacity:
+        raise ConfigError(
+            env_name,
+            "database.min_capacity",
+            f"{database.min_capacity:g} is above max_capacity {database.max_capacity:g}",
+            "min_capacity <= max_capacity",
+        )
+    low, high = AUTO_PAUSE_MINUTES
+    pause = database.auto_pause_minutes
+    if isinstance(pause, bool) or not isinstance(pause, int) or not low <= pause <= high:
+        raise ConfigError(
+            env_name,
+            "database.auto_pause_minutes",
+            f"{pause!r} is out of range",
+            f"an integer {low}..{high}",
+        )
+    if isinstance(database.readers, bool) or database.readers not in (0, 1):
+        raise ConfigError(
+            env_name,
+            "database.readers",
+            f"{database.readers!r} readers is not supported",
+            "0 or 1 (a reader in the second AZ)",
+        )
+    if not isinstance(database.proxy, bool):
+        raise ConfigError(
+            env_name, "database.proxy", f"{database.proxy!r} is not a boolean", "True, False"
+        )
+    if database.proxy and database.min_capacity == 0:
+        raise ConfigError(
+            env_name,
+            "database.proxy",
+            "a proxy with min_capacity 0 keeps connections open, so the cluster never pauses, "
+            "and RDS Proxy bills 8 ACUs minimum on Serverless v2",
+            "proxy=False with min_capacity 0, or min_capacity >= 0.5 with a proxy",
+        )
+    low, high = BACKUP_RETENTION_DAYS
+    days = database.backup_retention_days
+    if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
+        raise ConfigError(
+            env_name,
+            "database.backup_retention_days",
+            f"{days!r} is out of range",
+            f"an integer {low}..{high}",
+        )
+
+
 APP_CONFIG = AppConfig(
     app_name="three-tier",
     environments=(
@@ -268,6 +384,14 @@ APP_CONFIG = AppConfig(
                 vpc_cidr="10.10.0.0/16",
                 nat_mode=NatMode.INSTANCE,
                 interface_endpoints=(InterfaceEndpoint.EXECUTE_API,),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0,
+                max_capacity=2,
+                auto_pause_minutes=10,
+                readers=0,
+                proxy=False,
+                backup_retention_days=1,
             ),
             registry=RegistryConfig(keep_tagged_images=10),
         ),
@@ -288,6 +412,13 @@ APP_CONFIG = AppConfig(
                     InterfaceEndpoint.SECRETS_MANAGER,
                     InterfaceEndpoint.LOGS,
                 ),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0.5,
+                max_capacity=4,
+                readers=0,
+                proxy=True,
+                backup_retention_days=7,
             ),
             registry=RegistryConfig(keep_tagged_images=20),
         ),
@@ -314,6 +445,13 @@ APP_CONFIG = AppConfig(
                     InterfaceEndpoint.STS,
                     InterfaceEndpoint.XRAY,
                 ),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0.5,
+                max_capacity=16,
+                readers=1,
+                proxy=True,
+                backup_retention_days=30,
             ),
             registry=RegistryConfig(keep_tagged_images=50),
         ),

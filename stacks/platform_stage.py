@@ -6,7 +6,11 @@ from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
 from stacks.config import AppConfig, EnvironmentConfig
+from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
+
+UNTAGGABLE_RESOURCE_TYPES = ("AWS::RDS::DBProxyTargetGroup",)
+"""CDK marks these taggable, but CloudFormation rejects a ``Tags`` property on them."""
 
 
 class PlatformStage(Stage):
@@ -30,5 +34,16 @@ class PlatformStage(Stage):
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
         )
-        Tags.of(self).add("app", app.app_name)
-        Tags.of(self).add("environment", env_config.name)
+        self.data = DataStack(
+            self,
+            "Data",
+            app=app,
+            env_config=env_config,
+            network=self.network.network,
+            stack_name=f"{prefix}-data",
+            description=f"{app.app_name} {env_config.name}: data tier (Aurora, proxy, sessions)",
+            termination_protection=env_config.retain_data,
+            analytics_reporting=False,
+        )
+        for key, value in (("app", app.app_name), ("environment", env_config.name)):
+            Tags.of(self).add(key, value, exclude_resource_types=list(UNTAGGABLE_RESOURCE_TYPES))

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
-from aws_cdk import App  # imported after the jsii variables above are set
+from aws_cdk import App, Stack  # imported after the jsii variables above are set
 
 from stacks.config import APP_CONFIG, EnvironmentConfig
 from stacks.platform_app import build_platform
@@ -36,6 +36,7 @@ class SynthesizedEnv:
     config: EnvironmentConfig
     stage: PlatformStage
     network_json: dict[str, Any]
+    data_json: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,13 @@ class Synthesized:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))
 
 
+def _template(outdir: Path, stage: PlatformStage, stack: Stack) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(
+        (outdir / stage.artifact_id / stack.template_file).read_text()
+    )
+    return template
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     outdir = tmp_path_factory.mktemp("cdk.out")
@@ -59,9 +67,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         name: SynthesizedEnv(
             config=stage.env_config,
             stage=stage,
-            network_json=json.loads(
-                (outdir / stage.artifact_id / stage.network.template_file).read_text()
-            ),
+            network_json=_template(outdir, stage, stage.network),
+            data_json=_template(outdir, stage, stage.data),
         )
         for name, stage in stages.items()
     }

@@ -83,3 +83,34 @@ def policy_statements_of_role(template: dict[str, Any], role_id: str) -> list[di
         if ref(role_id) in policy["Properties"].get("Roles", []):
             statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return statements
+
+
+def imported(value: Any, producer: dict[str, Any]) -> Any:
+    """The producer's value behind a cross-stack reference (``Fn::GetStackOutput``/ImportValue)."""
+    if isinstance(value, dict) and "Fn::GetStackOutput" in value:
+        return producer["Outputs"][value["Fn::GetStackOutput"]["OutputName"]]["Value"]
+    if isinstance(value, dict) and "Fn::ImportValue" in value:
+        export = value["Fn::ImportValue"]
+        for output in producer["Outputs"].values():
+            if output.get("Export", {}).get("Name") == export:
+                return output["Value"]
+    raise AssertionError(f"{value} is not a reference to the producer stack")
+
+
+def security_group_rules(
+    template: dict[str, Any], group_id: str, rule_type: str
+) -> list[dict[str, Any]]:
+    """Ingress or egress rules of a security group: inline ones and separate resources."""
+    inline_key = "SecurityGroupIngress" if rule_type == "ingress" else "SecurityGroupEgress"
+    rules = list(template["Resources"][group_id]["Properties"].get(inline_key, []))
+    resource_type = (
+        "AWS::EC2::SecurityGroupIngress"
+        if rule_type == "ingress"
+        else "AWS::EC2::SecurityGroupEgress"
+    )
+    rules += [
+        rule["Properties"]
+        for rule in resources(template, resource_type).values()
+        if rule["Properties"]["GroupId"] == get_att(group_id, "GroupId")
+    ]
+    return rules

@@ -15,6 +15,7 @@ from stacks.config import (
     APP_CONFIG,
     AppConfig,
     ConfigError,
+    DatabaseConfig,
     EnvironmentConfig,
     NetworkConfig,
     RegistryConfig,
@@ -37,6 +38,10 @@ def with_dev(**changes: Any) -> AppConfig:
 
 def with_dev_network(**changes: Any) -> AppConfig:
     return with_dev(network=replace(DEV.network, **changes))
+
+
+def with_dev_database(**changes: Any) -> AppConfig:
+    return with_dev(database=replace(DEV.database, **changes))
 
 
 def error_of(config: AppConfig) -> ConfigError:
@@ -127,6 +132,69 @@ def test_unsupported_log_retention() -> None:
     assert_one_line(error, "dev", "log_retention_days", "14", "3653")
 
 
+def test_shipped_database_profiles() -> None:
+    """dev pauses at 0 ACU without proxy or reader; staging and prod keep 0.5 ACU behind a proxy."""
+    dev, staging, prod = (
+        APP_CONFIG.environment(name).database for name in APP_CONFIG.environment_names
+    )
+    assert (dev.min_capacity, dev.proxy, dev.readers) == (0, False, 0)
+    assert (staging.min_capacity, staging.proxy, staging.readers) == (0.5, True, 0)
+    assert (prod.min_capacity, prod.proxy, prod.readers) == (0.5, True, 1)
+
+
+def test_proxy_with_zero_acu_is_refused() -> None:
+    error = error_of(with_dev_database(proxy=True, min_capacity=0))
+    assert_one_line(error, "dev", "database.proxy", "proxy=False with min_capacity 0")
+    assert "never pauses" in str(error)
+    assert "8 ACUs" in str(error)
+
+
+def test_min_capacity_above_max_capacity() -> None:
+    error = error_of(with_dev_database(min_capacity=4, max_capacity=2))
+    assert_one_line(error, "dev", "database.min_capacity", "min_capacity <= max_capacity")
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"), [("min_capacity", 0.25), ("max_capacity", 2.7), ("max_capacity", 1.2)]
+)
+def test_capacity_off_the_half_acu_grid(field_name: str, value: float) -> None:
+    error = error_of(with_dev_database(**{field_name: value}))
+    assert_one_line(error, "dev", f"database.{field_name}", "multiple of 0.5")
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [("min_capacity", -0.5), ("max_capacity", 0.5), ("max_capacity", 257), ("max_capacity", "4")],
+)
+def test_capacity_out_of_range(field_name: str, value: object) -> None:
+    error = error_of(with_dev_database(**{field_name: value}))
+    assert_one_line(error, "dev", f"database.{field_name}", "256 ACUs")
+
+
+@pytest.mark.parametrize("readers", [2, -1, True])
+def test_more_than_one_reader(readers: object) -> None:
+    error = error_of(with_dev_database(readers=readers))
+    assert_one_line(error, "dev", "database.readers", "0 or 1")
+
+
+@pytest.mark.parametrize("days", [0, 36, 7.5])
+def test_backup_retention_outside_1_to_35(days: object) -> None:
+    error = error_of(with_dev_database(backup_retention_days=days))
+    assert_one_line(error, "dev", "database.backup_retention_days", "1..35")
+
+
+@pytest.mark.parametrize("version", ["16.2", "17.3", "15.7", "18.0", "16", "latest"])
+def test_engine_version_that_cannot_scale_to_zero(version: str) -> None:
+    error = error_of(with_dev_database(engine_version=version))
+    assert_one_line(error, "dev", "database.engine_version", "16.3", "17.4")
+
+
+@pytest.mark.parametrize("minutes", [4, 1441])
+def test_auto_pause_outside_aurora_limits(minutes: int) -> None:
+    error = error_of(with_dev_database(auto_pause_minutes=minutes))
+    assert_one_line(error, "dev", "database.auto_pause_minutes", "5..1440")
+
+
 def test_unknown_environment_selected_with_context() -> None:
     with pytest.raises(ConfigError) as caught:
         APP_CONFIG.select("qa")
@@ -193,6 +261,7 @@ def test_readme_documents_every_config_knob() -> None:
     knobs = [f"`{field.name}`" for field in fields(AppConfig)]
     knobs += [f"`{field.name}`" for field in fields(EnvironmentConfig)]
     knobs += [f"`network.{field.name}`" for field in fields(NetworkConfig)]
+    knobs += [f"`database.{field.name}`" for field in fields(DatabaseConfig)]
     knobs += [f"`registry.{field.name}`" for field in fields(RegistryConfig)]
     missing = [knob for knob in knobs if knob not in readme]
     assert missing == []

@@ -1,0 +1,113 @@
+"""A Python Lambda function inside the VPC, with its own security group, role and log group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_constructs.python_bundling import python_function_code
+
+PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+"""What Lambda needs on the execution role to attach the function to the VPC."""
+
+
+@dataclass(frozen=True)
+class VpcFunctionProps:
+    package_dir: Path
+    """A Python package with a pinned ``requirements.txt``; zipped by local bundling."""
+    handler: str
+    """``<package>.<module>.<function>``."""
+    description: str
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    log_retention: logs.RetentionDays
+    removal_policy: RemovalPolicy
+    """Of the log group."""
+    bundle_cache_dir: Path
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Plain settings only: never a secret (the function reads those at run time)."""
+    timeout: Duration = field(default_factory=lambda: Duration.seconds(30))
+    memory_size: int = 256
+
+
+class VpcPythonFunction(Construct):
+    """arm64 Python function in private subnets: no egress until granted, X-Ray on.
+
+    Its role holds no managed policy: it may write to its own log group, manage its VPC network
+    interfaces and send traces, and gets everything else through explicit grants.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: VpcFunctionProps) -> None:
+        super().__init__(scope, id_)
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=props.vpc,
+            description=f"{props.description}: egress only where granted",
+            allow_all_outbound=False,
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=props.log_retention,
+            removal_policy=props.removal_policy,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs {props.description}",
+        )
+        self.log_group.grant_write(self.role)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"])
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=props.description,
+            runtime=PYTHON_RUNTIME,
+            architecture=ARCHITECTURE,
+            code=python_function_code(
+                props.package_dir,
+                runtime=PYTHON_RUNTIME,
+                architecture=ARCHITECTURE,
+                cache_dir=props.bundle_cache_dir,
+            ),
+            handler=props.handler,
+            role=self.role,
+            vpc=props.vpc,
+            vpc_subnets=props.subnets,
+            security_groups=[self.security_group],
+            environment=dict(props.environment),
+            timeout=props.timeout,
+            memory_size=props.memory_size,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="Lambda's VPC network-interface actions and X-Ray's PutTraceSegments/"
+                "PutTelemetryRecords support no resource-level permissions.",
+            )
+        )

@@ -1,0 +1,103 @@
+"""Data tier of one environment: Aurora (and RDS Proxy), the session table, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from constructs import Construct
+
+from cdk_constructs.database import AuroraDatabase, DatabaseProps
+from cdk_constructs.logging import retention_from_days
+from cdk_constructs.network import Network
+from cdk_constructs.options import InterfaceEndpoint
+from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
+from cdk_constructs.session_table import SessionTable
+from stacks.config import AppConfig, EnvironmentConfig
+from stacks.platform_stack import PlatformStack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_PACKAGE = REPO_ROOT / "lambda_src" / "db_migrate"
+BUNDLE_CACHE_DIR = REPO_ROOT / ".cache" / "lambda-deps"
+"""Pip-installed Lambda dependencies, reused across synths (see python_bundling)."""
+
+API_DB_USER = "app_api"
+"""The login role the migrations create for the API: rds_iam, DML on the app's tables only."""
+
+
+class DataStack(PlatformStack):
+    """Composes the database, its migrations and the session table on the network tier."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        app: AppConfig,
+        env_config: EnvironmentConfig,
+        network: Network,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, availability_zones=env_config.availability_zones, **kwargs)
+        prefix = f"{app.app_name}-{env_config.name}"
+        retention = retention_from_days(env_config.log_retention_days)
+        removal_policy = RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+        db = env_config.database
+        writer_zone, reader_zone = env_config.availability_zones
+
+        self.database = AuroraDatabase(
+            self,
+            "Database",
+            props=DatabaseProps(
+                vpc=network.vpc,
+                subnets=network.db_subnets,
+                availability_zones=(writer_zone, reader_zone),
+                name_prefix=prefix,
+                engine_version=db.engine_version,
+                min_capacity=db.min_capacity,
+                max_capacity=db.max_capacity,
+                auto_pause=(
+                    Duration.minutes(db.auto_pause_minutes) if db.min_capacity == 0 else None
+                ),
+                readers=db.readers,
+                proxy=db.proxy,
+                backup_retention=Duration.days(db.backup_retention_days),
+                log_retention=retention,
+                retain=env_config.retain_data,
+                rotation_subnets=network.app_subnets,
+            ),
+        )
+        self.migrations = SchemaMigrations(
+            self,
+            "Migrations",
+            props=SchemaMigrationsProps(
+                database=self.database,
+                vpc=network.vpc,
+                subnets=network.app_subnets,
+                package_dir=MIGRATIONS_PACKAGE,
+                secrets_manager_endpoint=network.interface_endpoints.get(
+                    InterfaceEndpoint.SECRETS_MANAGER
+                ),
+                log_retention=retention,
+                removal_policy=removal_policy,
+                bundle_cache_dir=BUNDLE_CACHE_DIR,
+            ),
+        )
+        self.sessions = SessionTable(
+            self, "Sessions", table_name=f"{prefix}-sessions", retain=env_config.retain_data
+        ).table
+
+        CfnOutput(
+            self,
+            "DatabaseEndpoint",
+            value=self.database.endpoint,
+            description="PostgreSQL endpoint for clients (the proxy when there is one)",
+        )
+        CfnOutput(
+            self,
+            "DatabaseSecretArn",
+            value=self.database.secret.secret_arn,
+            description="Master credentials (break-glass; the API logs in with IAM)",
+        )
+        CfnOutput(self, "SessionTableName", value=self.sessions.table_name)
