@@ -53,7 +53,8 @@ typecheck: $(PY_STAMP)
 unit: setup
 	$(VENV)/bin/pytest
 
-test: setup lint typecheck unit ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots)
+test: setup ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots), in parallel
+	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
 
 define require_env
 	@test -n "$(ENV)" || { echo "usage: make $@ ENV=<environment>" >&2; exit 2; }
