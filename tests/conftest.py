@@ -18,6 +18,8 @@ from aws_cdk import App, Stack  # imported after the jsii variables above are se
 from stacks.config import APP_CONFIG, EnvironmentConfig
 from stacks.platform_app import build_platform
 from stacks.platform_stage import PlatformStage
+from tests.postgres import pg_database as pg_database  # one real PostgreSQL for every test module
+from tests.postgres import pg_server as pg_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_NAMES = APP_CONFIG.environment_names

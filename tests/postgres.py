@@ -4,9 +4,9 @@ pgserver's wheel ships the PostgreSQL binaries, so no system install or network 
 server listens on a Unix socket only, with trust authentication: any role connects without a
 password. Roles are cluster-wide, so a test that creates one drops it again.
 
-A test module imports both fixtures under their own names, `from tests.postgres import
-pg_database as pg_database` (and pg_server likewise): the redundant alias marks a re-export, so
-ruff reports neither an unused import (F401) nor its shadowing by the test argument (F811).
+`tests/conftest.py` imports both fixtures under their own names (`pg_database as
+pg_database`): the redundant alias marks a re-export, so ruff reports neither an unused import
+(F401) nor its shadowing by a test argument (F811), and every module shares one server.
 """
 
 from __future__ import annotations

@@ -32,8 +32,6 @@ from db_migrate.migrate import (
 )
 from stacks.data_stack import API_DB_USER
 from tests.postgres import PgDatabase
-from tests.postgres import pg_database as pg_database
-from tests.postgres import pg_server as pg_server
 
 BUNDLED = handler.MIGRATIONS_DIR
 BUNDLED_VERSIONS = (1, 2)
