@@ -22,7 +22,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit deploy diff clean
+.PHONY: help setup synth test lint typecheck unit deploy diff clean bench-api
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ unit: setup
 
 test: setup ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
+
+bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL
+	$(PY) -m bench.api_bench
 
 define require_env
 	@test -n "$(ENV)" || { echo "usage: make $@ ENV=<environment>" >&2; exit 2; }

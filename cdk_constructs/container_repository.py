@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 UNTAGGED_DAYS = 7
@@ -15,7 +16,8 @@ class ContainerRepository(Construct):
     """An ECR repository: scan on push, immutable tags, KMS encryption, bounded lifecycle.
 
     With ``retain=False`` the repository is emptied and removed with its stack (dev); otherwise
-    it and its images survive the stack (production).
+    it and its images survive the stack (production). ``lambda_pull`` lets Lambda functions of
+    this account and region (only) pull images, which a function running an image needs.
     """
 
     def __init__(
@@ -26,6 +28,7 @@ class ContainerRepository(Construct):
         repository_name: str,
         keep_tagged_images: int,
         retain: bool = True,
+        lambda_pull: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.repository = ecr.Repository(
@@ -53,3 +56,22 @@ class ContainerRepository(Construct):
                 ),
             ],
         )
+        if lambda_pull:
+            stack = Stack.of(self)
+            self.repository.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="LambdaPullForThisAccountsFunctions",
+                    principals=[iam.ServicePrincipal("lambda.amazonaws.com")],
+                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                    conditions={
+                        "StringLike": {
+                            "aws:sourceArn": stack.format_arn(
+                                service="lambda",
+                                resource="function",
+                                resource_name="*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        }
+                    },
+                )
+            )

@@ -192,6 +192,7 @@ class AuroraDatabase(Construct):
                 "disposable and its master secret is only read by the migration function.",
             )
 
+        self._proxy_id_import: str | None = None
         self.proxy: rds.DatabaseProxy | None = None
         self.proxy_security_group: ec2.SecurityGroup | None = None
         if props.proxy:
@@ -231,13 +232,21 @@ class AuroraDatabase(Construct):
     def allow_client(self, client: ec2.IConnectable, description: str) -> None:
         """Admit ``client`` on the PostgreSQL port of the endpoint (proxy or writer)."""
         front: ec2.IConnectable = self.proxy if self.proxy else self.cluster
-        front.connections.allow_from(client, ec2.Port.tcp(POSTGRES_PORT), description)
+        # Written from the client's side: when the client lives in another stack, both rules
+        # go to the client's stack, so that stack depends on this one and not the other way.
+        client.connections.allow_to(front, ec2.Port.tcp(POSTGRES_PORT), description)
 
-    def connect_resource_arn(self, db_user: str) -> str:
-        """The ``rds-db:connect`` resource for ``db_user`` at ``endpoint`` (proxy or cluster)."""
+    def connect_resource_arn(self, db_user: str, *, consumer: IConstruct | None = None) -> str:
+        """The ``rds-db:connect`` resource for ``db_user`` at ``endpoint`` (proxy or cluster).
+
+        ``consumer`` is where the ARN is used; from another stack, the proxy's id is exported by
+        name, because CloudFormation cannot split a value read from another stack's outputs.
+        """
         if self.proxy:
             # arn:aws:rds:<region>:<account>:db-proxy:<prx-id>; IAM names the proxy by its id.
             resource_id = Fn.select(6, Fn.split(":", self.proxy.db_proxy_arn))
+            if consumer is not None and Stack.of(consumer) is not Stack.of(self):
+                resource_id = self._exported_proxy_id(resource_id)
         else:
             resource_id = self.cluster.cluster_resource_identifier
         return Stack.of(self).format_arn(
@@ -249,11 +258,21 @@ class AuroraDatabase(Construct):
 
     def grant_connect(self, grantee: iam.IGrantable, db_user: str) -> iam.Grant:
         """Let ``grantee`` log in as ``db_user`` with an IAM token at ``endpoint``, nothing else."""
+        principal = grantee.grant_principal
+        consumer = principal if isinstance(principal, Construct) else None
         return iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["rds-db:connect"],
-            resource_arns=[self.connect_resource_arn(db_user)],
+            resource_arns=[self.connect_resource_arn(db_user, consumer=consumer)],
         )
+
+    def _exported_proxy_id(self, resource_id: str) -> str:
+        if self._proxy_id_import is None:
+            stack = Stack.of(self)
+            self._proxy_id_import = stack.export_value(
+                resource_id, name=f"{stack.stack_name}-proxy-resource-id"
+            )
+        return self._proxy_id_import
 
     def _acknowledge_cluster_findings(self, props: DatabaseProps) -> None:
         Validations.of(self.cluster).acknowledge(

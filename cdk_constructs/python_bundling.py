@@ -20,7 +20,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-BUNDLER_VERSION = "1"
+BUNDLER_VERSION = "2"
 """Bump to rebuild every cached dependency set and zip after changing how they are built."""
 
 _PIP_PLATFORMS = {
@@ -28,6 +28,11 @@ _PIP_PLATFORMS = {
     lambda_.Architecture.X86_64.name: ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
 }
 """Wheel platform tags Lambda's Amazon Linux 2023 (glibc 2.34) can load, newest first."""
+
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+"""Import names the Lambda Python runtime already has: dropped from the zip (AWS's advice)."""
+_RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six",
+                          "urllib3")  # fmt: skip
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
 
@@ -72,57 +77,90 @@ class _LocalPythonBundling:
     def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
         """jsii passes the BundlingOptions struct positionally; nothing in it is needed here."""
         output = Path(output_dir)
-        shutil.copytree(self._dependencies(), output, dirs_exist_ok=True)
+        dependencies = installed_dependencies(
+            self._requirements,
+            python_version=self._python_version,
+            platforms=self._platforms,
+            cache_dir=self._cache_dir,
+        )
+        shutil.copytree(dependencies, output, dirs_exist_ok=True)
         shutil.copytree(
             self._package_dir, output / self._package_dir.name, ignore=_IGNORED, dirs_exist_ok=True
         )
         return True
 
-    def _dependencies(self) -> Path:
-        """The installed requirements, from the cache or freshly installed into it."""
-        key = hashlib.sha256(
-            "\n".join(
-                (
-                    BUNDLER_VERSION,
-                    self._python_version,
-                    *self._platforms,
-                    self._requirements.read_text(),
-                )
-            ).encode()
-        ).hexdigest()[:32]
-        target = self._cache_dir / key
-        if target.is_dir():
-            return target
-        self._cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=self._cache_dir))
-        platform_args = [arg for tag in self._platforms for arg in ("--platform", tag)]
-        subprocess.run(  # noqa: S603 - fixed argv: this interpreter's pip on a committed file
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--only-binary=:all:",
-                "--implementation",
-                "cp",
-                "--python-version",
-                self._python_version,
-                *platform_args,
-                "--target",
-                str(staging),
-                "--requirement",
-                str(self._requirements),
-            ],
-            check=True,
-        )
-        try:
-            staging.rename(target)  # atomic: a half-installed set is never used
-        except OSError:
-            shutil.rmtree(staging)  # another synth finished the same set first
+
+def installed_dependencies(
+    requirements: Path, *, python_version: str, platforms: tuple[str, ...], cache_dir: Path
+) -> Path:
+    """``requirements`` installed for Lambda (wheels for ``platforms``), minus what the runtime
+    provides: from the cache, or installed into it first."""
+    key = hashlib.sha256(
+        "\n".join((BUNDLER_VERSION, python_version, *platforms, requirements.read_text())).encode()
+    ).hexdigest()[:32]
+    target = cache_dir / key
+    if target.is_dir():
         return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir))
+    platform_args = [arg for tag in platforms for arg in ("--platform", tag)]
+    subprocess.run(  # noqa: S603 - fixed argv: this interpreter's pip on a committed file
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            *platform_args,
+            "--target",
+            str(staging),
+            "--requirement",
+            str(requirements),
+        ],
+        check=True,
+    )
+    _drop_runtime_provided(staging)
+    try:
+        staging.rename(target)  # atomic: a half-installed set is never used
+    except OSError:
+        shutil.rmtree(staging)  # another synth finished the same set first
+    return target
+
+
+def lambda_dependencies(
+    requirements: Path,
+    *,
+    runtime: lambda_.Runtime,
+    architecture: lambda_.Architecture,
+    cache_dir: Path,
+) -> Path:
+    """What the zip of a function with this runtime and architecture holds besides its code."""
+    return installed_dependencies(
+        requirements,
+        python_version=_python_version(runtime),
+        platforms=_PIP_PLATFORMS[architecture.name],
+        cache_dir=cache_dir,
+    )
+
+
+def _drop_runtime_provided(directory: Path) -> None:
+    """Remove what pip pulled in that the runtime provides (botocore alone is ~25 MB)."""
+    for name in RUNTIME_PROVIDED:
+        for path in (directory / name, directory / f"{name}.py"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.is_file():
+                path.unlink()
+    for distribution in _RUNTIME_DISTRIBUTIONS:
+        for info in directory.glob(f"{distribution}-*.dist-info"):
+            shutil.rmtree(info)
 
 
 def python_function_code(

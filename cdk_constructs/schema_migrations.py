@@ -22,9 +22,9 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk_constructs.database import AuroraDatabase
+from cdk_constructs.network import HTTPS_PORT
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 
-HTTPS_PORT = 443
 MIGRATION_TIMEOUT = Duration.minutes(10)
 """Room for an auto-paused cluster to resume and for slow DDL; CloudFormation waits up to 1 h."""
 

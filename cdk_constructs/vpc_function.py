@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_ec2 as ec2
@@ -46,6 +47,10 @@ class VpcFunctionProps:
     """Plain settings only: never a secret (the function reads those at run time)."""
     timeout: Duration = field(default_factory=lambda: Duration.seconds(30))
     memory_size: int = 256
+    reserved_concurrency: int | None = None
+    image: lambda_.DockerImageCode | None = None
+    """Run this container image (its CMD names the handler) instead of the zip of
+    ``package_dir``."""
 
 
 class VpcPythonFunction(Construct):
@@ -80,30 +85,40 @@ class VpcPythonFunction(Construct):
         self.role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(ENI_ACTIONS), resources=["*"])
         )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description=props.description,
-            runtime=PYTHON_RUNTIME,
-            architecture=ARCHITECTURE,
-            code=python_function_code(
-                props.package_dir,
+        common: dict[str, Any] = {
+            "description": props.description,
+            "architecture": ARCHITECTURE,
+            "role": self.role,
+            "vpc": props.vpc,
+            "vpc_subnets": props.subnets,
+            "security_groups": [self.security_group],
+            "environment": dict(props.environment),
+            "timeout": props.timeout,
+            "memory_size": props.memory_size,
+            "reserved_concurrent_executions": props.reserved_concurrency,
+            "tracing": lambda_.Tracing.ACTIVE,
+            "log_group": self.log_group,
+            "logging_format": lambda_.LoggingFormat.JSON,
+        }
+        self.function: lambda_.Function
+        if props.image is not None:
+            self.function = lambda_.DockerImageFunction(
+                self, "Function", code=props.image, **common
+            )
+        else:
+            self.function = lambda_.Function(
+                self,
+                "Function",
                 runtime=PYTHON_RUNTIME,
-                architecture=ARCHITECTURE,
-                cache_dir=props.bundle_cache_dir,
-            ),
-            handler=props.handler,
-            role=self.role,
-            vpc=props.vpc,
-            vpc_subnets=props.subnets,
-            security_groups=[self.security_group],
-            environment=dict(props.environment),
-            timeout=props.timeout,
-            memory_size=props.memory_size,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-        )
+                code=python_function_code(
+                    props.package_dir,
+                    runtime=PYTHON_RUNTIME,
+                    architecture=ARCHITECTURE,
+                    cache_dir=props.bundle_cache_dir,
+                ),
+                handler=props.handler,
+                **common,
+            )
         Validations.of(self.role).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",

@@ -85,6 +85,26 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The API function and the private REST API in front of it."""
+
+    image_tag: str | None = None
+    """Run this tag of the environment's ECR ``api`` image instead of the zip (None: the zip, so
+    the first deploy needs no image)."""
+    memory_mb: int = 512
+    """Function memory, 128..10240 MB (CPU grows with it)."""
+    timeout_seconds: int = 10
+    """Function timeout, 1..29 s (API Gateway gives up on an integration after 29 s)."""
+    reserved_concurrency: int | None = None
+    """Cap and reserve this many concurrent executions (1..1000), or None for the shared pool.
+    New accounts with a concurrency quota of 10 cannot reserve any."""
+    throttle_rate_limit: int = 50
+    """Stage-wide steady requests per second, 1..10000."""
+    throttle_burst_limit: int = 100
+    """Stage-wide burst, 1..5000, at least the rate limit."""
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """One deployment of the platform (dev, staging, prod, ...)."""
 
@@ -106,6 +126,7 @@ class EnvironmentConfig:
     """Keep and deletion-protect stateful resources (production); False lets dev be destroyed."""
     network: NetworkConfig
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     @property
@@ -202,6 +223,7 @@ def _validate_environment(env: EnvironmentConfig) -> None:
         )
     _validate_network(name, env.network)
     _validate_database(name, env.database)
+    _validate_api(name, env.api)
     keep = env.registry.keep_tagged_images
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 1000:
         raise ConfigError(
@@ -288,6 +310,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _check_int_range(env_name: str, field_name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            env_name, field_name, f"{value!r} is out of range", f"an integer {low}..{high}"
+        )
+
+
 def _validate_database(env_name: str, database: DatabaseConfig) -> None:
     version_rule = ", ".join(
         f"{major}.{minor} or a later {major}.x" for major, minor in ENGINE_MAJORS_MIN_MINOR.items()
@@ -329,15 +358,9 @@ def _validate_database(env_name: str, database: DatabaseConfig) -> None:
             f"{database.min_capacity:g} is above max_capacity {database.max_capacity:g}",
             "min_capacity <= max_capacity",
         )
-    low, high = AUTO_PAUSE_MINUTES
-    pause = database.auto_pause_minutes
-    if isinstance(pause, bool) or not isinstance(pause, int) or not low <= pause <= high:
-        raise ConfigError(
-            env_name,
-            "database.auto_pause_minutes",
-            f"{pause!r} is out of range",
-            f"an integer {low}..{high}",
-        )
+    _check_int_range(
+        env_name, "database.auto_pause_minutes", database.auto_pause_minutes, *AUTO_PAUSE_MINUTES
+    )
     if isinstance(database.readers, bool) or database.readers not in (0, 1):
         raise ConfigError(
             env_name,
@@ -357,14 +380,40 @@ def _validate_database(env_name: str, database: DatabaseConfig) -> None:
             "and RDS Proxy bills 8 ACUs minimum on Serverless v2",
             "proxy=False with min_capacity 0, or min_capacity >= 0.5 with a proxy",
         )
-    low, high = BACKUP_RETENTION_DAYS
-    days = database.backup_retention_days
-    if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
+    _check_int_range(
+        env_name,
+        "database.backup_retention_days",
+        database.backup_retention_days,
+        *BACKUP_RETENTION_DAYS,
+    )
+
+
+_IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+"""What ECR accepts as an image tag."""
+
+
+def _validate_api(env_name: str, api: ApiConfig) -> None:
+    if api.image_tag is not None and not (
+        isinstance(api.image_tag, str) and _IMAGE_TAG_RE.match(api.image_tag)
+    ):
         raise ConfigError(
             env_name,
-            "database.backup_retention_days",
-            f"{days!r} is out of range",
-            f"an integer {low}..{high}",
+            "api.image_tag",
+            f"{api.image_tag!r} is not an image tag",
+            "None (the zip), or an ECR tag: letters, digits, _ . - (up to 128, not first . -)",
+        )
+    _check_int_range(env_name, "api.memory_mb", api.memory_mb, 128, 10240)
+    _check_int_range(env_name, "api.timeout_seconds", api.timeout_seconds, 1, 29)
+    if api.reserved_concurrency is not None:
+        _check_int_range(env_name, "api.reserved_concurrency", api.reserved_concurrency, 1, 1000)
+    _check_int_range(env_name, "api.throttle_rate_limit", api.throttle_rate_limit, 1, 10000)
+    _check_int_range(env_name, "api.throttle_burst_limit", api.throttle_burst_limit, 1, 5000)
+    if api.throttle_burst_limit < api.throttle_rate_limit:
+        raise ConfigError(
+            env_name,
+            "api.throttle_burst_limit",
+            f"{api.throttle_burst_limit} is below throttle_rate_limit {api.throttle_rate_limit}",
+            "throttle_burst_limit >= throttle_rate_limit",
         )
 
 
@@ -393,6 +442,10 @@ APP_CONFIG = AppConfig(
                 proxy=False,
                 backup_retention_days=1,
             ),
+            # 25 s: the first request after an auto-pause waits for the cluster to resume.
+            api=ApiConfig(
+                memory_mb=512, timeout_seconds=25, throttle_rate_limit=20, throttle_burst_limit=40
+            ),
             registry=RegistryConfig(keep_tagged_images=10),
         ),
         EnvironmentConfig(
@@ -419,6 +472,9 @@ APP_CONFIG = AppConfig(
                 readers=0,
                 proxy=True,
                 backup_retention_days=7,
+            ),
+            api=ApiConfig(
+                memory_mb=512, timeout_seconds=10, throttle_rate_limit=50, throttle_burst_limit=100
             ),
             registry=RegistryConfig(keep_tagged_images=20),
         ),
@@ -452,6 +508,13 @@ APP_CONFIG = AppConfig(
                 readers=1,
                 proxy=True,
                 backup_retention_days=30,
+            ),
+            api=ApiConfig(
+                memory_mb=1024,
+                timeout_seconds=10,
+                reserved_concurrency=100,
+                throttle_rate_limit=200,
+                throttle_burst_limit=400,
             ),
             registry=RegistryConfig(keep_tagged_images=50),
         ),

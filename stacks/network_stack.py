@@ -15,6 +15,13 @@ from stacks.platform_stack import PlatformStack
 
 IMAGE_NAMES = ("api", "web")
 """The images an environment runs; each gets a repository ``<app>/<env>/<image>``."""
+LAMBDA_IMAGES = ("api",)
+"""Images that run as Lambda functions, so Lambda may pull them."""
+
+
+def repository_name(app: AppConfig, env_config: EnvironmentConfig, image: str) -> str:
+    """Fixed because the deploy workflow pushes to it and other stacks refer to it by name."""
+    return f"{app.app_name}/{env_config.name}/{image}"
 
 
 class NetworkStack(PlatformStack):
@@ -50,9 +57,10 @@ class NetworkStack(PlatformStack):
             image: ContainerRepository(
                 self,
                 f"{image.capitalize()}Repository",
-                repository_name=f"{app.app_name}/{env_config.name}/{image}",
+                repository_name=repository_name(app, env_config, image),
                 keep_tagged_images=env_config.registry.keep_tagged_images,
                 retain=env_config.retain_data,
+                lambda_pull=image in LAMBDA_IMAGES,
             ).repository
             for image in IMAGE_NAMES
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
+from stacks.api_stack import ApiStack
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
@@ -42,6 +43,18 @@ class PlatformStage(Stage):
             network=self.network.network,
             stack_name=f"{prefix}-data",
             description=f"{app.app_name} {env_config.name}: data tier (Aurora, proxy, sessions)",
+            termination_protection=env_config.retain_data,
+            analytics_reporting=False,
+        )
+        self.api = ApiStack(
+            self,
+            "Api",
+            app=app,
+            env_config=env_config,
+            network=self.network.network,
+            database=self.data.database,
+            stack_name=f"{prefix}-api",
+            description=f"{app.app_name} {env_config.name}: API tier (function, API, Cognito)",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
         )

@@ -39,6 +39,7 @@ class SynthesizedEnv:
     stage: PlatformStage
     network_json: dict[str, Any]
     data_json: dict[str, Any]
+    api_json: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
             stage=stage,
             network_json=_template(outdir, stage, stage.network),
             data_json=_template(outdir, stage, stage.data),
+            api_json=_template(outdir, stage, stage.api),
         )
         for name, stage in stages.items()
     }

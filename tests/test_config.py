@@ -13,6 +13,7 @@ import pytest
 
 from stacks.config import (
     APP_CONFIG,
+    ApiConfig,
     AppConfig,
     ConfigError,
     DatabaseConfig,
@@ -42,6 +43,10 @@ def with_dev_network(**changes: Any) -> AppConfig:
 
 def with_dev_database(**changes: Any) -> AppConfig:
     return with_dev(database=replace(DEV.database, **changes))
+
+
+def with_dev_api(**changes: Any) -> AppConfig:
+    return with_dev(api=replace(DEV.api, **changes))
 
 
 def error_of(config: AppConfig) -> ConfigError:
@@ -195,6 +200,37 @@ def test_auto_pause_outside_aurora_limits(minutes: int) -> None:
     assert_one_line(error, "dev", "database.auto_pause_minutes", "5..1440")
 
 
+@pytest.mark.parametrize("tag", ["", "-v1", "v 1", "a" * 129, "v1:latest"])
+def test_api_image_tag_that_ecr_would_refuse(tag: str) -> None:
+    assert_one_line(error_of(with_dev_api(image_tag=tag)), "dev", "api.image_tag", "ECR tag")
+
+
+def test_api_image_tag_accepted() -> None:
+    validate_app_config(with_dev_api(image_tag="3f2c1e0-build.7"))
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value", "allowed"),
+    [
+        ("memory_mb", 64, "128..10240"),
+        ("memory_mb", 10241, "128..10240"),
+        ("timeout_seconds", 30, "1..29"),
+        ("timeout_seconds", 0, "1..29"),
+        ("reserved_concurrency", 0, "1..1000"),
+        ("throttle_rate_limit", 0, "1..10000"),
+        ("throttle_burst_limit", 5001, "1..5000"),
+    ],
+)
+def test_api_numbers_out_of_range(field_name: str, value: int, allowed: str) -> None:
+    error = error_of(with_dev_api(**{field_name: value}))
+    assert_one_line(error, "dev", f"api.{field_name}", allowed)
+
+
+def test_api_burst_below_rate() -> None:
+    error = error_of(with_dev_api(throttle_rate_limit=100, throttle_burst_limit=50))
+    assert_one_line(error, "dev", "api.throttle_burst_limit", ">= throttle_rate_limit")
+
+
 def test_unknown_environment_selected_with_context() -> None:
     with pytest.raises(ConfigError) as caught:
         APP_CONFIG.select("qa")
@@ -262,6 +298,7 @@ def test_readme_documents_every_config_knob() -> None:
     knobs += [f"`{field.name}`" for field in fields(EnvironmentConfig)]
     knobs += [f"`network.{field.name}`" for field in fields(NetworkConfig)]
     knobs += [f"`database.{field.name}`" for field in fields(DatabaseConfig)]
+    knobs += [f"`api.{field.name}`" for field in fields(ApiConfig)]
     knobs += [f"`registry.{field.name}`" for field in fields(RegistryConfig)]
     missing = [knob for knob in knobs if knob not in readme]
     assert missing == []

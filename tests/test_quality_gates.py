@@ -53,7 +53,7 @@ def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) 
 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
     templates = synthesized.template_files()
-    assert len(templates) == 2 * len(synthesized.envs)  # network and data stacks
+    assert len(templates) == 3 * len(synthesized.envs)  # network, data and api stacks
     regions = sorted({env.config.region for env in synthesized.envs.values()})
     result = subprocess.run(
         [

@@ -1,0 +1,1 @@
+"""Benchmarks run with `make bench-...`; each starts what it measures and stops it again."""

@@ -1,0 +1,71 @@
+"""API Gateway REST proxy events, a Lambda context and a fake IAM token source for the bench.
+
+Kept free of imports beyond the standard library and Powertools' context type, so the cold-start
+probe imports nothing here that the function itself would not.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+STAGE = "v1"
+
+
+class FakeRds:
+    """boto3's RDS client as far as the handler uses it: the token is a fixed string."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate_db_auth_token(self, **_kwargs: Any) -> str:
+        self.calls += 1
+        return "bench-token"
+
+
+def fake_boto3_client(rds: FakeRds) -> Any:
+    def client(service_name: str, **_kwargs: Any) -> FakeRds:
+        assert service_name == "rds", service_name
+        return rds
+
+    return client
+
+
+def rest_event(method: str, path: str, body: str | None = None) -> dict[str, Any]:
+    is_item = path.startswith("/items/")
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": "/items/{id}" if is_item else path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"id": path.rsplit("/", 1)[1]} if is_item else None,
+        "stageVariables": None,
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "requestId": request_id,
+            "httpMethod": method,
+            "authorizer": {"claims": {"client_id": "bench-client", "scope": "items/write"}},
+        },
+    }
+
+
+def lambda_context() -> LambdaContext:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    context = LambdaContext()
+    context._function_name = "items-api"
+    context._function_version = "$LATEST"
+    context._memory_limit_in_mb = 512
+    context._invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:items-api"
+    context._aws_request_id = str(uuid.uuid4())
+    return context

@@ -1,0 +1,324 @@
+"""Lambda entry point of the items API (`api.handler.lambda_handler`), API Gateway REST proxy.
+
+The stage's Cognito authorizer has already checked the token and its scope; the function logs
+the caller's `client_id` claim and trusts the rest. Every response is JSON; every failure has the
+shape {"error": {"code", "message", "details"?}} (see `errors`), and input never causes a 500.
+
+Environment: see `db` for the database; POWERTOOLS_SERVICE_NAME and
+POWERTOOLS_METRICS_NAMESPACE name the logs and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import psycopg
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from . import items
+from .db import DatabaseUnavailableError, Session, database
+from .errors import ApiError, error_body
+from .models import ItemCreate, ItemUpdate, ListQuery, parse_json_body, validate
+
+logger = Logger()
+# No auto-patching: it imports every library X-Ray supports (slower cold start) and would wrap
+# the psycopg connection; the SQL is traced below as subsegments instead.
+tracer = Tracer(auto_patch=False)
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+# Reads emit no business metric; the EMF flush would warn on every one of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+T = TypeVar("T")
+_INTERNAL_ERROR = error_body("INTERNAL_ERROR", "internal error")
+
+_ROUTES: dict[str, set[str]] = {}
+"""Rule -> its methods; every other method on a known path is a 405 (see "405" below)."""
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _route(rule: str, method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`app.route`, recording the method for the 405 routes."""
+    _ROUTES.setdefault(rule, set()).add(method)
+    register: Callable[[Callable[..., Any]], Callable[..., Any]] = app.route(rule, method)
+    return register
+
+
+def _on_error(
+    exc_class: type[Exception],
+) -> Callable[[Callable[[Any], Response[Any]]], Callable[[Any], Response[Any]]]:
+    """`app.exception_handler`, typed."""
+    register: Callable[[Callable[[Any], Response[Any]]], Callable[[Any], Response[Any]]]
+    register = app.exception_handler(exc_class)
+    return register
+
+
+def _json(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers,
+    )
+
+
+def _item_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            "the request is not valid",
+            details=[
+                {
+                    "location": "path",
+                    "field": "id",
+                    "type": "uuid_parsing",
+                    "message": "must be a UUID",
+                }
+            ],
+        ) from None
+
+
+def _body() -> Any:
+    event = app.current_event
+    return parse_json_body(event.body, is_base64=bool(event.is_base64_encoded))
+
+
+def _not_found_item(item_id: uuid.UUID) -> ApiError:
+    return ApiError(HTTPStatus.NOT_FOUND, "ITEM_NOT_FOUND", f"item {item_id} does not exist")
+
+
+def _item_location(item_id: uuid.UUID) -> str:
+    """The path the client used (with the stage, or a custom domain's base path) plus the id."""
+    event = app.current_event
+    collection = (event.get("requestContext") or {}).get("path") or event.path
+    return f"{collection.rstrip('/')}/{item_id}"
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+@_route("/health", "GET")
+def health() -> Response[Any]:
+    try:
+        database().run(items.ping)
+    except (DatabaseUnavailableError, psycopg.Error):
+        logger.exception("health check: the database did not answer")
+        return _json(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            {
+                "status": "unavailable",
+                "database": "unreachable",
+                **error_body("DATABASE_UNAVAILABLE", "the database did not answer"),
+            },
+        )
+    return _json(HTTPStatus.OK, {"status": "ok", "database": "ok"})
+
+
+@_route("/items", "GET")
+def list_items() -> Response[Any]:
+    query = validate(ListQuery, app.current_event.query_string_parameters or {}, "query")
+    after = items.decode_cursor(query.cursor) if query.cursor is not None else None
+    page = _traced_db("list_items", lambda s: items.list_items(s, limit=query.limit, after=after))
+    return _json(
+        HTTPStatus.OK,
+        {"items": [item.to_json() for item in page.items], "next_cursor": page.next_cursor},
+    )
+
+
+@_route("/items", "POST")
+def create_item() -> Response[Any]:
+    payload = validate(ItemCreate, _body(), "body")
+    item_id = uuid.uuid4()
+    item = _traced_db(
+        "create_item",
+        lambda s: items.create_item(s, item_id, payload.name, payload.description),
+    )
+    metrics.add_metric(name="ItemsCreated", unit=MetricUnit.Count, value=1)
+    return _json(HTTPStatus.CREATED, item.to_json(), {"Location": _item_location(item.id)})
+
+
+@_route("/items/<item_id>", "GET")
+def get_item(item_id: str) -> Response[Any]:
+    key = _item_id(item_id)
+    item = _traced_db("get_item", lambda s: items.get_item(s, key))
+    if item is None:
+        raise _not_found_item(key)
+    return _json(HTTPStatus.OK, item.to_json())
+
+
+@_route("/items/<item_id>", "PUT")
+def update_item(item_id: str) -> Response[Any]:
+    key = _item_id(item_id)
+    payload = validate(ItemUpdate, _body(), "body")
+    result = _traced_db(
+        "update_item",
+        lambda s: items.update_item(
+            s, key, name=payload.name, description=payload.description, version=payload.version
+        ),
+    )
+    if result.item is not None:
+        metrics.add_metric(name="ItemsUpdated", unit=MetricUnit.Count, value=1)
+        return _json(HTTPStatus.OK, result.item.to_json())
+    if result.current_version is None:
+        raise _not_found_item(key)
+    metrics.add_metric(name="VersionConflicts", unit=MetricUnit.Count, value=1)
+    raise ApiError(
+        HTTPStatus.CONFLICT,
+        "VERSION_CONFLICT",
+        f"item {key} is at version {result.current_version}, not {payload.version}:"
+        " read it again and retry",
+        details=[{"current_version": result.current_version}],
+    )
+
+
+@_route("/items/<item_id>", "DELETE")
+def delete_item(item_id: str) -> Response[Any]:
+    key = _item_id(item_id)
+    if not _traced_db("delete_item", lambda s: items.delete_item(s, key)):
+        raise _not_found_item(key)
+    metrics.add_metric(name="ItemsDeleted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=HTTPStatus.NO_CONTENT, content_type=None, body="")
+
+
+def _traced_db(name: str, work: Callable[[Session], T]) -> T:
+    """`work` through the shared connection, as an X-Ray subsegment (data not recorded)."""
+    with tracer.provider.in_subsegment(f"## db {name}"):
+        return database().run(work)
+
+
+# --- 405 ---------------------------------------------------------------------------------
+
+
+def _method_not_allowed(allowed: set[str]) -> Callable[..., Response[Any]]:
+    allow = ", ".join(sorted(allowed))
+
+    def respond(**_path_parameters: str) -> Response[Any]:
+        event = app.current_event
+        return _json(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            error_body("METHOD_NOT_ALLOWED", f"{event.http_method} is not allowed on {event.path}"),
+            {"Allow": allow},
+        )
+
+    return respond
+
+
+# After the last route: every other method of a known path, as a route of its own, so a 405
+# matches paths exactly as the resolver does.
+for _rule, _allowed in _ROUTES.items():
+    app.route(_rule, [m for m in _HTTP_METHODS if m not in _allowed])(_method_not_allowed(_allowed))
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@_on_error(ApiError)
+def _api_error(exc: ApiError) -> Response[Any]:
+    return _json(exc.status, exc.body(), exc.headers)
+
+
+@app.not_found
+def _no_route(_: NotFoundError) -> Response[Any]:
+    path = app.current_event.path
+    return _json(HTTPStatus.NOT_FOUND, error_body("ROUTE_NOT_FOUND", f"no route for {path}"))
+
+
+@_on_error(psycopg.errors.CheckViolation)
+def _check_violation(exc: psycopg.errors.CheckViolation) -> Response[Any]:
+    """The models mirror the table's CHECK constraints, but PostgreSQL's idea of whitespace
+    depends on the database's locale, and a constraint may be newer than this code: still the
+    client's input, so still a 422."""
+    constraint = exc.diag.constraint_name or ""
+    field = "description" if "description" in constraint else "name"
+    logger.warning("a CHECK constraint rejected input the models accepted", constraint=constraint)
+    return _json(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        error_body(
+            "VALIDATION_ERROR",
+            "the request is not valid",
+            [{"location": "body", "field": field, "type": "constraint", "message": "not allowed"}],
+        ),
+    )
+
+
+@_on_error(psycopg.errors.QueryCanceled)
+def _statement_timeout(_: psycopg.errors.QueryCanceled) -> Response[Any]:
+    logger.warning("statement timeout", timeout_ms=database().settings.statement_timeout_ms)
+    return _json(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        error_body("DATABASE_TIMEOUT", "the database did not answer in time; retry later"),
+        {"Retry-After": "1"},
+    )
+
+
+@_on_error(DatabaseUnavailableError)
+def _database_unavailable(_: DatabaseUnavailableError) -> Response[Any]:
+    logger.exception("database unavailable")
+    return _json(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        error_body("DATABASE_UNAVAILABLE", "the database is unavailable; retry later"),
+        {"Retry-After": "1"},
+    )
+
+
+@_on_error(Exception)
+def _unexpected(_: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    return _json(HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR)
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+
+def _client_id(event: dict[str, Any]) -> str | None:
+    context = event.get("requestContext") or {}
+    claims = (context.get("authorizer") or {}).get("claims") or {}
+    client_id = claims.get("client_id") if isinstance(claims, dict) else None
+    return client_id if isinstance(client_id, str) else None
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    started = time.perf_counter()
+    logger.append_keys(client_id=_client_id(event))
+    try:
+        response = app.resolve(event, context)
+    except Exception:
+        # The routes' errors are handled above; this is the event itself being unusable.
+        logger.exception("unhandled error outside the routes")
+        response = {
+            "statusCode": HTTPStatus.INTERNAL_SERVER_ERROR.value,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(_INTERNAL_ERROR),
+            "isBase64Encoded": False,
+        }
+    logger.info(
+        "request",
+        method=event.get("httpMethod"),
+        resource=event.get("resource"),
+        path=event.get("path"),
+        status=response.get("statusCode"),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response

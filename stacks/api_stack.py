@@ -1,0 +1,185 @@
+"""API tier of one environment: the items API function, Cognito and the private REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from cdk_constructs.api_auth import ApiAuth, ApiScope
+from cdk_constructs.database import AuroraDatabase
+from cdk_constructs.logging import retention_from_days
+from cdk_constructs.network import HTTPS_PORT, Network
+from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
+from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
+from stacks.config import AppConfig, EnvironmentConfig
+from stacks.data_stack import API_DB_USER, BUNDLE_CACHE_DIR, REPO_ROOT
+from stacks.network_stack import repository_name
+from stacks.platform_stack import PlatformStack
+
+API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
+API_HANDLER = "api.handler.lambda_handler"
+API_STAGE = "v1"
+NAME_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 2000
+"""The limits of the ``items`` columns (migrations) and of the handler's models."""
+
+
+class ApiStack(PlatformStack):
+    """Composes the function (in the VPC, IAM login to the database), Cognito and the API."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        app: AppConfig,
+        env_config: EnvironmentConfig,
+        network: Network,
+        database: AuroraDatabase,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, availability_zones=env_config.availability_zones, **kwargs)
+        config = env_config.api
+        retention = retention_from_days(env_config.log_retention_days)
+        removal_policy = RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+
+        self.function = VpcPythonFunction(
+            self,
+            "ItemsFunction",
+            props=VpcFunctionProps(
+                package_dir=API_PACKAGE,
+                handler=API_HANDLER,
+                description="Items API",
+                vpc=network.vpc,
+                subnets=network.app_subnets,
+                log_retention=retention,
+                removal_policy=removal_policy,
+                bundle_cache_dir=BUNDLE_CACHE_DIR,
+                environment={
+                    "DB_HOST": database.endpoint,
+                    "DB_PORT": str(database.port),
+                    "DB_NAME": database.database_name,
+                    "DB_USER": API_DB_USER,
+                    "DB_SSLMODE": database.ssl_mode.value,
+                    # Room for a paused cluster to resume (~15 s) within one request.
+                    "DB_CONNECT_TIMEOUT_SECONDS": str(max(5, config.timeout_seconds - 3)),
+                    "POWERTOOLS_SERVICE_NAME": "items-api",
+                    "POWERTOOLS_METRICS_NAMESPACE": f"{app.app_name}/{env_config.name}",
+                },
+                timeout=Duration.seconds(config.timeout_seconds),
+                memory_size=config.memory_mb,
+                reserved_concurrency=config.reserved_concurrency,
+                image=self._image(app, env_config),
+            ),
+        )
+        database.allow_client(self.function.security_group, "Items API")
+        database.grant_connect(self.function.role, API_DB_USER)
+        self.function.security_group.add_egress_rule(
+            network.endpoint_security_group,
+            ec2.Port.tcp(HTTPS_PORT),
+            "AWS APIs through the VPC's interface endpoints",
+        )
+        Validations.of(self.function.function).acknowledge(
+            Acknowledgment(
+                id="Serverless::Serverless-LambdaDLQ",
+                reason="Invoked synchronously by API Gateway: the caller gets the error, there "
+                "is no asynchronous event to keep.",
+            )
+        )
+
+        self.auth = ApiAuth(
+            self,
+            "Auth",
+            domain_prefix=f"{app.app_name}-{env_config.name}-{env_config.account}",
+            retain=env_config.retain_data,
+        )
+        self.api = PrivateRestApi(
+            self,
+            "ItemsApi",
+            props=PrivateApiProps(
+                name=f"{app.app_name}-{env_config.name}-items",
+                description=f"{app.app_name} {env_config.name}: items API (private)",
+                handler=self.function.function,
+                vpc_endpoint=network.execute_api_endpoint,
+                user_pool=self.auth.user_pool,
+                stage_name=API_STAGE,
+                throttle_rate_limit=config.throttle_rate_limit,
+                throttle_burst_limit=config.throttle_burst_limit,
+                log_retention=retention,
+                removal_policy=removal_policy,
+            ),
+        )
+        self._add_routes()
+
+        CfnOutput(
+            self,
+            "ApiUrl",
+            value=self.api.api.url,
+            description="Private API base URL (resolves only inside the VPC)",
+        )
+        CfnOutput(self, "TokenUrl", value=self.auth.token_url)
+        CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
+        CfnOutput(self, "WebClientId", value=self.auth.web_client.user_pool_client_id)
+
+    def _image(
+        self, app: AppConfig, env_config: EnvironmentConfig
+    ) -> lambda_.DockerImageCode | None:
+        """The configured tag of the env's ``api`` image, or None for the zip.
+
+        The repository is referred to by its fixed name: its URI is then plain text in this
+        stack (the network stack's repository policy lets this account's functions pull).
+        """
+        tag = env_config.api.image_tag
+        if tag is None:
+            return None
+        repository = ecr.Repository.from_repository_name(
+            self, "ApiRepository", repository_name(app, env_config, "api")
+        )
+        return lambda_.DockerImageCode.from_ecr(repository, tag_or_digest=tag)
+
+    def _add_routes(self) -> None:
+        api = self.api
+        read = ApiAuth.scope_name(ApiScope.ITEMS_READ)
+        write = ApiAuth.scope_name(ApiScope.ITEMS_WRITE)
+        name = apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=NAME_MAX_LENGTH
+        )
+        description = apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, max_length=DESCRIPTION_MAX_LENGTH
+        )
+        new_item = api.add_json_model(
+            "NewItem",
+            apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                type=apigw.JsonSchemaType.OBJECT,
+                properties={"name": name, "description": description},
+                required=["name"],
+                additional_properties=False,
+            ),
+        )
+        item_update = api.add_json_model(
+            "ItemUpdate",
+            apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                type=apigw.JsonSchemaType.OBJECT,
+                properties={
+                    "name": name,
+                    "description": description,
+                    "version": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=1),
+                },
+                required=["name", "description", "version"],  # a full replacement
+                additional_properties=False,
+            ),
+        )
+        api.add_route("/health", HttpMethod.GET, scope=read)
+        api.add_route("/items", HttpMethod.GET, scope=read, query_parameters=("limit", "cursor"))
+        api.add_route("/items", HttpMethod.POST, scope=write, body=new_item)
+        api.add_route("/items/{id}", HttpMethod.GET, scope=read)
+        api.add_route("/items/{id}", HttpMethod.PUT, scope=write, body=item_update)
+        api.add_route("/items/{id}", HttpMethod.DELETE, scope=write)
