@@ -53,7 +53,7 @@ typecheck: $(PY_STAMP)
 unit: setup
 	$(VENV)/bin/pytest
 
-test: setup ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots), in parallel
+test: ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
 
 bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL
