@@ -193,6 +193,8 @@ class AuroraDatabase(Construct):
             )
 
         self._proxy_id_import: str | None = None
+        self._proxy_logins: set[str] = set()
+        self.proxy_role: iam.Role | None = None
         self.proxy: rds.DatabaseProxy | None = None
         self.proxy_security_group: ec2.SecurityGroup | None = None
         if props.proxy:
@@ -203,9 +205,17 @@ class AuroraDatabase(Construct):
                 description=f"{props.name_prefix}-proxy: admits {POSTGRES_PORT} from clients",
                 allow_all_outbound=False,
             )
+            self.proxy_role = iam.Role(
+                self,
+                "ProxyRole",
+                assumed_by=iam.ServicePrincipal("rds.amazonaws.com"),
+                description=f"{props.name_prefix}-proxy: reads the master secret, signs IAM "
+                "logins of granted database users",
+            )
             self.proxy = rds.DatabaseProxy(
                 self,
                 "Proxy",
+                role=self.proxy_role,
                 db_proxy_name=f"{props.name_prefix}-proxy",
                 proxy_target=rds.ProxyTarget.from_cluster(self.cluster),
                 vpc=props.vpc,
@@ -260,6 +270,10 @@ class AuroraDatabase(Construct):
         """Let ``grantee`` log in as ``db_user`` with an IAM token at ``endpoint``, nothing else."""
         principal = grantee.grant_principal
         consumer = principal if isinstance(principal, Construct) else None
+        if self.proxy_role is not None and db_user not in self._proxy_logins:
+            # End-to-end IAM: the proxy logs in to the cluster as the same user with its role.
+            self._proxy_logins.add(db_user)
+            self.cluster.grant_connect(self.proxy_role, db_user)
         return iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["rds-db:connect"],

@@ -201,6 +201,34 @@ def test_function_may_connect_only_as_the_api_user_to_this_database(env: Synthes
             assert actions <= ENI_AND_TRACING_ACTIONS
 
 
+def test_proxy_may_log_in_to_the_cluster_as_the_api_user(env: SynthesizedEnv) -> None:
+    """End-to-end IAM: the proxy signs its own login to the cluster as the client's user."""
+    proxies = resources(env.data_json, "AWS::RDS::DBProxy")
+    if not env.config.database.proxy:
+        assert proxies == {}
+        return
+    ((_, proxy),) = proxies.items()
+    role_id = proxy["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    cluster_id, _ = only(env.data_json, "AWS::RDS::DBCluster")
+    connect = [
+        statement["Resource"]
+        for statement in policy_statements_of_role(env.data_json, role_id)
+        if "rds-db:connect" in actions_of(statement)
+    ]
+    assert connect == [
+        {
+            "Fn::Join": [
+                "",
+                [
+                    f"arn:aws:rds-db:{env.config.region}:{env.config.account}:dbuser:",
+                    get_att(cluster_id, "DBClusterResourceId"),
+                    f"/{API_DB_USER}",
+                ],
+            ]
+        }
+    ]
+
+
 # --- the private REST API --------------------------------------------------------------------
 
 
