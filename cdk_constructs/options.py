@@ -47,6 +47,36 @@ class InterfaceEndpoint(StrEnum):
     ECS_TELEMETRY = "ecs-telemetry"
 
 
+class WebRuntime(StrEnum):
+    """What runs the public web container."""
+
+    FARGATE = "fargate"
+    """ECS Fargate tasks behind an internet-facing ALB (default)."""
+    APP_RUNNER = "app_runner"
+    """App Runner with a VPC connector (closed to new AWS customers since 2026-04-30)."""
+
+
+FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+"""CPU units -> the memory sizes (MiB) Fargate offers with it."""
+
+APP_RUNNER_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024),
+    512: (1024,),
+    1024: (2048, 3072, 4096),
+    2048: (4096, 6144),
+    4096: (8192, 10240, 12288),
+}
+"""CPU units -> the memory sizes (MiB) App Runner offers with it."""
+
+
 class SslMode(StrEnum):
     """How a PostgreSQL client checks the server's TLS certificate (libpq ``sslmode``)."""
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, SecretValue, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk_constructs.api_auth import ApiAuth, ApiScope
 from cdk_constructs.database import AuroraDatabase
-from cdk_constructs.logging import retention_from_days
 from cdk_constructs.network import HTTPS_PORT, Network
 from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
@@ -23,6 +23,8 @@ from stacks.network_stack import repository_name
 from stacks.platform_stack import PlatformStack
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
+AWS_CUSTOM_RESOURCE_FUNCTION_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+"""The id CDK gives the stack-wide function of every AwsCustomResource."""
 API_HANDLER = "api.handler.lambda_handler"
 API_STAGE = "v1"
 NAME_MAX_LENGTH = 200
@@ -44,10 +46,10 @@ class ApiStack(PlatformStack):
         database: AuroraDatabase,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id_, availability_zones=env_config.availability_zones, **kwargs)
+        super().__init__(scope, id_, env_config=env_config, **kwargs)
         config = env_config.api
-        retention = retention_from_days(env_config.log_retention_days)
-        removal_policy = RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+        retention = self.log_retention
+        removal_policy = self.removal_policy
 
         self.function = VpcPythonFunction(
             self,
@@ -116,6 +118,9 @@ class ApiStack(PlatformStack):
             ),
         )
         self._add_routes()
+        self.web_client_secret = self._web_client_secret(
+            f"{app.app_name}-{env_config.name}", removal_policy
+        )
 
         CfnOutput(
             self,
@@ -126,6 +131,55 @@ class ApiStack(PlatformStack):
         CfnOutput(self, "TokenUrl", value=self.auth.token_url)
         CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
         CfnOutput(self, "WebClientId", value=self.auth.web_client.user_pool_client_id)
+
+    def _web_client_secret(
+        self, prefix: str, removal_policy: RemovalPolicy
+    ) -> secretsmanager.Secret:
+        """What the web tier needs to call the API, kept by this stack (it owns the client).
+
+        The client secret is read from Cognito at deploy time into this secret only; it never
+        appears in a template, an output or a plain environment variable.
+        """
+        client = self.auth.web_client
+        scopes = " ".join(ApiAuth.scope_name(scope) for scope in ApiScope)
+        secret = secretsmanager.Secret(
+            self,
+            "WebClientSecret",
+            secret_name=f"{prefix}/web/api-client",
+            description="The web tier's credentials and addresses for the private API",
+            secret_object_value={
+                "client_id": SecretValue.unsafe_plain_text(client.user_pool_client_id),
+                "client_secret": client.user_pool_client_secret,
+                "token_url": SecretValue.unsafe_plain_text(self.auth.token_url),
+                "scopes": SecretValue.unsafe_plain_text(scopes),
+                "api_base_url": SecretValue.unsafe_plain_text(self.api.api.url),
+            },
+            removal_policy=removal_policy,
+        )
+        # CDK's function behind user_pool_client_secret: one DescribeUserPoolClient call per deploy.
+        reader = self.node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
+        for rule, reason in (
+            (
+                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                "service-role/AWSLambdaBasicExecutionRole]",
+                "CDK's AwsCustomResource function role; it writes only its own logs.",
+            ),
+            (
+                "Serverless::Serverless-LambdaDLQ",
+                "Invoked by CloudFormation, which keeps the event.",
+            ),
+            ("Serverless::Serverless-LambdaDefaultMemorySize", "Sized by CDK for one SDK call."),
+            ("Serverless::Serverless-LambdaTracing", "One SDK call per deploy; nothing to trace."),
+        ):
+            Validations.of(reader).acknowledge(Acknowledgment(id=rule, reason=reason))
+        Validations.of(secret).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SMG4",
+                reason="Rewritten from Cognito whenever the app client changes; its secret is "
+                "rotated by replacing the app client, not by a rotation function.",
+            )
+        )
+        return secret
 
     def _image(
         self, app: AppConfig, env_config: EnvironmentConfig

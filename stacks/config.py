@@ -13,7 +13,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cdk_constructs.options import LOG_RETENTION_DAYS, InterfaceEndpoint, NatMode
+from cdk_constructs.options import (
+    APP_RUNNER_CPU_MEMORY,
+    FARGATE_CPU_MEMORY,
+    LOG_RETENTION_DAYS,
+    InterfaceEndpoint,
+    NatMode,
+    WebRuntime,
+)
 
 SUBNETS_PER_VPC = 6
 """2 AZs x (public, app, db)."""
@@ -105,6 +112,40 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The public web service, its edge (ALB or App Runner, WAF, domain) and its canary."""
+
+    runtime: WebRuntime = WebRuntime.FARGATE
+    """``fargate`` (ECS Fargate + ALB) or ``app_runner`` (existing App Runner customers only)."""
+    image_tag: str | None = None
+    """Run this tag of the env's ECR ``web`` image; None runs a public placeholder that answers
+    200 on every path, so the first deploy needs no image."""
+    container_port: int = 8080
+    health_path: str = "/healthz"
+    cpu: int = 256
+    """CPU units (1024 = 1 vCPU); with ``memory_mib`` a pair the runtime offers."""
+    memory_mib: int = 512
+    min_instances: int = 1
+    max_instances: int = 2
+    spot: bool = False
+    """Run Fargate tasks on Fargate Spot (dev: ~70% cheaper, may be interrupted)."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Plain environment variables of the container (never secrets)."""
+    domain_name: str | None = None
+    """Public name of the service, e.g. ``www.example.com``; needs the hosted zone below."""
+    hosted_zone_id: str | None = None
+    hosted_zone_name: str | None = None
+    allowed_ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    """Who may reach the ALB on 80/443."""
+    waf: bool = False
+    """Put a WAF web ACL (managed rule groups + rate limit) in front."""
+    allow_plain_http: bool = False
+    """Let a production environment serve plain HTTP when it has no domain (no TLS)."""
+    canary_interval_minutes: int = 60
+    """How often the canary checks the health path, 1..60 minutes."""
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """One deployment of the platform (dev, staging, prod, ...)."""
 
@@ -127,6 +168,7 @@ class EnvironmentConfig:
     network: NetworkConfig
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     @property
@@ -224,6 +266,7 @@ def _validate_environment(env: EnvironmentConfig) -> None:
     _validate_network(name, env.network)
     _validate_database(name, env.database)
     _validate_api(name, env.api)
+    _validate_web(env)
     keep = env.registry.keep_tagged_images
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 1000:
         raise ConfigError(
@@ -392,16 +435,18 @@ _IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 """What ECR accepts as an image tag."""
 
 
-def _validate_api(env_name: str, api: ApiConfig) -> None:
-    if api.image_tag is not None and not (
-        isinstance(api.image_tag, str) and _IMAGE_TAG_RE.match(api.image_tag)
-    ):
+def _check_image_tag(env_name: str, field_name: str, tag: object, when_none: str) -> None:
+    if tag is not None and not (isinstance(tag, str) and _IMAGE_TAG_RE.match(tag)):
         raise ConfigError(
             env_name,
-            "api.image_tag",
-            f"{api.image_tag!r} is not an image tag",
-            "None (the zip), or an ECR tag: letters, digits, _ . - (up to 128, not first . -)",
+            field_name,
+            f"{tag!r} is not an image tag",
+            f"{when_none}, or an ECR tag: letters, digits, _ . - (up to 128, not first . -)",
         )
+
+
+def _validate_api(env_name: str, api: ApiConfig) -> None:
+    _check_image_tag(env_name, "api.image_tag", api.image_tag, "None (the zip)")
     _check_int_range(env_name, "api.memory_mb", api.memory_mb, 128, 10240)
     _check_int_range(env_name, "api.timeout_seconds", api.timeout_seconds, 1, 29)
     if api.reserved_concurrency is not None:
@@ -414,6 +459,109 @@ def _validate_api(env_name: str, api: ApiConfig) -> None:
             "api.throttle_burst_limit",
             f"{api.throttle_burst_limit} is below throttle_rate_limit {api.throttle_rate_limit}",
             "throttle_burst_limit >= throttle_rate_limit",
+        )
+
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+MAX_WEB_INSTANCES = 25
+
+
+def _validate_web(env: EnvironmentConfig) -> None:
+    name, web = env.name, env.web
+    if web.runtime not in tuple(WebRuntime):
+        raise ConfigError(
+            name,
+            "web.runtime",
+            f"'{web.runtime}' is not a web runtime",
+            ", ".join(runtime.value for runtime in WebRuntime),
+        )
+    _check_image_tag(name, "web.image_tag", web.image_tag, "None (the placeholder)")
+    _check_int_range(name, "web.container_port", web.container_port, 1024, 65535)
+    if not isinstance(web.health_path, str) or not web.health_path.startswith("/"):
+        raise ConfigError(
+            name, "web.health_path", f"{web.health_path!r} does not start with /", "e.g. /healthz"
+        )
+    offered = FARGATE_CPU_MEMORY if web.runtime is WebRuntime.FARGATE else APP_RUNNER_CPU_MEMORY
+    if web.memory_mib not in offered.get(web.cpu, ()):
+        pairs = "; ".join(
+            f"cpu {cpu}: memory {', '.join(map(str, memories))}"
+            for cpu, memories in offered.items()
+        )
+        raise ConfigError(
+            name,
+            "web.cpu/web.memory_mib",
+            f"{web.runtime} does not offer cpu {web.cpu} with memory {web.memory_mib}",
+            pairs,
+        )
+    _check_int_range(name, "web.min_instances", web.min_instances, 1, MAX_WEB_INSTANCES)
+    _check_int_range(name, "web.max_instances", web.max_instances, 1, MAX_WEB_INSTANCES)
+    if web.min_instances > web.max_instances:
+        raise ConfigError(
+            name,
+            "web.min_instances",
+            f"{web.min_instances} is above max_instances {web.max_instances}",
+            "min_instances <= max_instances",
+        )
+    if web.spot and web.runtime is not WebRuntime.FARGATE:
+        raise ConfigError(
+            name, "web.spot", "Spot is a Fargate capacity provider", "spot=False with app_runner"
+        )
+    for cidr in web.allowed_ingress_cidrs:
+        try:
+            ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError:
+            raise ConfigError(
+                name,
+                "web.allowed_ingress_cidrs",
+                f"'{cidr}' is not an IPv4 CIDR",
+                "IPv4 CIDRs such as 0.0.0.0/0 or 203.0.113.0/24",
+            ) from None
+    if not web.allowed_ingress_cidrs:
+        raise ConfigError(
+            name, "web.allowed_ingress_cidrs", "no CIDR is allowed in", "one or more IPv4 CIDRs"
+        )
+    _validate_web_domain(env)
+    _check_int_range(name, "web.canary_interval_minutes", web.canary_interval_minutes, 1, 60)
+
+
+def _validate_web_domain(env: EnvironmentConfig) -> None:
+    name, web = env.name, env.web
+    if web.domain_name is None:
+        # App Runner always serves HTTPS on its own URL; an ALB without a domain cannot.
+        plain_http = web.runtime is WebRuntime.FARGATE
+        if plain_http and env.retain_data and not web.allow_plain_http:
+            raise ConfigError(
+                name,
+                "web.domain_name",
+                "a production environment (retain_data) needs a domain for HTTPS",
+                "a domain_name with its hosted zone, or allow_plain_http=True",
+            )
+        return
+    if web.runtime is WebRuntime.APP_RUNNER:
+        raise ConfigError(
+            name,
+            "web.domain_name",
+            "custom domains of App Runner are linked outside CloudFormation here",
+            "domain_name=None with app_runner (App Runner serves HTTPS on its own URL)",
+        )
+    if not _DOMAIN_RE.match(web.domain_name):
+        raise ConfigError(
+            name, "web.domain_name", f"'{web.domain_name}' is not a domain name", "www.example.com"
+        )
+    zone = web.hosted_zone_name
+    if not web.hosted_zone_id or not zone:
+        raise ConfigError(
+            name,
+            "web.hosted_zone_id",
+            "a domain needs its Route 53 hosted zone",
+            "hosted_zone_id and hosted_zone_name of the zone holding domain_name",
+        )
+    if web.domain_name != zone and not web.domain_name.endswith("." + zone):
+        raise ConfigError(
+            name,
+            "web.hosted_zone_name",
+            f"'{web.domain_name}' is not in zone '{zone}'",
+            "the zone that contains domain_name",
         )
 
 
@@ -446,6 +594,7 @@ APP_CONFIG = AppConfig(
             api=ApiConfig(
                 memory_mb=512, timeout_seconds=25, throttle_rate_limit=20, throttle_burst_limit=40
             ),
+            web=WebConfig(spot=True, min_instances=1, max_instances=1, canary_interval_minutes=60),
             registry=RegistryConfig(keep_tagged_images=10),
         ),
         EnvironmentConfig(
@@ -476,6 +625,7 @@ APP_CONFIG = AppConfig(
             api=ApiConfig(
                 memory_mb=512, timeout_seconds=10, throttle_rate_limit=50, throttle_burst_limit=100
             ),
+            web=WebConfig(min_instances=1, max_instances=2, canary_interval_minutes=15),
             registry=RegistryConfig(keep_tagged_images=20),
         ),
         EnvironmentConfig(
@@ -515,6 +665,17 @@ APP_CONFIG = AppConfig(
                 reserved_concurrency=100,
                 throttle_rate_limit=200,
                 throttle_burst_limit=400,
+            ),
+            web=WebConfig(
+                cpu=512,
+                memory_mib=1024,
+                min_instances=2,
+                max_instances=6,
+                waf=True,
+                domain_name="www.example.com",
+                hosted_zone_id="Z0123456789EXAMPLE0",
+                hosted_zone_name="example.com",
+                canary_interval_minutes=5,
             ),
             registry=RegistryConfig(keep_tagged_images=50),
         ),

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from aws_cdk import CfnOutput, Duration
 from constructs import Construct
 
 from cdk_constructs.database import AuroraDatabase, DatabaseProps
-from cdk_constructs.logging import retention_from_days
 from cdk_constructs.network import Network
 from cdk_constructs.options import InterfaceEndpoint
 from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
@@ -39,10 +38,10 @@ class DataStack(PlatformStack):
         network: Network,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id_, availability_zones=env_config.availability_zones, **kwargs)
+        super().__init__(scope, id_, env_config=env_config, **kwargs)
         prefix = f"{app.app_name}-{env_config.name}"
-        retention = retention_from_days(env_config.log_retention_days)
-        removal_policy = RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+        retention = self.log_retention
+        removal_policy = self.removal_policy
         db = env_config.database
         writer_zone, reader_zone = env_config.availability_zones
 

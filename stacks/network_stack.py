@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy
+from aws_cdk import CfnOutput
 from constructs import Construct
 
 from cdk_constructs.container_repository import ContainerRepository
-from cdk_constructs.logging import retention_from_days
 from cdk_constructs.network import Network
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.platform_stack import PlatformStack
@@ -36,8 +35,8 @@ class NetworkStack(PlatformStack):
         env_config: EnvironmentConfig,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id_, availability_zones=env_config.availability_zones, **kwargs)
-        removal_policy = RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+        super().__init__(scope, id_, env_config=env_config, **kwargs)
+        removal_policy = self.removal_policy
         self.network = Network(
             self,
             "Network",
@@ -45,7 +44,7 @@ class NetworkStack(PlatformStack):
             availability_zones=env_config.availability_zones,
             nat_mode=env_config.network.nat_mode,
             interface_endpoints=env_config.network.interface_endpoints,
-            flow_log_retention=retention_from_days(env_config.log_retention_days),
+            flow_log_retention=self.log_retention,
             flow_log_group_name=f"/{app.app_name}/{env_config.name}/vpc-flow-logs",
             removal_policy=removal_policy,
         )

@@ -9,6 +9,7 @@ from stacks.api_stack import ApiStack
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
+from stacks.web_stack import WebStack
 
 UNTAGGABLE_RESOURCE_TYPES = ("AWS::RDS::DBProxyTargetGroup",)
 """CDK marks these taggable, but CloudFormation rejects a ``Tags`` property on them."""
@@ -55,6 +56,19 @@ class PlatformStage(Stage):
             database=self.data.database,
             stack_name=f"{prefix}-api",
             description=f"{app.app_name} {env_config.name}: API tier (function, API, Cognito)",
+            termination_protection=env_config.retain_data,
+            analytics_reporting=False,
+        )
+        self.web = WebStack(
+            self,
+            "Web",
+            app=app,
+            env_config=env_config,
+            network=self.network.network,
+            sessions=self.data.sessions,
+            api_client_secret=self.api.web_client_secret,
+            stack_name=f"{prefix}-web",
+            description=f"{app.app_name} {env_config.name}: web tier ({env_config.web.runtime})",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
         )

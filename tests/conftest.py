@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,29 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_NAMES = APP_CONFIG.environment_names
 
 
+def cfn_lint(templates: list[Path], regions: list[str]) -> str:
+    """cfn-lint's findings (one per line) over templates, with the project's configuration."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("cfn-lint")),
+            "--config-file",
+            str(REPO_ROOT / ".cfnlintrc.yaml"),
+            "--format",
+            "parseable",
+            "--regions",
+            *regions,
+            "--",
+            *map(str, templates),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0 or result.stdout, result.stderr
+    return result.stdout
+
+
 def cdk_json_context() -> dict[str, Any]:
     """The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does."""
     context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
@@ -40,6 +65,7 @@ class SynthesizedEnv:
     network_json: dict[str, Any]
     data_json: dict[str, Any]
     api_json: dict[str, Any]
+    web_json: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
             network_json=_template(outdir, stage, stage.network),
             data_json=_template(outdir, stage, stage.data),
             api_json=_template(outdir, stage, stage.api),
+            web_json=_template(outdir, stage, stage.web),
         )
         for name, stage in stages.items()
     }

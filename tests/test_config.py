@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cdk_constructs.options import WebRuntime
 from stacks.config import (
     APP_CONFIG,
     ApiConfig,
@@ -20,6 +21,7 @@ from stacks.config import (
     EnvironmentConfig,
     NetworkConfig,
     RegistryConfig,
+    WebConfig,
     check_deployable,
     validate_app_config,
 )
@@ -47,6 +49,17 @@ def with_dev_database(**changes: Any) -> AppConfig:
 
 def with_dev_api(**changes: Any) -> AppConfig:
     return with_dev(api=replace(DEV.api, **changes))
+
+
+def with_web(env_name: str, **changes: Any) -> AppConfig:
+    """The shipped config with some ``web`` fields of one environment replaced."""
+    return replace(
+        APP_CONFIG,
+        environments=tuple(
+            replace(env, web=replace(env.web, **changes)) if env.name == env_name else env
+            for env in APP_CONFIG.environments
+        ),
+    )
 
 
 def error_of(config: AppConfig) -> ConfigError:
@@ -231,6 +244,87 @@ def test_api_burst_below_rate() -> None:
     assert_one_line(error, "dev", "api.throttle_burst_limit", ">= throttle_rate_limit")
 
 
+def test_shipped_web_profiles() -> None:
+    dev, staging, prod = (APP_CONFIG.environment(name).web for name in APP_CONFIG.environment_names)
+    assert (dev.runtime, dev.spot, dev.min_instances, dev.canary_interval_minutes) == (
+        "fargate",
+        True,
+        1,
+        60,
+    )
+    assert staging.runtime == "fargate"
+    assert (prod.min_instances >= 2, prod.waf, prod.canary_interval_minutes) == (True, True, 5)
+    assert prod.domain_name is not None
+
+
+@pytest.mark.parametrize(
+    ("runtime", "cpu", "memory"),
+    [("fargate", 256, 4096), ("fargate", 1000, 2048), ("app_runner", 512, 2048)],
+)
+def test_cpu_memory_pair_the_runtime_does_not_offer(runtime: str, cpu: int, memory: int) -> None:
+    error = error_of(
+        with_web("dev", runtime=WebRuntime(runtime), spot=False, cpu=cpu, memory_mib=memory)
+    )
+    assert_one_line(error, "dev", "web.cpu/web.memory_mib", "cpu 256: memory 512")
+    assert f"{runtime} does not offer cpu {cpu} with memory {memory}" in str(error)
+
+
+def test_web_min_above_max() -> None:
+    error = error_of(with_web("dev", min_instances=3, max_instances=2))
+    assert_one_line(error, "dev", "web.min_instances", "min_instances <= max_instances")
+
+
+def test_spot_with_app_runner() -> None:
+    error = error_of(with_web("dev", runtime=WebRuntime.APP_RUNNER, spot=True))
+    assert_one_line(error, "dev", "web.spot", "spot=False with app_runner")
+
+
+@pytest.mark.parametrize("path", ["healthz", "", "http://x/healthz"])
+def test_health_path_must_start_with_a_slash(path: str) -> None:
+    assert_one_line(error_of(with_web("dev", health_path=path)), "dev", "web.health_path", "/")
+
+
+def test_production_needs_a_domain_or_explicit_plain_http() -> None:
+    error = error_of(with_web("prod", domain_name=None, hosted_zone_id=None, hosted_zone_name=None))
+    assert_one_line(error, "prod", "web.domain_name", "allow_plain_http=True")
+    validate_app_config(
+        with_web(
+            "prod",
+            domain_name=None,
+            hosted_zone_id=None,
+            hosted_zone_name=None,
+            allow_plain_http=True,
+        )
+    )
+
+
+def test_domain_outside_its_zone() -> None:
+    error = error_of(with_web("prod", domain_name="www.example.org"))
+    assert_one_line(error, "prod", "web.hosted_zone_name", "contains domain_name")
+
+
+def test_domain_without_zone() -> None:
+    error = error_of(with_web("dev", domain_name="dev.example.com"))
+    assert_one_line(error, "dev", "web.hosted_zone_id", "hosted_zone_id")
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/33", "10.0.0.1/24", "anywhere"])
+def test_invalid_ingress_cidr(cidr: str) -> None:
+    error = error_of(with_web("dev", allowed_ingress_cidrs=(cidr,)))
+    assert_one_line(error, "dev", "web.allowed_ingress_cidrs", "IPv4 CIDRs")
+
+
+@pytest.mark.parametrize("minutes", [0, 61])
+def test_canary_interval_out_of_range(minutes: int) -> None:
+    error = error_of(with_web("dev", canary_interval_minutes=minutes))
+    assert_one_line(error, "dev", "web.canary_interval_minutes", "1..60")
+
+
+def test_unknown_web_runtime() -> None:
+    error = error_of(with_web("dev", runtime="lambda"))
+    assert_one_line(error, "dev", "web.runtime", "fargate", "app_runner")
+
+
 def test_unknown_environment_selected_with_context() -> None:
     with pytest.raises(ConfigError) as caught:
         APP_CONFIG.select("qa")
@@ -299,6 +393,7 @@ def test_readme_documents_every_config_knob() -> None:
     knobs += [f"`network.{field.name}`" for field in fields(NetworkConfig)]
     knobs += [f"`database.{field.name}`" for field in fields(DatabaseConfig)]
     knobs += [f"`api.{field.name}`" for field in fields(ApiConfig)]
+    knobs += [f"`web.{field.name}`" for field in fields(WebConfig)]
     knobs += [f"`registry.{field.name}`" for field in fields(RegistryConfig)]
     missing = [knob for knob in knobs if knob not in readme]
     assert missing == []

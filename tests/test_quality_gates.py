@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +10,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
 from stacks.platform_app import add_quality_gates, unacknowledged_findings
-from tests.conftest import REPO_ROOT, Synthesized, cdk_json_context
-
-CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+from tests.conftest import Synthesized, cdk_json_context, cfn_lint
 
 
 def test_synth_reports_no_unacknowledged_finding(synthesized: Synthesized) -> None:
@@ -53,24 +49,6 @@ def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) 
 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
     templates = synthesized.template_files()
-    assert len(templates) == 3 * len(synthesized.envs)  # network, data and api stacks
+    assert len(templates) == 4 * len(synthesized.envs)  # network, data, api and web stacks
     regions = sorted({env.config.region for env in synthesized.envs.values()})
-    result = subprocess.run(
-        [
-            str(CFN_LINT),
-            "--config-file",
-            str(REPO_ROOT / ".cfnlintrc.yaml"),
-            "--format",
-            "parseable",
-            "--regions",
-            *regions,
-            "--",
-            *map(str, templates),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.stdout == "", result.stdout
-    assert result.returncode == 0, result.stderr
+    assert cfn_lint(templates, regions) == ""

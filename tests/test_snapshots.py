@@ -29,10 +29,15 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
-@pytest.mark.parametrize("stack", ["network", "data", "api"])
+@pytest.mark.parametrize("stack", ["network", "data", "api", "web"])
 def test_stack_snapshot(
     synthesized: Synthesized, snapshot_json: SnapshotAssertion, env_name: str, stack: str
 ) -> None:
     env = synthesized.envs[env_name]
-    templates = {"network": env.network_json, "data": env.data_json, "api": env.api_json}
+    templates = {
+        "network": env.network_json,
+        "data": env.data_json,
+        "api": env.api_json,
+        "web": env.web_json,
+    }
     assert mask_asset_hashes(templates[stack]) == snapshot_json

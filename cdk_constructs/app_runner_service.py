@@ -1,0 +1,334 @@
+"""An App Runner service whose outbound traffic leaves through the VPC; secrets stay out of config.
+
+Built on the L1 ``aws_apprunner.Cfn*`` resources of aws-cdk-lib (no alpha package).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, Token, Validations
+from aws_cdk import aws_apprunner as apprunner
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from cdk_constructs.container_secret import ContainerSecret
+from cdk_constructs.options import APP_RUNNER_CPU_MEMORY
+
+__all__ = ["AppRunnerService", "AppRunnerServiceProps", "ContainerSecret"]
+
+HTTPS_PORT = 443
+MAX_CONCURRENCY = 100
+"""Concurrent requests per instance before App Runner adds one (App Runner's default)."""
+MAX_MIN_SIZE = 25
+"""The largest MinSize App Runner accepts (its CloudFormation schema)."""
+HEALTH_INTERVAL_SECONDS = 10
+HEALTH_TIMEOUT_SECONDS = 5
+HEALTHY_THRESHOLD = 1
+UNHEALTHY_THRESHOLD = 3
+"""An instance is replaced after ~30 s of failed checks; one success brings it in."""
+TRACING_VENDOR = "AWSXRAY"
+XRAY_WRITE_ACTIONS = (
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+)
+"""What App Runner's X-Ray tracing needs on the instance role (AWS documents
+AWSXRayDaemonWriteAccess for it); X-Ray has no resource-level permissions for these."""
+PUBLIC_REGISTRY = "public.ecr.aws/"
+RESERVED_VARIABLE_PREFIX = "AWSAPPRUNNER"
+PORT_VARIABLE = "PORT"
+"""Reserved by App Runner: a service can't set it. Equal to the service port, it is left out."""
+SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,39}")
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+)
+"""What App Runner's access role needs on the repository (AWSAppRunnerServicePolicyForECRAccess
+without its ``Resource: *``): pull layers, and describe images to resolve the tag."""
+
+
+@dataclass(frozen=True)
+class AppRunnerServiceProps:
+    service_name: str
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    """App subnets (private, with egress): the VPC connector's network interfaces live here."""
+    image_identifier: str
+    """``public.ecr.aws/...:tag`` without ``image_repository``; else an image of that repository,
+    ``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``. linux/amd64: App Runner runs
+    x86_64 only."""
+    image_repository: ecr.IRepository | None
+    """None: an ECR Public image (no access role). Else the private repository of the image;
+    App Runner's access role may pull from it and nothing else."""
+    start_command: str | None
+    """Overrides the image's start command (e.g. for a placeholder image)."""
+    port: int
+    health_path: str
+    cpu: int
+    """CPU units: 256, 512, 1024, 2048 or 4096."""
+    memory_mib: int
+    """A size App Runner offers with ``cpu`` (``APP_RUNNER_CPU_MEMORY``)."""
+    min_instances: int
+    max_instances: int
+    environment: Mapping[str, str]
+    """Plain settings only (visible in the service configuration): never a secret. ``PORT`` is
+    reserved by App Runner: left out when it equals ``port``, rejected otherwise."""
+    secrets: Sequence[ContainerSecret]
+    """Injected by App Runner from Secrets Manager when an instance starts."""
+
+
+class AppRunnerService(Construct):
+    """A public HTTPS App Runner service that reaches AWS and the private API through the VPC.
+
+    Outbound traffic goes through a VPC connector in the app subnets whose security group admits
+    nothing and emits HTTPS only. The instance role holds nothing but read on the service's own
+    secrets and X-Ray's trace writes (tracing is on); callers grant the rest on
+    ``instance_role``.
+
+    Automatic deployments are OFF on purpose: with them on, every ECR push starts a deployment
+    that collides with CloudFormation's own service updates (OPERATION_IN_PROGRESS fails the
+    stack update). Deployments happen only when this template changes or when the deploy
+    workflow calls ``StartDeployment``.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: AppRunnerServiceProps) -> None:
+        super().__init__(scope, id_)
+        _validate(props)
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=props.vpc,
+            description=f"{props.service_name} VPC connector: no ingress, HTTPS out only",
+            allow_all_outbound=False,
+        )
+        # The private API (execute-api endpoint), Cognito, DynamoDB, Secrets Manager: all HTTPS.
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "HTTPS to AWS APIs and the private API"
+        )
+        subnet_ids = props.vpc.select_subnets(
+            subnet_group_name=props.subnets.subnet_group_name,
+            subnet_type=props.subnets.subnet_type,
+            subnets=props.subnets.subnets,
+            availability_zones=props.subnets.availability_zones,
+            one_per_az=props.subnets.one_per_az,
+            subnet_filters=props.subnets.subnet_filters,
+        ).subnet_ids
+        # No VpcConnectorName: a change of subnets or group replaces the connector, and a fixed
+        # name would make the replacement collide with the old one.
+        self.vpc_connector = apprunner.CfnVpcConnector(
+            self,
+            "VpcConnector",
+            subnets=subnet_ids,
+            security_groups=[self.security_group.security_group_id],
+        )
+        self.auto_scaling_configuration = apprunner.CfnAutoScalingConfiguration(
+            self,
+            "AutoScaling",
+            min_size=props.min_instances,
+            max_size=props.max_instances,
+            max_concurrency=MAX_CONCURRENCY,
+        )
+        self.observability_configuration = apprunner.CfnObservabilityConfiguration(
+            self,
+            "Observability",
+            trace_configuration=apprunner.CfnObservabilityConfiguration.TraceConfigurationProperty(
+                vendor=TRACING_VENDOR
+            ),
+        )
+
+        self.instance_role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("tasks.apprunner.amazonaws.com"),
+            description=f"{props.service_name}: what the app's code may call",
+        )
+        for secret in props.secrets:
+            secret.secret.grant_read(self.instance_role)
+        # App Runner's tracing collector sends the app's spans with the instance role's
+        # credentials; without this the observability configuration records nothing.
+        self.instance_role.add_to_policy(
+            iam.PolicyStatement(actions=list(XRAY_WRITE_ACTIONS), resources=["*"])
+        )
+        Validations.of(self.instance_role.node.find_child("DefaultPolicy")).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="X-Ray's trace and sampling write actions support no resource-level "
+                "permissions (the statement is AWSXRayDaemonWriteAccess minus its summaries).",
+            )
+        )
+
+        self.access_role: iam.Role | None = None
+        if props.image_repository is not None:
+            self.access_role = self._access_role(props.service_name, props.image_repository)
+
+        observability = apprunner.CfnService.ServiceObservabilityConfigurationProperty(
+            observability_enabled=True,
+            observability_configuration_arn=(
+                self.observability_configuration.attr_observability_configuration_arn
+            ),
+        )
+        self.service = apprunner.CfnService(
+            self,
+            "Service",
+            service_name=props.service_name,
+            source_configuration=apprunner.CfnService.SourceConfigurationProperty(
+                auto_deployments_enabled=False,
+                authentication_configuration=(
+                    apprunner.CfnService.AuthenticationConfigurationProperty(
+                        access_role_arn=self.access_role.role_arn
+                    )
+                    if self.access_role is not None
+                    else None
+                ),
+                image_repository=apprunner.CfnService.ImageRepositoryProperty(
+                    image_identifier=props.image_identifier,
+                    image_repository_type="ECR" if props.image_repository else "ECR_PUBLIC",
+                    image_configuration=apprunner.CfnService.ImageConfigurationProperty(
+                        port=str(props.port),
+                        start_command=props.start_command,
+                        runtime_environment_variables=[
+                            apprunner.CfnService.KeyValuePairProperty(name=name, value=value)
+                            for name, value in props.environment.items()
+                            if name != PORT_VARIABLE
+                        ]
+                        or None,
+                        runtime_environment_secrets=[
+                            apprunner.CfnService.KeyValuePairProperty(
+                                name=secret.name, value=_secret_reference(secret)
+                            )
+                            for secret in props.secrets
+                        ]
+                        or None,
+                    ),
+                ),
+            ),
+            instance_configuration=apprunner.CfnService.InstanceConfigurationProperty(
+                cpu=str(props.cpu),
+                memory=str(props.memory_mib),
+                instance_role_arn=self.instance_role.role_arn,
+            ),
+            network_configuration=apprunner.CfnService.NetworkConfigurationProperty(
+                egress_configuration=apprunner.CfnService.EgressConfigurationProperty(
+                    egress_type="VPC",
+                    vpc_connector_arn=self.vpc_connector.attr_vpc_connector_arn,
+                ),
+                ingress_configuration=apprunner.CfnService.IngressConfigurationProperty(
+                    is_publicly_accessible=True
+                ),
+            ),
+            health_check_configuration=apprunner.CfnService.HealthCheckConfigurationProperty(
+                protocol="HTTP",
+                path=props.health_path,
+                interval=HEALTH_INTERVAL_SECONDS,
+                timeout=HEALTH_TIMEOUT_SECONDS,
+                healthy_threshold=HEALTHY_THRESHOLD,
+                unhealthy_threshold=UNHEALTHY_THRESHOLD,
+            ),
+            observability_configuration=observability,
+            auto_scaling_configuration_arn=(
+                self.auto_scaling_configuration.attr_auto_scaling_configuration_arn
+            ),
+        )
+        # App Runner pulls the image with the access role and reads the secrets with the
+        # instance role while it creates the service: their policies (including the grants
+        # callers add later) must exist first, or the first deployment fails.
+        self.service.node.add_dependency(self.instance_role)
+        if self.access_role is not None:
+            self.service.node.add_dependency(self.access_role)
+
+        self.service_arn: str = self.service.attr_service_arn
+        self.service_url: str = f"https://{self.service.attr_service_url}"
+        """The service's own HTTPS URL (``ServiceUrl`` is a bare host name)."""
+
+    def _access_role(self, service_name: str, repository: ecr.IRepository) -> iam.Role:
+        """Lets App Runner pull from ``repository`` and nowhere else."""
+        role = iam.Role(
+            self,
+            "AccessRole",
+            assumed_by=iam.ServicePrincipal("build.apprunner.amazonaws.com"),
+            description=f"{service_name}: lets App Runner pull the service image",
+        )
+        repository.grant(role, *ECR_PULL_ACTIONS)
+        ecr.AuthorizationToken.grant_read(role)
+        policy = role.node.find_child("DefaultPolicy")
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                reason="ecr:GetAuthorizationToken supports no resource-level permissions; every "
+                "pull action is limited to the one repository of the image.",
+            )
+        )
+        return role
+
+
+def _secret_reference(secret: ContainerSecret) -> str:
+    """The secret's full ARN; ``<arn>:<field>::`` for one JSON field (current version)."""
+    arn = _full_arn(secret.secret)
+    return f"{arn}:{secret.field}::" if secret.field else arn
+
+
+def _full_arn(secret: secretsmanager.ISecret) -> str:
+    """App Runner resolves secrets by full ARN only (with the random suffix)."""
+    arn = secret.secret_full_arn
+    if arn is None:
+        raise ValueError(
+            f"App Runner needs the full ARN of secret {secret.node.path}: import it with "
+            "from_secret_complete_arn, not by name or partial ARN"
+        )
+    return arn
+
+
+def _validate(props: AppRunnerServiceProps) -> None:
+    """Fail the synth on what App Runner would only reject at deploy time."""
+    if not Token.is_unresolved(props.service_name) and not SERVICE_NAME.fullmatch(
+        props.service_name
+    ):
+        raise ValueError(
+            f"service name {props.service_name!r}: 4-40 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    offered = APP_RUNNER_CPU_MEMORY.get(props.cpu, ())
+    if props.memory_mib not in offered:
+        raise ValueError(
+            f"App Runner does not offer cpu {props.cpu} with memory {props.memory_mib} MiB "
+            f"(offered: {APP_RUNNER_CPU_MEMORY})"
+        )
+    if not 1 <= props.min_instances <= min(props.max_instances, MAX_MIN_SIZE):
+        raise ValueError(
+            f"instances: need 1 <= min ({props.min_instances}) <= max ({props.max_instances}) "
+            f"and min <= {MAX_MIN_SIZE}"
+        )
+    if (
+        props.image_repository is None
+        and not Token.is_unresolved(props.image_identifier)
+        and not props.image_identifier.startswith(PUBLIC_REGISTRY)
+    ):
+        raise ValueError(
+            f"{props.image_identifier!r} is not an ECR Public image: pass its image_repository"
+        )
+    for secret in props.secrets:
+        _full_arn(secret.secret)
+    names = [*props.environment, *(secret.name for secret in props.secrets)]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"variables defined twice (plain and/or secret): {duplicates}")
+    reserved = [name for name in names if name.startswith(RESERVED_VARIABLE_PREFIX)]
+    if reserved:
+        raise ValueError(f"variables with App Runner's reserved prefix: {reserved}")
+    port = props.environment.get(PORT_VARIABLE)
+    if port is not None and port != str(props.port):
+        raise ValueError(
+            f"{PORT_VARIABLE} is reserved by App Runner; the service port is {props.port}"
+        )
+    if any(secret.name == PORT_VARIABLE for secret in props.secrets):
+        raise ValueError(f"{PORT_VARIABLE} is reserved by App Runner")

@@ -1,0 +1,275 @@
+"""A CloudWatch Synthetics canary that GETs a health URL on a schedule, alarming when it fails."""
+
+from __future__ import annotations
+
+import re
+from typing import cast
+
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    CfnElement,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Validations,
+)
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_synthetics as synthetics
+from constructs import Construct
+
+RUNTIME = synthetics.Runtime.SYNTHETICS_NODEJS_PUPPETEER_13_0
+"""Newest Node.js runtime of aws-cdk-lib 2.275 (Node.js 22); its Synthetics library has the
+``executeHttpStep`` that records the request as a canary step."""
+URL_VARIABLE = "HEALTH_URL"
+"""The canary reads the URL from here: a deploy-time token never lands in the script."""
+HANDLER = "index.handler"
+"""What CDK requires of inline canary code."""
+SCRIPT = """\
+const synthetics = require('Synthetics');
+
+exports.handler = async () => {
+  const url = new URL(process.env.URL_VARIABLE);
+  const request = {
+    hostname: url.hostname,
+    port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
+    path: url.pathname + url.search,
+    protocol: url.protocol,
+    method: 'GET',
+    headers: { 'User-Agent': synthetics.getCanaryUserAgentString() },
+  };
+  await synthetics.executeHttpStep('GET health', request, (response) =>
+    new Promise((resolve, reject) => {
+      response.resume();
+      if (response.statusCode !== 200) {
+        reject(new Error(`GET ${url.href} answered ${response.statusCode}, expected 200`));
+        return;
+      }
+      response.on('end', resolve);
+      response.on('error', reject);
+    }));
+};
+""".replace("URL_VARIABLE", URL_VARIABLE)
+
+CANARY_NAME = re.compile(r"^[0-9a-z_-]{1,21}$")
+"""Synthetics names the canary's function ``cwsyn-<name>-<36-char id>``; Lambda allows 64
+characters, so at most 21 keep the function and its log group (which the role is scoped to)
+predictable. The service itself accepts up to 255."""
+INTERVALS_IN_MINUTES = range(1, 61)
+"""What a Synthetics rate schedule accepts."""
+RETENTION_IN_DAYS = range(1, 456)
+"""What Synthetics accepts for keeping run data."""
+TIMEOUT = Duration.minutes(1)
+"""One GET; a health endpoint slower than this is down."""
+SYNTHETICS_NAMESPACE = "CloudWatchSynthetics"
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+ALARM_EVALUATION_PERIODS = 3
+ALARM_DATAPOINTS = 2
+"""Two failed runs out of three: one network blip does not page anyone."""
+
+
+def _check(canary_name: str, interval: Duration, artifact_retention: Duration) -> None:
+    if not CANARY_NAME.fullmatch(canary_name):
+        raise ValueError(
+            f"canary name {canary_name!r} must be 1-21 characters of lowercase letters, digits, "
+            "'_' or '-'"
+        )
+    minutes, rest = divmod(interval.to_milliseconds(), MINUTE_MS)
+    if rest or minutes not in INTERVALS_IN_MINUTES:
+        raise ValueError(
+            f"canary interval must be whole minutes, 1 to 60 (got {interval.to_human_string()})"
+        )
+    days, rest = divmod(artifact_retention.to_milliseconds(), DAY_MS)
+    if rest or days not in RETENTION_IN_DAYS:
+        raise ValueError(
+            "artifact retention must be whole days, 1 to 455 "
+            f"(got {artifact_retention.to_human_string()})"
+        )
+
+
+def _nag_arn(stack: Stack, arn: str) -> str:
+    """An ARN from ``format_arn`` as cdk-nag prints it in a finding id."""
+    for token, placeholder in (
+        (stack.partition, "<AWS::Partition>"),
+        (stack.region, "<AWS::Region>"),
+        (stack.account, "<AWS::AccountId>"),
+    ):
+        if Token.is_unresolved(token):
+            arn = arn.replace(token, placeholder)
+    return arn
+
+
+class HealthCanary(Construct):
+    """The canary, the bucket keeping its artifacts, and an alarm on its success rate.
+
+    The canary runs under its own role: write its artifacts under its prefix, its metrics to the
+    Synthetics namespace and its own function's logs; nothing else.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        canary_name: str,
+        url: str,
+        interval: Duration,
+        alarm_topic: sns.ITopic,
+        artifact_retention: Duration,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        _check(canary_name, interval, artifact_retention)
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.artifacts_prefix = f"canary/{canary_name}"
+
+        self.artifacts_bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=False,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    prefix=f"{self.artifacts_prefix}/",
+                    expiration=artifact_retention,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=removal_policy,
+            auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
+        )
+
+        function_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/lambda/cwsyn-{canary_name}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs the {canary_name} Synthetics canary",
+            inline_policies={
+                "canary": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=["s3:ListAllMyBuckets"], resources=["*"]),
+                        iam.PolicyStatement(
+                            actions=["s3:GetBucketLocation"],
+                            resources=[self.artifacts_bucket.bucket_arn],
+                        ),
+                        iam.PolicyStatement(
+                            actions=["s3:PutObject"],
+                            resources=[
+                                self.artifacts_bucket.arn_for_objects(f"{self.artifacts_prefix}/*")
+                            ],
+                        ),
+                        iam.PolicyStatement(
+                            actions=["cloudwatch:PutMetricData"],
+                            resources=["*"],
+                            conditions={
+                                "StringEquals": {"cloudwatch:namespace": SYNTHETICS_NAMESPACE}
+                            },
+                        ),
+                        iam.PolicyStatement(
+                            actions=[
+                                "logs:CreateLogGroup",
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                            ],
+                            resources=[function_logs],
+                        ),
+                    ]
+                )
+            },
+        )
+
+        retention = Duration.days(artifact_retention.to_days())
+        self.canary = synthetics.Canary(
+            self,
+            "Canary",
+            canary_name=canary_name,
+            runtime=RUNTIME,
+            test=synthetics.Test.custom(handler=HANDLER, code=synthetics.Code.from_inline(SCRIPT)),
+            environment_variables={URL_VARIABLE: url},
+            schedule=synthetics.Schedule.rate(interval),
+            timeout=TIMEOUT,
+            role=self.role,
+            artifacts_bucket_location=synthetics.ArtifactsBucketLocation(
+                bucket=self.artifacts_bucket, prefix=self.artifacts_prefix
+            ),
+            artifact_s3_encryption_mode=synthetics.ArtifactsEncryptionMode.S3_MANAGED,
+            success_retention_period=retention,
+            failure_retention_period=retention,
+            # Synthetics' function and layers are useless without the canary: delete with it.
+            provisioned_resource_cleanup=True,
+        )
+
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "Alarm",
+            alarm_description=f"{url} failed the {canary_name} health check in 2 of 3 runs",
+            metric=self.canary.metric_success_percent(period=interval),
+            threshold=100,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=ALARM_EVALUATION_PERIODS,
+            datapoints_to_alarm=ALARM_DATAPOINTS,
+            # A stopped canary or a late run is not an outage.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
+        self.alarm.add_ok_action(cloudwatch_actions.SnsAction(alarm_topic))
+
+        self._acknowledge_findings(stack, function_logs)
+
+    def _acknowledge_findings(self, stack: Stack, function_logs: str) -> None:
+        Validations.of(self.artifacts_bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-S1",
+                reason="Only the canary writes here, through its own role, and its run reports, "
+                "HAR files and logs expire; logging access to them would need "
+                "another bucket for no audit value.",
+            )
+        )
+        bucket_id = stack.get_logical_id(cast(CfnElement, self.artifacts_bucket.node.default_child))
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="Serverless::Serverless-LambdaStarPermissions",
+                reason="Only the two actions without resource-level permissions use '*' "
+                "(s3:ListAllMyBuckets; cloudwatch:PutMetricData, held to the Synthetics "
+                "namespace); see the AwsSolutions-IAM5 acknowledgements.",
+            )
+        )
+        for resource, reason in (
+            (
+                "*",
+                "s3:ListAllMyBuckets (which the Synthetics runtime calls) and "
+                "cloudwatch:PutMetricData (limited to the CloudWatchSynthetics namespace by "
+                "condition) have no resource-level permissions.",
+            ),
+            (
+                f"<{bucket_id}.Arn>/{self.artifacts_prefix}/*",
+                "The canary writes a new object per run (screenshots, HAR, logs) under its "
+                "own prefix of its own bucket; object keys are generated per run.",
+            ),
+            (
+                _nag_arn(stack, function_logs),
+                "The log group of the function Synthetics creates for this canary: its name "
+                "ends in an id Synthetics generates.",
+            ),
+        ):
+            Validations.of(self.role).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=reason
+                )
+            )
