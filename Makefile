@@ -21,7 +21,7 @@ export AWS_EC2_METADATA_DISABLED := true
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit deploy diff clean bench-api
+.PHONY: help setup synth test lint typecheck unit deploy diff bootstrap clean bench-api
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,7 @@ synth: setup ## Synthesize every environment into cdk.out (offline), run cdk-nag
 lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint
 
 typecheck: $(PY_STAMP)
 	$(VENV)/bin/mypy
@@ -54,7 +55,7 @@ typecheck: $(PY_STAMP)
 unit: setup
 	$(VENV)/bin/pytest
 
-test: ## ruff (lint + format), mypy, pytest (with cfn-lint and snapshots), in parallel
+test: ## ruff (lint + format), actionlint, mypy, pytest (cfn-lint, snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
 
 bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL
@@ -72,6 +73,12 @@ deploy: setup ## Deploy one environment's stage: make deploy ENV=staging
 diff: setup ## Show what a deploy would change: make diff ENV=staging
 	$(require_env)
 	$(CDK) diff --context env=$(ENV) '$(ENV)/*'
+
+bootstrap: setup ## Once per account/region: cdk bootstrap + GitHub OIDC stack: make bootstrap ENV=prod
+	$(require_env)
+	$(CDK) bootstrap "$$($(PY) -m stacks.delivery bootstrap-target $(ENV))"
+	$(CDK) deploy --context env=$(ENV) "$$($(PY) -m stacks.delivery oidc-stage $(ENV))/*" \
+		--require-approval broadening
 
 clean: ## Remove cdk.out and caches (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

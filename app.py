@@ -1,25 +1,34 @@
 #!/usr/bin/env python3
 """CDK entry point: one Stage per environment from ``stacks/config.py``.
 
-``-c env=NAME`` synthesizes only that environment (what ``make deploy`` and ``make diff`` use).
+``-c env=NAME`` synthesizes only that environment (what ``make deploy`` and ``make diff`` use),
+plus the GitHub OIDC stack of its account; ``-c web_image_tag=TAG`` / ``-c api_image_tag=TAG``
+override that environment's image tags (what the deploy workflow passes).
 """
 
 import sys
 
 from aws_cdk import App
 
+from cdk_constructs.options import Image
 from stacks.config import APP_CONFIG, ConfigError, validate_app_config
 from stacks.platform_app import build_platform, unacknowledged_findings
 
 
 def main() -> None:
     app = App()
+    requested = app.node.try_get_context("env")
     try:
-        validate_app_config(APP_CONFIG)
-        environments = APP_CONFIG.select(app.node.try_get_context("env"))
+        # The deploy workflow passes the images it just pushed: -c web_image_tag=<sha> ...
+        config = APP_CONFIG.with_image_tags(
+            requested,
+            {image: app.node.try_get_context(f"{image}_image_tag") for image in Image},
+        )
+        validate_app_config(config)
+        environments = config.select(requested)
     except ConfigError as error:
         sys.exit(str(error))
-    build_platform(app, APP_CONFIG, environments)
+    build_platform(app, config, environments)
     assembly = app.synth()
     findings = unacknowledged_findings(assembly.directory)
     if findings:

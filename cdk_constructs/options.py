@@ -91,3 +91,12 @@ LOG_RETENTION_DAYS: tuple[int, ...] = (
     3288, 3653,
 )  # fmt: skip
 """Retention periods CloudWatch Logs accepts, in days."""
+
+
+class Image(StrEnum):
+    """The container images an environment can run; each has an ECR repository."""
+
+    API = "api"
+    """The API function, as a Lambda container image (linux/arm64)."""
+    WEB = "web"
+    """The public web app (linux/arm64 on Fargate, linux/amd64 on App Runner)."""

@@ -15,11 +15,11 @@ from constructs import Construct
 from cdk_constructs.api_auth import ApiAuth, ApiScope
 from cdk_constructs.database import AuroraDatabase
 from cdk_constructs.network import HTTPS_PORT, Network
+from cdk_constructs.options import Image
 from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
-from stacks.config import AppConfig, EnvironmentConfig
+from stacks.config import AppConfig, EnvironmentConfig, repository_name
 from stacks.data_stack import API_DB_USER, BUNDLE_CACHE_DIR, REPO_ROOT
-from stacks.network_stack import repository_name
 from stacks.platform_stack import PlatformStack
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
@@ -193,7 +193,7 @@ class ApiStack(PlatformStack):
         if tag is None:
             return None
         repository = ecr.Repository.from_repository_name(
-            self, "ApiRepository", repository_name(app, env_config, "api")
+            self, "ApiRepository", repository_name(app, env_config, Image.API)
         )
         return lambda_.DockerImageCode.from_ecr(repository, tag_or_digest=tag)
 

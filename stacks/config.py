@@ -10,13 +10,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
 
 from cdk_constructs.options import (
     APP_RUNNER_CPU_MEMORY,
     FARGATE_CPU_MEMORY,
     LOG_RETENTION_DAYS,
+    Image,
     InterfaceEndpoint,
     NatMode,
     WebRuntime,
@@ -178,12 +180,30 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class GitHubConfig:
+    """Where the deploy workflow runs and what it builds (the delivery pipeline)."""
+
+    repository: str
+    """``OWNER/REPO``: only this repository's workflows may assume the deploy roles."""
+    existing_oidc_providers: Mapping[str, str] = field(default_factory=dict)
+    """Account id -> ARN of a GitHub OIDC provider that account already has (an account holds
+    one per URL); accounts not listed get one from the OIDC stack."""
+    image_sources: Mapping[Image, str] = field(default_factory=dict)
+    """Image -> folder (with a Dockerfile) the deploy workflow builds and pushes to the env's
+    repository when it exists; an image without a source is deployed from config's
+    ``image_tag`` (the API then runs from its zip)."""
+    deploy_session_hours: int = 3
+    """Maximum session of the deploy roles, 1..12: a first deploy (Aurora, proxy) takes long."""
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """The whole app: its name and its environments."""
 
     app_name: str
     """Short lowercase name; prefixes stack and resource names in every environment."""
     environments: tuple[EnvironmentConfig, ...]
+    github: GitHubConfig
 
     @property
     def environment_names(self) -> tuple[str, ...]:
@@ -206,6 +226,57 @@ class AppConfig:
         if requested is None:
             return self.environments
         return (self.environment(requested),)
+
+    def environment_for_branch(self, branch: str) -> EnvironmentConfig | None:
+        """The environment that pushes to ``branch`` deploy, if any."""
+        return next((env for env in self.environments if env.branch == branch), None)
+
+    def accounts(self) -> dict[str, tuple[EnvironmentConfig, ...]]:
+        """Account id -> its environments, in config order (one OIDC stack per account)."""
+        by_account: dict[str, list[EnvironmentConfig]] = {}
+        for env in self.environments:
+            by_account.setdefault(env.account, []).append(env)
+        return {account: tuple(envs) for account, envs in by_account.items()}
+
+    def with_image_tags(self, env_name: str | None, tags: Mapping[Image, str | None]) -> AppConfig:
+        """This config with the image tags the deploy workflow passes as context, which
+        override config for the one environment being deployed (``-c env=NAME``)."""
+        given = {image: tag for image, tag in tags.items() if tag}
+        if not given:
+            return self
+        if env_name is None:
+            image = next(iter(given))
+            raise ConfigError(
+                "*",
+                f"{image}_image_tag (-c {image}_image_tag=...)",
+                "an image tag needs the environment it is for",
+                "together with -c env=NAME",
+            )
+        env = self.environment(env_name)
+        if Image.WEB in given:
+            env = replace(env, web=replace(env.web, image_tag=given[Image.WEB]))
+        if Image.API in given:
+            env = replace(env, api=replace(env.api, image_tag=given[Image.API]))
+        return replace(
+            self,
+            environments=tuple(env if e.name == env_name else e for e in self.environments),
+        )
+
+
+def stack_name(app: AppConfig, env_config: EnvironmentConfig, tier: str) -> str:
+    """CloudFormation name of one tier's stack (``network``, ``data``, ``api``, ``web``)."""
+    return f"{app.app_name}-{env_config.name}-{tier}"
+
+
+def deploy_role_name(app: AppConfig, env_config: EnvironmentConfig) -> str:
+    """The GitHub deploy role of an environment (in the OIDC stack of its account)."""
+    return f"{app.app_name}-{env_config.name}-github-deploy"
+
+
+def repository_name(app: AppConfig, env_config: EnvironmentConfig, image: Image | str) -> str:
+    """ECR repository of an image; fixed because the deploy workflow pushes to it and other
+    stacks refer to it by name."""
+    return f"{app.app_name}/{env_config.name}/{image}"
 
 
 def validate_app_config(config: AppConfig) -> None:
@@ -231,6 +302,45 @@ def validate_app_config(config: AppConfig) -> None:
                 "one environment per branch",
             )
         branch_owner[env.branch] = env.name
+    _validate_github(config)
+
+
+_REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_OIDC_PROVIDER_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::(\d{12}):oidc-provider/token\.actions\.githubusercontent\.com$"
+)
+
+
+def _validate_github(config: AppConfig) -> None:
+    github = config.github
+    if not isinstance(github.repository, str) or not _REPOSITORY_RE.match(github.repository):
+        raise ConfigError(
+            "*",
+            "github.repository",
+            f"{github.repository!r} is not a GitHub repository",
+            "OWNER/REPO (letters, digits, '-' in OWNER; letters, digits, '.', '_', '-' in REPO)",
+        )
+    accounts = config.accounts()
+    for account, arn in github.existing_oidc_providers.items():
+        match = _OIDC_PROVIDER_RE.match(arn) if isinstance(arn, str) else None
+        if account not in accounts or match is None or match.group(1) != account:
+            raise ConfigError(
+                "*",
+                f"github.existing_oidc_providers[{account!r}]",
+                f"{arn!r} is not the GitHub OIDC provider of a configured account",
+                "arn:aws:iam::<that account>:oidc-provider/token.actions.githubusercontent.com, "
+                f"for an account in {sorted(accounts)}",
+            )
+    for image, source in github.image_sources.items():
+        path = PurePosixPath(source) if isinstance(source, str) else None
+        if image not in tuple(Image) or path is None or path.is_absolute() or ".." in path.parts:
+            raise ConfigError(
+                "*",
+                f"github.image_sources['{image}']",
+                f"{source!r} is not a folder of this repository",
+                f"a relative path, for an image in {[str(i) for i in Image]}",
+            )
+    _check_int_range("*", "github.deploy_session_hours", github.deploy_session_hours, 1, 12)
 
 
 def _validate_environment(env: EnvironmentConfig) -> None:
@@ -567,6 +677,10 @@ def _validate_web_domain(env: EnvironmentConfig) -> None:
 
 APP_CONFIG = AppConfig(
     app_name="three-tier",
+    github=GitHubConfig(
+        repository="example-org/serverless-three-tier",
+        image_sources={Image.WEB: "web_app"},
+    ),
     environments=(
         EnvironmentConfig(
             name="dev",

@@ -9,18 +9,14 @@ from constructs import Construct
 
 from cdk_constructs.container_repository import ContainerRepository
 from cdk_constructs.network import Network
-from stacks.config import AppConfig, EnvironmentConfig
+from cdk_constructs.options import Image
+from stacks.config import AppConfig, EnvironmentConfig, repository_name
 from stacks.platform_stack import PlatformStack
 
-IMAGE_NAMES = ("api", "web")
+IMAGE_NAMES = tuple(Image)
 """The images an environment runs; each gets a repository ``<app>/<env>/<image>``."""
-LAMBDA_IMAGES = ("api",)
+LAMBDA_IMAGES = (Image.API,)
 """Images that run as Lambda functions, so Lambda may pull them."""
-
-
-def repository_name(app: AppConfig, env_config: EnvironmentConfig, image: str) -> str:
-    """Fixed because the deploy workflow pushes to it and other stacks refer to it by name."""
-    return f"{app.app_name}/{env_config.name}/{image}"
 
 
 class NetworkStack(PlatformStack):

@@ -6,22 +6,52 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import App, Validations
+from aws_cdk import App, DefaultStackSynthesizer, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import AppConfig, EnvironmentConfig
+from stacks.github_oidc_stack import GitHubOidcStage
 from stacks.platform_stage import PlatformStage
 
 VALIDATION_REPORT = "validation-report.json"
 
 
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+
+
 def build_platform(
     app: App, config: AppConfig, environments: Sequence[EnvironmentConfig]
 ) -> dict[str, PlatformStage]:
-    """Add a stage per environment and the quality gates; returns the stages by env name."""
+    """Add a stage per environment, the GitHub OIDC stage of each of their accounts and the
+    quality gates; returns the environments' stages by name."""
     stages = {env.name: PlatformStage(app, app=config, env_config=env) for env in environments}
+    qualifier = str(
+        app.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
+        or DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    )
+    selected_accounts = {env.account for env in environments}
+    for account, account_envs in config.accounts().items():
+        if account in selected_accounts:
+            # Every environment of the account, even with -c env=NAME: deploying the stack
+            # for one environment must not delete the roles of the others.
+            GitHubOidcStage(
+                app,
+                app=config,
+                account=account,
+                environments=account_envs,
+                bootstrap_qualifier=qualifier,
+            )
     add_quality_gates(app)
     return stages
+
+
+def oidc_stages(app: App) -> dict[str, GitHubOidcStage]:
+    """The GitHub OIDC stages ``build_platform`` added, by account."""
+    return {
+        str(child.account): child
+        for child in app.node.children
+        if isinstance(child, GitHubOidcStage)
+    }
 
 
 def add_quality_gates(app: App) -> None:

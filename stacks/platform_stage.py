@@ -6,7 +6,7 @@ from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
 from stacks.api_stack import ApiStack
-from stacks.config import AppConfig, EnvironmentConfig
+from stacks.config import AppConfig, EnvironmentConfig, stack_name
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.web_stack import WebStack
@@ -25,13 +25,12 @@ class PlatformStage(Stage):
             env=Environment(account=env_config.account, region=env_config.region),
         )
         self.env_config = env_config
-        prefix = f"{app.app_name}-{env_config.name}"
         self.network = NetworkStack(
             self,
             "Network",
             app=app,
             env_config=env_config,
-            stack_name=f"{prefix}-network",
+            stack_name=stack_name(app, env_config, "network"),
             description=f"{app.app_name} {env_config.name}: network tier (VPC, endpoints, ECR)",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
@@ -42,7 +41,7 @@ class PlatformStage(Stage):
             app=app,
             env_config=env_config,
             network=self.network.network,
-            stack_name=f"{prefix}-data",
+            stack_name=stack_name(app, env_config, "data"),
             description=f"{app.app_name} {env_config.name}: data tier (Aurora, proxy, sessions)",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
@@ -54,7 +53,7 @@ class PlatformStage(Stage):
             env_config=env_config,
             network=self.network.network,
             database=self.data.database,
-            stack_name=f"{prefix}-api",
+            stack_name=stack_name(app, env_config, "api"),
             description=f"{app.app_name} {env_config.name}: API tier (function, API, Cognito)",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
@@ -67,7 +66,7 @@ class PlatformStage(Stage):
             network=self.network.network,
             sessions=self.data.sessions,
             api_client_secret=self.api.web_client_secret,
-            stack_name=f"{prefix}-web",
+            stack_name=stack_name(app, env_config, "web"),
             description=f"{app.app_name} {env_config.name}: web tier ({env_config.web.runtime})",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,

@@ -24,10 +24,9 @@ from cdk_constructs.fargate_web_service import (
 )
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.network import Network
-from cdk_constructs.options import WebRuntime
+from cdk_constructs.options import Image, WebRuntime
 from cdk_constructs.web_acl import RegionalWebAcl
-from stacks.config import AppConfig, EnvironmentConfig
-from stacks.network_stack import repository_name
+from stacks.config import AppConfig, EnvironmentConfig, repository_name
 from stacks.platform_stack import PlatformStack
 
 PLACEHOLDER_IMAGE = "public.ecr.aws/nginx/nginx:1.27-alpine"
@@ -102,7 +101,7 @@ class WebStack(PlatformStack):
             "PORT": str(web.container_port),
             **web.environment,
         }
-        repository_uri_name = repository_name(app, env_config, "web")
+        repository_uri_name = repository_name(app, env_config, Image.WEB)
 
         if web.runtime is WebRuntime.FARGATE:
             image = (

@@ -15,10 +15,10 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
-from aws_cdk import App, Stack  # imported after the jsii variables above are set
+from aws_cdk import App, Stack, Stage  # imported after the jsii variables above are set
 
 from stacks.config import APP_CONFIG, EnvironmentConfig
-from stacks.platform_app import build_platform
+from stacks.platform_app import build_platform, oidc_stages
 from stacks.platform_stage import PlatformStage
 from tests.postgres import pg_database as pg_database  # one real PostgreSQL for every test module
 from tests.postgres import pg_server as pg_server
@@ -74,12 +74,14 @@ class Synthesized:
 
     outdir: Path
     envs: dict[str, SynthesizedEnv]
+    oidc: dict[str, dict[str, Any]]
+    """Account id -> template of its GitHub OIDC stack."""
 
     def template_files(self) -> list[Path]:
         return sorted(self.outdir.glob("assembly-*/*.template.json"))
 
 
-def _template(outdir: Path, stage: PlatformStage, stack: Stack) -> dict[str, Any]:
+def _template(outdir: Path, stage: Stage, stack: Stack) -> dict[str, Any]:
     template: dict[str, Any] = json.loads(
         (outdir / stage.artifact_id / stack.template_file).read_text()
     )
@@ -92,6 +94,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     app = App(outdir=str(outdir), context=cdk_json_context())
     stages = build_platform(app, APP_CONFIG, APP_CONFIG.environments)
     app.synth()  # raises if any cdk-nag finding is unacknowledged
+    oidc = {
+        account: _template(outdir, stage, stage.stack)
+        for account, stage in oidc_stages(app).items()
+    }
     envs = {
         name: SynthesizedEnv(
             config=stage.env_config,
@@ -103,7 +109,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         )
         for name, stage in stages.items()
     }
-    return Synthesized(outdir=outdir, envs=envs)
+    return Synthesized(outdir=outdir, envs=envs, oidc=oidc)
 
 
 @pytest.fixture(params=ENV_NAMES)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cdk_constructs.options import WebRuntime
+from cdk_constructs.options import Image, WebRuntime
 from stacks.config import (
     APP_CONFIG,
     ApiConfig,
@@ -19,6 +19,7 @@ from stacks.config import (
     ConfigError,
     DatabaseConfig,
     EnvironmentConfig,
+    GitHubConfig,
     NetworkConfig,
     RegistryConfig,
     WebConfig,
@@ -386,6 +387,24 @@ def test_app_exits_with_one_line_for_an_unknown_environment() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("context", "field_name"),
+    [
+        ({"web_image_tag": "abc123"}, "web_image_tag (-c web_image_tag=...)"),
+        ({"env": "dev", "api_image_tag": "-bad"}, "api.image_tag"),
+    ],
+)
+def test_app_exits_with_one_line_for_a_bad_image_tag_context(
+    context: dict[str, str], field_name: str
+) -> None:
+    """The deploy workflow's -c <image>_image_tag=... needs -c env and a tag ECR accepts."""
+    result = run_python("app.py", context=context)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert f"field '{field_name}'" in lines[0]
+
+
 def test_readme_documents_every_config_knob() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     knobs = [f"`{field.name}`" for field in fields(AppConfig)]
@@ -395,5 +414,44 @@ def test_readme_documents_every_config_knob() -> None:
     knobs += [f"`api.{field.name}`" for field in fields(ApiConfig)]
     knobs += [f"`web.{field.name}`" for field in fields(WebConfig)]
     knobs += [f"`registry.{field.name}`" for field in fields(RegistryConfig)]
+    knobs += [f"`github.{field.name}`" for field in fields(GitHubConfig)]
     missing = [knob for knob in knobs if knob not in readme]
     assert missing == []
+
+
+# --- github -------------------------------------------------------------------------------------
+
+
+def with_github(**changes: Any) -> AppConfig:
+    return replace(APP_CONFIG, github=replace(APP_CONFIG.github, **changes))
+
+
+@pytest.mark.parametrize(
+    "repository", ["example-org", "org/repo/extra", "-org/repo", "org/re po", "org/"]
+)
+def test_github_repository_must_be_owner_slash_repo(repository: str) -> None:
+    error = error_of(with_github(repository=repository))
+    assert_one_line(error, "*", "github.repository", "OWNER/REPO")
+
+
+def test_existing_oidc_provider_must_belong_to_its_account() -> None:
+    dev = APP_CONFIG.environment("dev")
+    other = "arn:aws:iam::999999999999:oidc-provider/token.actions.githubusercontent.com"
+    error = error_of(with_github(existing_oidc_providers={dev.account: other}))
+    assert_one_line(error, "*", f"github.existing_oidc_providers['{dev.account}']", "oidc-provider")
+    mine = other.replace("999999999999", dev.account)
+    validate_app_config(with_github(existing_oidc_providers={dev.account: mine}))
+    unknown = with_github(existing_oidc_providers={"999999999999": other})
+    assert "for an account in" in str(error_of(unknown))
+
+
+@pytest.mark.parametrize("source", ["../web", "/abs/web", "a/../../b"])
+def test_image_source_must_be_a_folder_of_the_repository(source: str) -> None:
+    error = error_of(with_github(image_sources={Image.WEB: source}))
+    assert_one_line(error, "*", "github.image_sources['web']", "relative path")
+
+
+@pytest.mark.parametrize("hours", [0, 13])
+def test_deploy_session_hours_out_of_range(hours: int) -> None:
+    error = error_of(with_github(deploy_session_hours=hours))
+    assert_one_line(error, "*", "github.deploy_session_hours", "1..12")

@@ -49,6 +49,7 @@ def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) 
 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
     templates = synthesized.template_files()
-    assert len(templates) == 4 * len(synthesized.envs)  # network, data, api and web stacks
+    # network, data, api and web stacks per environment, and an OIDC stack per account
+    assert len(templates) == 4 * len(synthesized.envs) + len(synthesized.oidc)
     regions = sorted({env.config.region for env in synthesized.envs.values()})
     assert cfn_lint(templates, regions) == ""

@@ -41,3 +41,12 @@ def test_stack_snapshot(
         "web": env.web_json,
     }
     assert mask_asset_hashes(templates[stack]) == snapshot_json
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_github_oidc_snapshot(
+    synthesized: Synthesized, snapshot_json: SnapshotAssertion, env_name: str
+) -> None:
+    """The OIDC stack of each environment's account (one per account)."""
+    account = synthesized.envs[env_name].config.account
+    assert synthesized.oidc[account] == snapshot_json

@@ -13,8 +13,7 @@ from aws_cdk import App
 
 from cdk_constructs.app_runner_service import XRAY_WRITE_ACTIONS
 from cdk_constructs.options import WebRuntime
-from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig
-from stacks.network_stack import repository_name
+from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig, repository_name
 from stacks.platform_app import build_platform, unacknowledged_findings
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE, PLACEHOLDER_IMAGE
 from tests.conftest import SynthesizedEnv, cdk_json_context, cfn_lint

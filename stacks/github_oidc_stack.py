@@ -1,0 +1,116 @@
+"""The GitHub OIDC trust of one AWS account: deployed once from a laptop (``make bootstrap``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Environment, RemovalPolicy, Stack, Stage, Tags
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from cdk_constructs.github_deploy_role import (
+    GITHUB_OIDC_URL,
+    STS_AUDIENCE,
+    GitHubDeployRole,
+    GitHubDeployRoleProps,
+)
+from cdk_constructs.options import WebRuntime
+from stacks.config import AppConfig, EnvironmentConfig, deploy_role_name, repository_name
+from stacks.delivery import oidc_stage_id
+
+
+class GitHubOidcStack(Stack):
+    """The account's GitHub OIDC provider (or the one it has) and a deploy role per environment
+    of the account. Only GitHub jobs running in that environment may assume its role."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        app: AppConfig,
+        environments: Sequence[EnvironmentConfig],
+        bootstrap_qualifier: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        github = app.github
+        account = environments[0].account
+        existing = github.existing_oidc_providers.get(account)
+        if existing is not None:
+            self.provider_arn = existing
+        else:
+            # An account holds one provider per URL: kept when the stack goes, since other
+            # stacks or people may have come to rely on it.
+            provider = iam.OidcProviderNative(
+                self,
+                "GitHubProvider",
+                url=GITHUB_OIDC_URL,
+                client_ids=[STS_AUDIENCE],
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            self.provider_arn = provider.oidc_provider_arn
+
+        self.deploy_roles: dict[str, iam.IRole] = {}
+        for env in environments:
+            role = GitHubDeployRole(
+                self,
+                f"{env.name.capitalize()}DeployRole",
+                props=GitHubDeployRoleProps(
+                    provider_arn=self.provider_arn,
+                    repository=github.repository,
+                    github_environment=env.name,
+                    account=env.account,
+                    region=env.region,
+                    bootstrap_qualifier=bootstrap_qualifier,
+                    role_name=deploy_role_name(app, env),
+                    max_session=Duration.hours(github.deploy_session_hours),
+                    push_repositories=[
+                        repository_name(app, env, image) for image in github.image_sources
+                    ],
+                    app_runner_service=(
+                        f"{app.app_name}-{env.name}-web"
+                        if env.web.runtime is WebRuntime.APP_RUNNER
+                        else None
+                    ),
+                ),
+            ).role
+            self.deploy_roles[env.name] = role
+            CfnOutput(
+                self,
+                f"{env.name.capitalize()}DeployRoleArn",
+                value=role.role_arn,
+                description=f"Set as AWS_DEPLOY_ROLE_ARN in the GitHub environment '{env.name}'",
+            )
+
+
+class GitHubOidcStage(Stage):
+    """Holds the OIDC stack of one account, in the region of its first environment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        app: AppConfig,
+        account: str,
+        environments: Sequence[EnvironmentConfig],
+        bootstrap_qualifier: str,
+    ) -> None:
+        super().__init__(
+            scope,
+            oidc_stage_id(account),
+            env=Environment(account=account, region=environments[0].region),
+        )
+        self.stack = GitHubOidcStack(
+            self,
+            "GitHubOidc",
+            app=app,
+            environments=environments,
+            bootstrap_qualifier=bootstrap_qualifier,
+            stack_name=f"{app.app_name}-github-oidc",
+            description=f"{app.app_name}: GitHub Actions OIDC deploy roles of account {account}",
+            termination_protection=True,
+            analytics_reporting=False,
+        )
+        Tags.of(self).add("app", app.app_name)

@@ -1,0 +1,293 @@
+"""The GitHub OIDC stack of each account: exact trust, no `*` action, only the bootstrap roles of
+the environment's own account and region, ECR push and App Runner only where used."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from cdk_constructs.github_deploy_role import (
+    APP_RUNNER_DEPLOY_ACTIONS,
+    CDK_BOOTSTRAP_ROLES,
+    ECR_PUSH_ACTIONS,
+)
+from cdk_constructs.options import Image, WebRuntime
+from stacks.config import (
+    APP_CONFIG,
+    AppConfig,
+    GitHubConfig,
+    deploy_role_name,
+    repository_name,
+)
+from stacks.github_oidc_stack import GitHubOidcStage
+from stacks.platform_app import (
+    add_quality_gates,
+    build_platform,
+    oidc_stages,
+    unacknowledged_findings,
+)
+from tests.conftest import Synthesized, cdk_json_context, cfn_lint
+from tests.template_queries import policy_statements_of_role, ref, resources
+
+HOST = "token.actions.githubusercontent.com"
+ACCOUNT = "444455556666"
+EXISTING_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{HOST}"
+
+
+def roles(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Role name -> (logical id, properties) of every role in the template."""
+    return {
+        role["Properties"]["RoleName"]: {"id": logical_id, **role["Properties"]}
+        for logical_id, role in resources(template, "AWS::IAM::Role").items()
+    }
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def statement_resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return resource if isinstance(resource, list) else [resource]
+
+
+def synth_oidc(
+    tmp_path: Path, config: AppConfig, account: str, qualifier: str = "hnb659fds"
+) -> dict[str, Any]:
+    """The OIDC template of one account of ``config``, synthesized alone (with the nag packs)."""
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    stage = GitHubOidcStage(
+        app,
+        app=config,
+        account=account,
+        environments=config.accounts()[account],
+        bootstrap_qualifier=qualifier,
+    )
+    add_quality_gates(app)
+    app.synth()
+    assert unacknowledged_findings(tmp_path) == []
+    template: dict[str, Any] = json.loads(
+        (tmp_path / stage.artifact_id / stage.stack.template_file).read_text()
+    )
+    return template
+
+
+# --- shipped config ----------------------------------------------------------------------------
+
+
+def test_one_oidc_stack_per_account_with_a_role_per_environment(
+    synthesized: Synthesized,
+) -> None:
+    assert set(synthesized.oidc) == set(APP_CONFIG.accounts())
+    for account, envs in APP_CONFIG.accounts().items():
+        template = synthesized.oidc[account]
+        assert set(roles(template)) == {deploy_role_name(APP_CONFIG, env) for env in envs}
+        (provider,) = resources(template, "AWS::IAM::OIDCProvider").values()
+        properties = provider["Properties"]
+        assert properties["ClientIdList"] == ["sts.amazonaws.com"]
+        assert properties["Url"] == f"https://{HOST}"
+        assert "ThumbprintList" not in properties  # IAM trusts GitHub's CA itself
+        assert provider["DeletionPolicy"] == "Retain"
+        assert {output.removesuffix("DeployRoleArn").lower() for output in template["Outputs"]} == {
+            env.name for env in envs
+        }
+
+
+def test_trust_is_exactly_the_repository_environment_and_sts_audience(
+    synthesized: Synthesized,
+) -> None:
+    for account, envs in APP_CONFIG.accounts().items():
+        template = synthesized.oidc[account]
+        (provider_id,) = resources(template, "AWS::IAM::OIDCProvider")
+        for env in envs:
+            role = roles(template)[deploy_role_name(APP_CONFIG, env)]
+            assert role["AssumeRolePolicyDocument"]["Statement"] == [
+                {
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Effect": "Allow",
+                    "Principal": {"Federated": ref(provider_id)},
+                    "Condition": {
+                        "StringEquals": {
+                            f"{HOST}:aud": "sts.amazonaws.com",
+                            f"{HOST}:sub": f"repo:{APP_CONFIG.github.repository}:"
+                            f"environment:{env.name}",
+                        }
+                    },
+                }
+            ]
+            # Long enough for a first deploy: the CLI refreshes the bootstrap roles' sessions
+            # from this one while Aurora and the proxy are created.
+            assert role["MaxSessionDuration"] == APP_CONFIG.github.deploy_session_hours * 3600
+
+
+def test_no_statement_grants_a_wildcard_action(synthesized: Synthesized) -> None:
+    for template in synthesized.oidc.values():
+        for policy in resources(template, "AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                assert statement["Effect"] == "Allow"
+                assert not [action for action in actions(statement) if "*" in action]
+        for role in resources(template, "AWS::IAM::Role").values():
+            assert "ManagedPolicyArns" not in role["Properties"]
+            assert "Policies" not in role["Properties"]
+
+
+def test_role_assumes_only_the_bootstrap_roles_of_its_own_account_and_region(
+    synthesized: Synthesized,
+) -> None:
+    for account, envs in APP_CONFIG.accounts().items():
+        template = synthesized.oidc[account]
+        for env in envs:
+            role = roles(template)[deploy_role_name(APP_CONFIG, env)]
+            statements = policy_statements_of_role(template, role["id"])
+            assumed = [s for s in statements if "sts:AssumeRole" in actions(s)]
+            (assume,) = assumed
+            assert actions(assume) == ["sts:AssumeRole"]
+            pattern = re.compile(
+                rf"arn:aws:iam::{env.account}:role/cdk-hnb659fds-([a-z-]+)-{env.account}-"
+                rf"{re.escape(env.region)}"
+            )
+            kinds = []
+            for arn in statement_resources(assume):
+                match = pattern.fullmatch(arn)
+                assert match, arn
+                kinds.append(match.group(1))
+            assert sorted(kinds) == sorted(CDK_BOOTSTRAP_ROLES)
+            assert "cfn-exec-role" not in kinds
+            # Nothing else may reach IAM or STS.
+            for statement in statements:
+                if statement is not assume:
+                    assert not [a for a in actions(statement) if a.split(":")[0] in {"iam", "sts"}]
+
+
+def test_ecr_push_only_to_the_environments_sourced_repositories(synthesized: Synthesized) -> None:
+    sourced = set(APP_CONFIG.github.image_sources)
+    assert sourced == {Image.WEB}  # as shipped: the API deploys from its zip
+    for account, envs in APP_CONFIG.accounts().items():
+        template = synthesized.oidc[account]
+        for env in envs:
+            role = roles(template)[deploy_role_name(APP_CONFIG, env)]
+            statements = policy_statements_of_role(template, role["id"])
+            push = [s for s in statements if "ecr:PutImage" in actions(s)]
+            (push_statement,) = push
+            assert sorted(actions(push_statement)) == sorted(ECR_PUSH_ACTIONS)
+            assert statement_resources(push_statement) == [
+                f"arn:aws:ecr:{env.region}:{env.account}:repository/"
+                f"{repository_name(APP_CONFIG, env, image)}"
+                for image in sorted(sourced)
+            ]
+            token = [s for s in statements if "ecr:GetAuthorizationToken" in actions(s)]
+            assert [actions(s) for s in token] == [["ecr:GetAuthorizationToken"]]
+            # Shipped envs run Fargate: no App Runner permission at all.
+            assert not [
+                s for s in statements if any(a.startswith("apprunner:") for a in actions(s))
+            ]
+
+
+def test_oidc_templates_pass_cfn_lint(synthesized: Synthesized) -> None:
+    regions = sorted({env.region for env in APP_CONFIG.environments})
+    files = sorted(synthesized.outdir.glob("assembly-github-*/*.template.json"))
+    assert len(files) == len(APP_CONFIG.accounts())
+    assert cfn_lint(files, regions) == ""
+
+
+# --- variants ------------------------------------------------------------------------------------
+
+
+def shared_account_config(**github: Any) -> AppConfig:
+    """dev and staging in one account (dev on App Runner), prod elsewhere."""
+    dev, staging, prod = APP_CONFIG.environments
+    dev = replace(
+        dev,
+        account=ACCOUNT,
+        web=replace(dev.web, runtime=WebRuntime.APP_RUNNER, spot=False),
+    )
+    staging = replace(staging, account=ACCOUNT)
+    return replace(
+        APP_CONFIG,
+        environments=(dev, staging, prod),
+        github=replace(APP_CONFIG.github, **github),
+    )
+
+
+def test_one_env_selected_still_keeps_every_role_of_its_account(tmp_path: Path) -> None:
+    """``-c env=dev`` synthesizes dev's account stack whole: deploying it must not delete the
+    roles of the account's other environments."""
+    config = shared_account_config()
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    build_platform(app, config, (config.environment("dev"),))
+    stages = oidc_stages(app)
+    assert set(stages) == {ACCOUNT}  # prod's account is not selected
+    template = dict(Template.from_stack(stages[ACCOUNT].stack).to_json())
+    assert set(roles(template)) == {
+        "three-tier-dev-github-deploy",
+        "three-tier-staging-github-deploy",
+    }
+
+
+def test_app_runner_environment_may_deploy_its_own_service_only(tmp_path: Path) -> None:
+    config = shared_account_config(
+        image_sources={Image.WEB: "web_app", Image.API: "lambda_src/api"}
+    )
+    template = synth_oidc(tmp_path, config, ACCOUNT)
+    by_name = roles(template)
+    for env_name, app_runner in (("dev", True), ("staging", False)):
+        env = config.environment(env_name)
+        statements = policy_statements_of_role(
+            template, by_name[deploy_role_name(config, env)]["id"]
+        )
+        runner = [s for s in statements if any(a.startswith("apprunner:") for a in actions(s))]
+        if not app_runner:
+            assert runner == []
+            continue
+        (statement,) = runner
+        assert sorted(actions(statement)) == sorted(APP_RUNNER_DEPLOY_ACTIONS)
+        assert statement_resources(statement) == [
+            f"arn:aws:apprunner:{env.region}:{env.account}:service/three-tier-{env.name}-web/*"
+        ]
+        (push,) = [s for s in statements if "ecr:PutImage" in actions(s)]
+        assert sorted(statement_resources(push)) == [
+            f"arn:aws:ecr:{env.region}:{env.account}:repository/three-tier/{env.name}/{image}"
+            for image in ("api", "web")
+        ]
+
+
+def test_no_image_source_means_no_ecr_permission(tmp_path: Path) -> None:
+    config = shared_account_config(image_sources={})
+    template = synth_oidc(tmp_path, config, ACCOUNT)
+    for env_name, expected in (
+        ("staging", [["sts:AssumeRole"]]),
+        ("dev", [["sts:AssumeRole"], sorted(APP_RUNNER_DEPLOY_ACTIONS)]),
+    ):
+        role = roles(template)[deploy_role_name(config, config.environment(env_name))]
+        statements = policy_statements_of_role(template, role["id"])
+        assert [sorted(actions(statement)) for statement in statements] == expected
+
+
+def test_an_existing_provider_is_used_not_created(tmp_path: Path) -> None:
+    config = shared_account_config(existing_oidc_providers={ACCOUNT: EXISTING_PROVIDER})
+    template = synth_oidc(tmp_path, config, ACCOUNT)
+    assert resources(template, "AWS::IAM::OIDCProvider") == {}
+    for role in roles(template).values():
+        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Federated": EXISTING_PROVIDER}
+
+
+def test_a_custom_bootstrap_qualifier_is_honoured(tmp_path: Path) -> None:
+    config = replace(APP_CONFIG, github=GitHubConfig(repository="acme/platform"))
+    dev = config.environment("dev")
+    template = synth_oidc(tmp_path, config, dev.account, qualifier="acme1234")
+    role = roles(template)[deploy_role_name(config, dev)]
+    (statement,) = policy_statements_of_role(template, role["id"])
+    assert all(
+        "role/cdk-acme1234-" in arn and "hnb659fds" not in arn
+        for arn in statement_resources(statement)
+    )
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"]
+    assert trust[f"{HOST}:sub"] == "repo:acme/platform:environment:dev"
