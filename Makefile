@@ -21,7 +21,7 @@ export AWS_EC2_METADATA_DISABLED := true
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit deploy diff bootstrap clean bench-api
+.PHONY: help setup synth test lint typecheck unit deploy diff bootstrap clean bench-api bench cost
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,12 @@ test: ## ruff (lint + format), actionlint, mypy, pytest (cfn-lint, snapshots), i
 
 bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL
 	$(PY) -m bench.api_bench
+
+cost: synth ## Monthly always-on AWS cost floor per environment (us-east-1 list prices)
+	$(PY) -m cost
+
+bench: setup ## Synth time per environment vs an empty CDK app, and the API benchmark: one table
+	$(PY) -m bench.all
 
 define require_env
 	@test -n "$(ENV)" || { echo "usage: make $@ ENV=<environment>" >&2; exit 2; }

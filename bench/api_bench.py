@@ -220,14 +220,17 @@ def package_size() -> tuple[int, int]:
     return unzipped, zipped
 
 
-def table(
+Row = tuple[str, str, str, str]
+
+
+def rows_of(
     comparisons: list[Comparison],
     cold: dict[str, float],
     cold_no_pyc: dict[str, float],
     size: tuple[int, int],
-    count: int,
-) -> str:
-    rows: list[tuple[str, str, str, str]] = [("metric", "handler", "direct SQL", "handler/direct")]
+) -> list[Row]:
+    """The benchmark's figures as (metric, handler, direct SQL, handler/direct) rows."""
+    rows: list[Row] = []
     for c in comparisons:
         h, d = c.handler, c.direct
         rows += [
@@ -262,12 +265,22 @@ def table(
         ("Lambda package unzipped (MB)", f"{unzipped / 1e6:.1f}", "", ""),
         ("Lambda package zipped (MB)", f"{zipped / 1e6:.1f}", "", ""),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
+    return rows
+
+
+def caption(count: int) -> str:
+    return (
         f"items API: {count} requests per row after {WARM_UP} warm-up; PostgreSQL 16 on a Unix"
         f" socket; cold init = median of {COLD_RUNS} fresh interpreters (Python"
-        f" {sys.version_info.major}.{sys.version_info.minor} here, 3.14 on Lambda)",
-    ]
+        f" {sys.version_info.major}.{sys.version_info.minor} here, 3.14 on Lambda)"
+    )
+
+
+def render(header: Row, rows: list[Row], captions: list[str]) -> str:
+    """A Markdown table under its captions."""
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = list(captions)
     for n, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [
             cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
@@ -278,10 +291,8 @@ def table(
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=2000, help="measured requests per row")
-    args = parser.parse_args()
+def run(count: int) -> list[Row]:
+    """Everything the API benchmark measures, as rows."""
     if str(LAMBDA_SRC) not in sys.path:
         sys.path.insert(0, str(LAMBDA_SRC))  # the Lambda packages import as in their zip
 
@@ -301,8 +312,18 @@ def main() -> None:
 
             stream = cast("logging.StreamHandler[Any]", handler.logger.registered_handler)
             stream.setStream(devnull)
-            comparisons = warm_benchmarks(uri, args.requests)
-    print(table(comparisons, cold, cold_no_pyc, size, args.requests))
+            comparisons = warm_benchmarks(uri, count)
+    return rows_of(comparisons, cold, cold_no_pyc, size)
+
+
+HEADER: Row = ("metric", "handler", "direct SQL", "handler/direct")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per row")
+    args = parser.parse_args()
+    print(render(HEADER, run(args.requests), [caption(args.requests)]))
 
 
 if __name__ == "__main__":

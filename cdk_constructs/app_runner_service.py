@@ -9,15 +9,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Token, Validations
+from aws_cdk import Acknowledgment, RemovalPolicy, Token, Validations
 from aws_cdk import aws_apprunner as apprunner
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk_constructs.container_secret import ContainerSecret
+from cdk_constructs.logging import ImplicitLogGroup
 from cdk_constructs.options import APP_RUNNER_CPU_MEMORY
 
 __all__ = ["AppRunnerService", "AppRunnerServiceProps", "ContainerSecret"]
@@ -84,6 +86,10 @@ class AppRunnerServiceProps:
     reserved by App Runner: left out when it equals ``port``, rejected otherwise."""
     secrets: Sequence[ContainerSecret]
     """Injected by App Runner from Secrets Manager when an instance starts."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    """Of the application and service log groups App Runner creates."""
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    """Of those log groups."""
 
 
 class AppRunnerService(Construct):
@@ -246,6 +252,23 @@ class AppRunnerService(Construct):
         if self.access_role is not None:
             self.service.node.add_dependency(self.access_role)
 
+        # App Runner creates /aws/apprunner/<name>/<service id>/{application,service} with no
+        # expiry when the service starts; give them the retention.
+        self.log_groups = [
+            ImplicitLogGroup(
+                self,
+                f"{kind.capitalize()}Logs",
+                log_group_name=(
+                    f"/aws/apprunner/{props.service_name}/{self.service.attr_service_id}/{kind}"
+                ),
+                name_pattern=f"/aws/apprunner/{props.service_name}/*",
+                retention=props.log_retention,
+                removal_policy=props.removal_policy,
+            )
+            for kind in ("application", "service")
+        ]
+
+        self.service_name = props.service_name
         self.service_arn: str = self.service.attr_service_arn
         self.service_url: str = f"https://{self.service.attr_service_url}"
         """The service's own HTTPS URL (``ServiceUrl`` is a bare host name)."""

@@ -11,6 +11,7 @@ from aws_cdk import (
     CfnElement,
     Duration,
     Fn,
+    Names,
     RemovalPolicy,
     Stack,
     Validations,
@@ -184,6 +185,16 @@ class AuroraDatabase(Construct):
             self.rotation = self.cluster.add_rotation_single_user(
                 automatically_after=MASTER_ROTATION, vpc_subnets=props.rotation_subnets
             )
+            # The rotation function (from the Serverless Application Repository) is named after
+            # this construct; its log group exists, with retention, before the function does.
+            self.rotation_log_group = logs.LogGroup(
+                self,
+                "RotationLogGroup",
+                log_group_name=f"/aws/lambda/{Names.unique_id(self.rotation)}",
+                retention=props.log_retention,
+                removal_policy=removal_policy,
+            )
+            self.rotation.node.add_dependency(self.rotation_log_group)
         else:
             _acknowledge(
                 self.cluster.node.find_child("Secret"),
@@ -212,11 +223,21 @@ class AuroraDatabase(Construct):
                 description=f"{props.name_prefix}-proxy: reads the master secret, signs IAM "
                 "logins of granted database users",
             )
+            proxy_name = f"{props.name_prefix}-proxy"
+            # RDS Proxy writes to /aws/rds/proxy/<name> (created on first use, never expiring)
+            # even with debug logging off: create it first, with retention.
+            self.proxy_log_group = logs.LogGroup(
+                self,
+                "ProxyLogGroup",
+                log_group_name=f"/aws/rds/proxy/{proxy_name}",
+                retention=props.log_retention,
+                removal_policy=removal_policy,
+            )
             self.proxy = rds.DatabaseProxy(
                 self,
                 "Proxy",
                 role=self.proxy_role,
-                db_proxy_name=f"{props.name_prefix}-proxy",
+                db_proxy_name=proxy_name,
                 proxy_target=rds.ProxyTarget.from_cluster(self.cluster),
                 vpc=props.vpc,
                 vpc_subnets=props.subnets,
@@ -231,6 +252,7 @@ class AuroraDatabase(Construct):
                 debug_logging=False,
             )
             # ProxyTarget.from_cluster already admits the proxy to the cluster on its port.
+            self.proxy.node.add_dependency(self.proxy_log_group)
 
         self.endpoint: str = (
             self.proxy.endpoint if self.proxy else self.cluster.cluster_endpoint.hostname

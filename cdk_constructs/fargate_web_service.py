@@ -36,6 +36,7 @@ class PublicDomain:
 
 @dataclass(frozen=True)
 class FargateWebServiceProps:
+    cluster_name: str
     vpc: ec2.IVpc
     public_subnets: ec2.SubnetSelection
     """The ALB's subnets."""
@@ -134,13 +135,24 @@ class FargateWebService(Construct):
         )
         self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
 
+        # Container Insights writes to /aws/ecs/containerinsights/<cluster>/performance,
+        # created on first use: create it first, with retention (hence the fixed name).
+        self.insights_log_group = logs.LogGroup(
+            self,
+            "InsightsLogGroup",
+            log_group_name=f"/aws/ecs/containerinsights/{props.cluster_name}/performance",
+            retention=props.log_retention,
+            removal_policy=props.removal_policy,
+        )
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
+            cluster_name=props.cluster_name,
             vpc=props.vpc,
             container_insights_v2=ecs.ContainerInsights.ENABLED,
             enable_fargate_capacity_providers=True,
         )
+        self.cluster.node.add_dependency(self.insights_log_group)
         self.log_group = logs.LogGroup(
             self, "LogGroup", retention=props.log_retention, removal_policy=props.removal_policy
         )

@@ -18,10 +18,13 @@ from aws_cdk import (
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_synthetics as synthetics
 from constructs import Construct
+
+from cdk_constructs.logging import ImplicitLogGroup
 
 RUNTIME = synthetics.Runtime.SYNTHETICS_NODEJS_PUPPETEER_13_0
 """Newest Node.js runtime of aws-cdk-lib 2.275 (Node.js 22); its Synthetics library has the
@@ -123,6 +126,7 @@ class HealthCanary(Construct):
         alarm_topic: sns.ITopic,
         artifact_retention: Duration,
         removal_policy: RemovalPolicy,
+        log_retention: logs.RetentionDays,
     ) -> None:
         _check(canary_name, interval, artifact_retention)
         super().__init__(scope, id_)
@@ -213,6 +217,17 @@ class HealthCanary(Construct):
             failure_retention_period=retention,
             # Synthetics' function and layers are useless without the canary: delete with it.
             provisioned_resource_cleanup=True,
+        )
+
+        # Synthetics' function logs to /aws/lambda/cwsyn-<name>-<canary id>, created on its
+        # first run with no expiry; the id is known only once the canary exists.
+        self.log_group = ImplicitLogGroup(
+            self,
+            "LogGroup",
+            log_group_name=f"/aws/lambda/cwsyn-{canary_name}-{self.canary.canary_id}",
+            name_pattern=f"/aws/lambda/cwsyn-{canary_name}-*",
+            retention=log_retention,
+            removal_policy=removal_policy,
         )
 
         self.alarm = cloudwatch.Alarm(

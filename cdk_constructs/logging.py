@@ -1,10 +1,22 @@
 """Helpers for CloudWatch Logs settings shared by every tier."""
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    CfnResource,
+    IAspect,
+    RemovalPolicy,
+    Stack,
+    Token,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IConstruct
 
 from cdk_constructs.options import LOG_RETENTION_DAYS
 
@@ -34,6 +46,10 @@ _RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
 }
 assert set(_RETENTION_BY_DAYS) == set(LOG_RETENTION_DAYS), "retention tables disagree"
 
+FUNCTION_TYPE = "AWS::Lambda::Function"
+AWS_CUSTOM_RESOURCE_FUNCTION_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+"""The construct id of CDK's singleton AwsCustomResource function in a stack."""
+
 
 def retention_from_days(days: int) -> logs.RetentionDays:
     """The CDK enum member for a CloudWatch Logs retention given in days."""
@@ -41,6 +57,19 @@ def retention_from_days(days: int) -> logs.RetentionDays:
         return _RETENTION_BY_DAYS[days]
     except KeyError:
         raise ValueError(f"{days} is not a CloudWatch Logs retention period") from None
+
+
+def _nag_text(value: str, pseudo_parameter: str) -> str:
+    """How cdk-nag prints a stack attribute in a finding: literal, or ``<AWS::...>``."""
+    return f"<{pseudo_parameter}>" if Token.is_unresolved(value) else value
+
+
+def days_of(retention: logs.RetentionDays) -> int:
+    """The number of days of a CDK retention member (its Python value is its name)."""
+    for days, member in _RETENTION_BY_DAYS.items():
+        if member == retention:
+            return days
+    raise ValueError(f"{retention} has no number of days (infinite retention is not allowed)")
 
 
 def encrypted_log_group(
@@ -86,3 +115,158 @@ def encrypted_log_group(
         retention=retention,
         removal_policy=removal_policy,
     )
+
+
+def log_group_arn(scope: Construct, log_group_name: str) -> str:
+    """The ARN of a log group (and its streams) in the scope's stack."""
+    return Stack.of(scope).format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=f"{log_group_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+@jsii.implements(IAspect)
+class FunctionLogGroups:
+    """Gives every Lambda function without an explicit log group one, with the retention of its
+    environment: CDK's own functions (custom resource providers, AwsCustomResource, ...) would
+    otherwise write to ``/aws/lambda/<name>``, created on first run and kept forever."""
+
+    def __init__(self, *, retention: logs.RetentionDays, removal_policy: RemovalPolicy) -> None:
+        self.retention = retention
+        self.removal_policy = removal_policy
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, CfnResource) or node.cfn_resource_type != FUNCTION_TYPE:
+            return
+        if isinstance(node, lambda_.CfnFunction):
+            config = node.logging_config
+            if isinstance(config, lambda_.CfnFunction.LoggingConfigProperty) and config.log_group:
+                return
+        scope = node.node.scope
+        assert isinstance(scope, Construct)
+        managed = scope.node.try_find_child("LogGroup")
+        if isinstance(managed, logs.LogGroup):
+            # Made by CDK itself (@aws-cdk/aws-lambda:useCdkManagedLogGroup) with its own
+            # retention and policy: the environment's apply instead.
+            managed_group = managed.node.default_child
+            assert isinstance(managed_group, logs.CfnLogGroup)
+            managed_group.retention_in_days = days_of(self.retention)
+            managed_group.apply_removal_policy(self.removal_policy)
+            return  # named /aws/lambda/<function>: where the function logs by default
+        log_group = logs.LogGroup(
+            scope,
+            f"{node.node.id}LogGroup",
+            retention=self.retention,
+            removal_policy=self.removal_policy,
+        )
+        node.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+
+
+class ImplicitLogGroup(Construct):
+    """Retention for a log group a service creates by itself under a name known only at deploy
+    time (a canary's or App Runner's): created here if it does not exist yet, then given the
+    retention; deleted with the stack unless retained. The function may touch that group only."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        log_group_name: str,
+        name_pattern: str,
+        retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        """``name_pattern``: a literal pattern of ``log_group_name`` ending in ``*`` where the
+        deploy-time id goes (e.g. ``/aws/lambda/cwsyn-web-health-*``); the policy names it."""
+        super().__init__(scope, id_)
+        if Token.is_unresolved(name_pattern) or not name_pattern.endswith("*"):
+            raise ValueError(f"name pattern {name_pattern!r}: a literal ending in '*'")
+        self.log_group_name = log_group_name
+        stack = Stack.of(self)
+        resource = log_group_arn(self, name_pattern)
+        policy = cr.AwsCustomResourcePolicy.from_statements(
+            [
+                iam.PolicyStatement(
+                    actions=[
+                        "logs:CreateLogGroup",
+                        "logs:PutRetentionPolicy",
+                        "logs:DeleteLogGroup",
+                    ],
+                    resources=[resource],
+                )
+            ]
+        )
+        delete = (
+            cr.AwsSdkCall(
+                service="CloudWatchLogs",
+                action="deleteLogGroup",
+                parameters={"logGroupName": log_group_name},
+                ignore_error_codes_matching="ResourceNotFoundException",
+            )
+            if removal_policy == RemovalPolicy.DESTROY
+            else None
+        )
+        create = cr.AwsCustomResource(
+            self,
+            "Create",
+            on_create=cr.AwsSdkCall(
+                service="CloudWatchLogs",
+                action="createLogGroup",
+                parameters={"logGroupName": log_group_name},
+                physical_resource_id=cr.PhysicalResourceId.of(log_group_name),
+                ignore_error_codes_matching="ResourceAlreadyExistsException",
+            ),
+            on_delete=delete,
+            policy=policy,
+            install_latest_aws_sdk=False,
+        )
+        retain = cr.AwsSdkCall(
+            service="CloudWatchLogs",
+            action="putRetentionPolicy",
+            parameters={"logGroupName": log_group_name, "retentionInDays": days_of(retention)},
+            physical_resource_id=cr.PhysicalResourceId.of(f"{log_group_name}-retention"),
+        )
+        self.retention = cr.AwsCustomResource(
+            self,
+            "Retention",
+            on_create=retain,
+            on_update=retain,
+            policy=policy,
+            install_latest_aws_sdk=False,
+        )
+        self.retention.node.add_dependency(create)
+        shown = (
+            f"arn:{_nag_text(stack.partition, 'AWS::Partition')}:logs:"
+            f"{_nag_text(stack.region, 'AWS::Region')}:"
+            f"{_nag_text(stack.account, 'AWS::AccountId')}:log-group:{name_pattern}:*"
+        )
+        for custom_resource in (create, self.retention):
+            Validations.of(custom_resource).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{shown}]",
+                    reason="The group's name ends in an id the service picks at deploy time; "
+                    "the pattern matches this service's groups only.",
+                )
+            )
+        acknowledge_aws_custom_resource_function(Stack.of(self))
+
+
+def acknowledge_aws_custom_resource_function(stack: Stack) -> None:
+    """The nag findings of CDK's AwsCustomResource function (one per stack), with reasons."""
+    function = stack.node.try_find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
+    if function is None:
+        return
+    for rule, reason in (
+        (
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's AwsCustomResource function role; it writes only its own logs.",
+        ),
+        ("Serverless::Serverless-LambdaDLQ", "Invoked by CloudFormation, which keeps the event."),
+        ("Serverless::Serverless-LambdaDefaultMemorySize", "Sized by CDK for one SDK call."),
+        ("Serverless::Serverless-LambdaTracing", "One SDK call per deploy; nothing to trace."),
+    ):
+        Validations.of(function).acknowledge(Acknowledgment(id=rule, reason=reason))

@@ -1,5 +1,6 @@
 """Choices the constructs accept, as enums (pure Python: config validation imports this cheaply)."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -100,3 +101,30 @@ class Image(StrEnum):
     """The API function, as a Lambda container image (linux/arm64)."""
     WEB = "web"
     """The public web app (linux/arm64 on Fargate, linux/amd64 on App Runner)."""
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """Every alarm threshold of an environment, in one place (``PlatformMonitoring`` turns them
+    into alarms on the env's alerts topic; config sets them per environment)."""
+
+    api_5xx_rate_percent: float = 5.0
+    """API Gateway 5XX responses as a share of requests, per 5 minutes."""
+    api_p99_latency_ms: int = 3000
+    """API Gateway p99 latency, per 5 minutes."""
+    lambda_errors: int = 5
+    """Function errors per 5 minutes."""
+    lambda_throttles: int = 1
+    """Throttled invocations per 5 minutes."""
+    lambda_duration_percent_of_timeout: int = 80
+    """Maximum duration as a share of the function's timeout."""
+    aurora_cpu_percent: int = 80
+    aurora_acu_utilization_percent: int = 90
+    """ACUs in use as a share of the maximum: the cluster is about to hit its ceiling."""
+    aurora_connections: int = 400
+    proxy_client_connections: int = 500
+    dynamodb_throttles: int = 1
+    dynamodb_system_errors: int = 1
+    web_5xx: int = 10
+    """ALB (or App Runner) 5XX responses per 5 minutes."""
+    unhealthy_targets: int = 1

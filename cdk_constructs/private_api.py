@@ -114,6 +114,18 @@ class PrivateRestApi(Construct):
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
         )
         self.stage = self.api.deployment_stage
+        # Execution logs (level ERROR) go to a group API Gateway would create on first use with
+        # no expiry: create it first, with retention.
+        self.execution_log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=(
+                f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{props.stage_name}"
+            ),
+            retention=props.log_retention,
+            removal_policy=props.removal_policy,
+        )
+        self.stage.node.add_dependency(self.execution_log_group)
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[props.user_pool]
         )

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from cdk_constructs.api_auth import ApiAuth, ApiScope
 from cdk_constructs.database import AuroraDatabase
+from cdk_constructs.logging import acknowledge_aws_custom_resource_function
 from cdk_constructs.network import HTTPS_PORT, Network
 from cdk_constructs.options import Image
 from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
@@ -23,7 +24,6 @@ from stacks.data_stack import API_DB_USER, BUNDLE_CACHE_DIR, REPO_ROOT
 from stacks.platform_stack import PlatformStack
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
-AWS_CUSTOM_RESOURCE_FUNCTION_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 """The id CDK gives the stack-wide function of every AwsCustomResource."""
 API_HANDLER = "api.handler.lambda_handler"
 API_STAGE = "v1"
@@ -156,22 +156,8 @@ class ApiStack(PlatformStack):
             },
             removal_policy=removal_policy,
         )
-        # CDK's function behind user_pool_client_secret: one DescribeUserPoolClient call per deploy.
-        reader = self.node.find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
-        for rule, reason in (
-            (
-                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-                "service-role/AWSLambdaBasicExecutionRole]",
-                "CDK's AwsCustomResource function role; it writes only its own logs.",
-            ),
-            (
-                "Serverless::Serverless-LambdaDLQ",
-                "Invoked by CloudFormation, which keeps the event.",
-            ),
-            ("Serverless::Serverless-LambdaDefaultMemorySize", "Sized by CDK for one SDK call."),
-            ("Serverless::Serverless-LambdaTracing", "One SDK call per deploy; nothing to trace."),
-        ):
-            Validations.of(reader).acknowledge(Acknowledgment(id=rule, reason=reason))
+        # CDK's function behind user_pool_client_secret: one DescribeUserPoolClient call.
+        acknowledge_aws_custom_resource_function(self)
         Validations.of(secret).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-SMG4",

@@ -11,13 +11,14 @@ import ipaddress
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import PurePosixPath
 
 from cdk_constructs.options import (
     APP_RUNNER_CPU_MEMORY,
     FARGATE_CPU_MEMORY,
     LOG_RETENTION_DAYS,
+    AlarmThresholds,
     Image,
     InterfaceEndpoint,
     NatMode,
@@ -172,6 +173,7 @@ class EnvironmentConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     web: WebConfig = field(default_factory=WebConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @property
     def is_placeholder_account(self) -> bool:
@@ -343,6 +345,19 @@ def _validate_github(config: AppConfig) -> None:
     _check_int_range("*", "github.deploy_session_hours", github.deploy_session_hours, 1, 12)
 
 
+def _validate_alarms(env: EnvironmentConfig) -> None:
+    for item in fields(AlarmThresholds):
+        value = getattr(env.alarms, item.name)
+        high = 100 if item.name.endswith("percent") or "_percent_" in item.name else None
+        if not _is_number(value) or value <= 0 or (high is not None and value > high):
+            raise ConfigError(
+                env.name,
+                f"alarms.{item.name}",
+                f"{value!r} is not a threshold",
+                "a number above 0" + (f" and at most {high}" if high else ""),
+            )
+
+
 def _validate_environment(env: EnvironmentConfig) -> None:
     name = env.name
     if not _NAME_RE.match(name):
@@ -377,6 +392,7 @@ def _validate_environment(env: EnvironmentConfig) -> None:
     _validate_database(name, env.database)
     _validate_api(name, env.api)
     _validate_web(env)
+    _validate_alarms(env)
     keep = env.registry.keep_tagged_images
     if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 1000:
         raise ConfigError(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stage, Tags
+from aws_cdk import Aspects, Environment, Stage, Tags
 from constructs import Construct
 
+from cdk_constructs.logging import FunctionLogGroups
 from stacks.api_stack import ApiStack
 from stacks.config import AppConfig, EnvironmentConfig, stack_name
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
+from stacks.ops_stack import OpsStack
 from stacks.web_stack import WebStack
 
 UNTAGGABLE_RESOURCE_TYPES = ("AWS::RDS::DBProxyTargetGroup",)
@@ -70,6 +72,24 @@ class PlatformStage(Stage):
             description=f"{app.app_name} {env_config.name}: web tier ({env_config.web.runtime})",
             termination_protection=env_config.retain_data,
             analytics_reporting=False,
+        )
+        self.ops = OpsStack(
+            self,
+            "Ops",
+            app=app,
+            env_config=env_config,
+            data=self.data,
+            api=self.api,
+            web=self.web,
+            stack_name=stack_name(app, env_config, "ops"),
+            description=f"{app.app_name} {env_config.name}: operations (alarms, dashboard)",
+            termination_protection=env_config.retain_data,
+            analytics_reporting=False,
+        )
+        Aspects.of(self).add(
+            FunctionLogGroups(
+                retention=self.network.log_retention, removal_policy=self.network.removal_policy
+            )
         )
         for key, value in (("app", app.app_name), ("environment", env_config.name)):
             Tags.of(self).add(key, value, exclude_resource_types=list(UNTAGGABLE_RESOURCE_TYPES))

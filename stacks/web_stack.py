@@ -127,6 +127,7 @@ class WebStack(PlatformStack):
                 self,
                 "Service",
                 props=FargateWebServiceProps(
+                    cluster_name=f"{prefix}-web",
                     vpc=network.vpc,
                     public_subnets=network.public_subnets,
                     app_subnets=network.app_subnets,
@@ -190,6 +191,8 @@ class WebStack(PlatformStack):
                     max_instances=web.max_instances,
                     environment=environment,
                     secrets=secrets,
+                    log_retention=retention,
+                    removal_policy=removal_policy,
                 ),
             )
             self.url = runner.service_url
@@ -224,6 +227,7 @@ class WebStack(PlatformStack):
             alarm_topic=self.alerts,
             artifact_retention=CANARY_ARTIFACT_RETENTION,
             removal_policy=removal_policy,
+            log_retention=retention,
         )
 
         CfnOutput(self, "PublicUrl", value=self.url, description="The web service")

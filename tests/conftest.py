@@ -66,6 +66,7 @@ class SynthesizedEnv:
     data_json: dict[str, Any]
     api_json: dict[str, Any]
     web_json: dict[str, Any]
+    ops_json: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
             data_json=_template(outdir, stage, stage.data),
             api_json=_template(outdir, stage, stage.api),
             web_json=_template(outdir, stage, stage.web),
+            ops_json=_template(outdir, stage, stage.ops),
         )
         for name, stage in stages.items()
     }

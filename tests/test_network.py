@@ -112,7 +112,13 @@ def test_nat_instance_is_small_arm_hardened_and_admits_only_the_vpc(
     assert "arm64" in image_parameter["Default"]
     assert properties["MetadataOptions"]["HttpTokens"] == "required"
     assert all(mapping["Ebs"]["Encrypted"] for mapping in properties["BlockDeviceMappings"])
-    (group_ref,) = properties["SecurityGroupIds"]
+    # It forwards the app subnets' traffic to the internet: a public IP in a public subnet.
+    (interface,) = properties["NetworkInterfaces"]
+    assert interface["AssociatePublicIpAddress"] is True
+    public_subnets = set(subnets_by_group(template)["public"].values())
+    assert interface["SubnetId"]["Ref"] in public_subnets
+    assert properties["SourceDestCheck"] is False
+    (group_ref,) = interface["GroupSet"]
     group = template["Resources"][group_ref["Fn::GetAtt"][0]]
     ingress = group["Properties"]["SecurityGroupIngress"]
     assert [rule["CidrIp"] for rule in ingress] == [env.config.network.vpc_cidr]

@@ -49,7 +49,7 @@ def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) 
 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
     templates = synthesized.template_files()
-    # network, data, api and web stacks per environment, and an OIDC stack per account
-    assert len(templates) == 4 * len(synthesized.envs) + len(synthesized.oidc)
+    # network, data, api, web and ops stacks per environment, and an OIDC stack per account
+    assert len(templates) == 5 * len(synthesized.envs) + len(synthesized.oidc)
     regions = sorted({env.config.region for env in synthesized.envs.values()})
     assert cfn_lint(templates, regions) == ""

@@ -29,7 +29,7 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
-@pytest.mark.parametrize("stack", ["network", "data", "api", "web"])
+@pytest.mark.parametrize("stack", ["network", "data", "api", "web", "ops"])
 def test_stack_snapshot(
     synthesized: Synthesized, snapshot_json: SnapshotAssertion, env_name: str, stack: str
 ) -> None:
@@ -39,6 +39,7 @@ def test_stack_snapshot(
         "data": env.data_json,
         "api": env.api_json,
         "web": env.web_json,
+        "ops": env.ops_json,
     }
     assert mask_asset_hashes(templates[stack]) == snapshot_json
 

@@ -73,6 +73,7 @@ def _synth(outdir: Path, removal_policy: RemovalPolicy) -> Synth:
         alarm_topic=alerts.topic,
         artifact_retention=Duration.days(RETENTION_DAYS),
         removal_policy=removal_policy,
+        log_retention=logs.RetentionDays.TWO_WEEKS,
     )
     add_quality_gates(app)
     app.synth()  # raises on an unacknowledged cdk-nag error
@@ -226,8 +227,11 @@ def test_web_acl_logs_to_its_aws_waf_logs_group_by_arn_without_wildcard(
     template: dict[str, Any],
 ) -> None:
     acl_id, _ = _acl(template)
-    group_id, group = only(template, "AWS::Logs::LogGroup")
-    assert group["Properties"]["LogGroupName"] == f"{LOG_GROUP_PREFIX}{ACL_NAME}"
+    ((group_id, group),) = [
+        (logical_id, group)
+        for logical_id, group in resources(template, "AWS::Logs::LogGroup").items()
+        if group["Properties"].get("LogGroupName") == f"{LOG_GROUP_PREFIX}{ACL_NAME}"
+    ]
     assert group["Properties"]["RetentionInDays"] == 30
     _, logging = only(template, "AWS::WAFv2::LoggingConfiguration")
     assert logging["Properties"]["ResourceArn"] == get_att(acl_id, "Arn")
@@ -423,6 +427,7 @@ def _canary_in_new_stack(
         alarm_topic=topic.topic,
         artifact_retention=artifact_retention or Duration.days(RETENTION_DAYS),
         removal_policy=RemovalPolicy.DESTROY,
+        log_retention=logs.RetentionDays.TWO_WEEKS,
     )
 
 

@@ -27,6 +27,7 @@ from tests.template_queries import (
     security_group_rules,
     subnets_by_group,
 )
+from tests.test_log_retention import implicit_log_group_retention, log_group_problems
 
 SECRET_VARIABLES = {*API_CLIENT_FIELDS, APP_SECRETS_VARIABLE}
 SESSION_ACTIONS = {
@@ -77,12 +78,21 @@ def secret_ids(templates: Templates) -> tuple[Any, str]:
 class Templates:
     """The templates of one synthesized environment."""
 
-    def __init__(self, config: EnvironmentConfig, network: Any, data: Any, api: Any, web: Any):
+    def __init__(
+        self,
+        config: EnvironmentConfig,
+        network: Any,
+        data: Any,
+        api: Any,
+        web: Any,
+        ops: Any = None,
+    ):
         self.config = config
         self.network: dict[str, Any] = network
         self.data: dict[str, Any] = data
         self.api: dict[str, Any] = api
         self.web: dict[str, Any] = web
+        self.ops: dict[str, Any] | None = ops
 
 
 def _synth(config: AppConfig, outdir: Path) -> dict[str, Templates]:
@@ -104,6 +114,7 @@ def _synth(config: AppConfig, outdir: Path) -> dict[str, Templates]:
             load(stage, stage.data),
             load(stage, stage.api),
             load(stage, stage.web),
+            load(stage, stage.ops),
         )
         for name, stage in stages.items()
     }
@@ -498,3 +509,21 @@ def test_app_runner_runtime(name: str, variants: dict[str, Templates]) -> None:
     assert_waf(templates)
     assert_canary(templates)
     assert set(web["Outputs"]) >= {"PublicUrl", "ServiceId"}
+    # App Runner's own log groups and the canary's get the environment's retention.
+    days = templates.config.log_retention_days
+    service_name = f"{APP_CONFIG.app_name}-{templates.config.name}-web"
+    assert implicit_log_group_retention(web) == {
+        f"/aws/apprunner/{service_name}/<id>/application": days,
+        f"/aws/apprunner/{service_name}/<id>/service": days,
+        f"/aws/lambda/cwsyn-{f'{templates.config.name}-web-health'[:21]}-<id>": days,
+    }
+    assert log_group_problems(web, days) == []
+    # Its 5XX alarm reads App Runner's metric; no ALB or ECS alarm exists.
+    assert templates.ops is not None
+    namespaces = {
+        alarm["Properties"].get("Namespace")
+        for alarm in resources(templates.ops, "AWS::CloudWatch::Alarm").values()
+    }
+    assert "AWS/AppRunner" in namespaces
+    assert "AWS/ApplicationELB" not in json.dumps(templates.ops)
+    assert "ECS/ContainerInsights" not in json.dumps(templates.ops)
