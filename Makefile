@@ -21,7 +21,7 @@ export AWS_EC2_METADATA_DISABLED := true
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit deploy diff bootstrap clean bench-api bench cost
+.PHONY: help setup synth test lint typecheck unit deploy diff bootstrap clean bench-api bench cost local
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,11 +52,25 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(VENV)/bin/mypy
 
-unit: setup
+# A browser for the end-to-end test: Debian's Chromium and ChromeDriver (apt; root or sudo),
+# unless one is there already (GitHub's runners have Chrome and its driver).
+BROWSER_STAMP := .venv/.browser
+$(BROWSER_STAMP): | $(PY_STAMP)
+	@if command -v chromium >/dev/null || command -v google-chrome >/dev/null; then :; else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+	@touch $@
+
+unit: setup $(BROWSER_STAMP)
 	$(VENV)/bin/pytest
 
 test: ## ruff (lint + format), actionlint, mypy, pytest (cfn-lint, snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
+
+local: setup ## Run web app, API, token endpoint, PostgreSQL and DynamoDB on localhost (Ctrl-C stops)
+	PYTHONPATH=lambda_src:web_app $(PY) -m local_stack
 
 bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL
 	$(PY) -m bench.api_bench

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-RESOURCE_SERVER_ID = "api"
+from cdk_constructs.options import RESOURCE_SERVER_ID, ApiScope
 
-
-class ApiScope(StrEnum):
-    """Scopes of the ``api`` resource server; reads need ``items.read``, writes ``items.write``."""
-
-    ITEMS_READ = "items.read"
-    ITEMS_WRITE = "items.write"
+__all__ = ["RESOURCE_SERVER_ID", "ApiAuth", "ApiScope"]
 
 
 class ApiAuth(Construct):
@@ -92,4 +85,4 @@ class ApiAuth(Construct):
     @staticmethod
     def scope_name(api_scope: ApiScope) -> str:
         """The scope as it appears in tokens and authorizers: ``api/items.read``."""
-        return f"{RESOURCE_SERVER_ID}/{api_scope.value}"
+        return api_scope.token_scope

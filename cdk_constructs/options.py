@@ -128,3 +128,41 @@ class AlarmThresholds:
     web_5xx: int = 10
     """ALB (or App Runner) 5XX responses per 5 minutes."""
     unhealthy_targets: int = 1
+
+
+RESOURCE_SERVER_ID = "api"
+"""The Cognito resource server of the items API: scopes read ``api/items.read``."""
+
+
+class ApiScope(StrEnum):
+    """Scopes of the ``api`` resource server; reads need ``items.read``, writes ``items.write``."""
+
+    ITEMS_READ = "items.read"
+    ITEMS_WRITE = "items.write"
+
+    @property
+    def token_scope(self) -> str:
+        """The scope as it appears in tokens and authorizers: ``api/items.read``."""
+        return f"{RESOURCE_SERVER_ID}/{self.value}"
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """One route of the items API and the scope its token must carry."""
+
+    path: str
+    """``{x}`` marks a path parameter."""
+    method: str
+    scope: ApiScope
+
+
+API_ROUTES = (
+    ApiRoute("/health", "GET", ApiScope.ITEMS_READ),
+    ApiRoute("/items", "GET", ApiScope.ITEMS_READ),
+    ApiRoute("/items", "POST", ApiScope.ITEMS_WRITE),
+    ApiRoute("/items/{id}", "GET", ApiScope.ITEMS_READ),
+    ApiRoute("/items/{id}", "PUT", ApiScope.ITEMS_WRITE),
+    ApiRoute("/items/{id}", "DELETE", ApiScope.ITEMS_WRITE),
+)
+"""The API's routes: the API stack deploys them with a Cognito authorizer each, the local
+stack (``make local``) enforces the same scopes."""

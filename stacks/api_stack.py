@@ -16,7 +16,7 @@ from cdk_constructs.api_auth import ApiAuth, ApiScope
 from cdk_constructs.database import AuroraDatabase
 from cdk_constructs.logging import acknowledge_aws_custom_resource_function
 from cdk_constructs.network import HTTPS_PORT, Network
-from cdk_constructs.options import Image
+from cdk_constructs.options import API_ROUTES, Image
 from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 from stacks.config import AppConfig, EnvironmentConfig, repository_name
@@ -185,8 +185,6 @@ class ApiStack(PlatformStack):
 
     def _add_routes(self) -> None:
         api = self.api
-        read = ApiAuth.scope_name(ApiScope.ITEMS_READ)
-        write = ApiAuth.scope_name(ApiScope.ITEMS_WRITE)
         name = apigw.JsonSchema(
             type=apigw.JsonSchemaType.STRING, min_length=1, max_length=NAME_MAX_LENGTH
         )
@@ -217,9 +215,14 @@ class ApiStack(PlatformStack):
                 additional_properties=False,
             ),
         )
-        api.add_route("/health", HttpMethod.GET, scope=read)
-        api.add_route("/items", HttpMethod.GET, scope=read, query_parameters=("limit", "cursor"))
-        api.add_route("/items", HttpMethod.POST, scope=write, body=new_item)
-        api.add_route("/items/{id}", HttpMethod.GET, scope=read)
-        api.add_route("/items/{id}", HttpMethod.PUT, scope=write, body=item_update)
-        api.add_route("/items/{id}", HttpMethod.DELETE, scope=write)
+        bodies = {("/items", "POST"): new_item, ("/items/{id}", "PUT"): item_update}
+        query_parameters = {("/items", "GET"): ("limit", "cursor")}
+        for route in API_ROUTES:
+            key = (route.path, route.method)
+            api.add_route(
+                route.path,
+                HttpMethod(route.method),
+                scope=route.scope.token_scope,
+                body=bodies.get(key),
+                query_parameters=query_parameters.get(key, ()),
+            )

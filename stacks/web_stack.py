@@ -48,6 +48,13 @@ API_CLIENT_FIELDS = {
 APP_SECRETS_VARIABLE = "APP_SECRETS"
 """The app-owned secret, whole (a JSON object of the app's third-party keys)."""
 CANARY_ARTIFACT_RETENTION = Duration.days(30)
+DEEP_HEALTH_SUFFIX = "/deep"
+"""The reference app's ``/healthz/deep``: one authenticated API round trip to the database."""
+
+
+def canary_path(health_path: str, *, deep: bool) -> str:
+    """What the canary checks: ``<health path>/deep`` once a real image runs."""
+    return f"{health_path.rstrip('/')}{DEEP_HEALTH_SUFFIX}" if deep else health_path
 
 
 def placeholder_command(port: int) -> list[str]:
@@ -222,7 +229,9 @@ class WebStack(PlatformStack):
             self,
             "Canary",
             canary_name=f"{env_config.name}-web-health"[:21],
-            url=f"{self.url}{web.health_path}",
+            # The placeholder answers on the health path only; a real image (the reference
+            # app) also answers a deep check: web -> private API -> database in one request.
+            url=f"{self.url}{canary_path(web.health_path, deep=web.image_tag is not None)}",
             interval=Duration.minutes(web.canary_interval_minutes),
             alarm_topic=self.alerts,
             artifact_retention=CANARY_ARTIFACT_RETENTION,

@@ -35,7 +35,7 @@ from tests.postgres import PgDatabase
 
 BUNDLED = handler.MIGRATIONS_DIR
 BUNDLED_VERSIONS = (1, 2)
-PASSWORD = "Sup3r-s3cret-pw!"  # noqa: S105  # a made-up password that must never be echoed
+PASSWORD = "Sup3r-s3cret-pw!"  # a made-up password that must never be echoed
 
 Conn = psycopg.Connection[TupleRow]
 

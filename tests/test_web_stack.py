@@ -342,6 +342,13 @@ def test_secrets_are_injected_never_plain(
         assert set(plain) >= {"SESSION_TABLE", "HEALTH_PATH", "PORT"}
 
 
+def test_canary_checks_the_deep_health_path_once_a_real_image_runs(
+    variants: dict[str, Templates],
+) -> None:
+    for name in ("devimg", "devarimg"):
+        assert_canary(variants[name])
+
+
 def test_placeholder_image_until_a_tag_is_configured(
     env: SynthesizedEnv, variants: dict[str, Templates]
 ) -> None:
@@ -440,7 +447,9 @@ def assert_canary(templates: Templates) -> None:
     expression = canary["Properties"]["Schedule"]["Expression"]
     assert expression in {f"rate({minutes} {unit})", "rate(1 hour)" if minutes == 60 else ""}
     variables = json.dumps(canary["Properties"]["RunConfig"].get("EnvironmentVariables", {}))
-    assert config.web.health_path in variables
+    # The placeholder's health path; with a real image, the reference app's deep check.
+    expected = f"{config.web.health_path}/deep" if config.web.image_tag else config.web.health_path
+    assert f'{expected}"' in variables
     topic_id, _ = only(templates.web, "AWS::SNS::Topic")
     alarms = [
         alarm["Properties"]

@@ -1,0 +1,1 @@
+"""``make local``: the three tiers on localhost, no AWS (see ``stack.running``)."""

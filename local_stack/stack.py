@@ -1,0 +1,225 @@
+"""All three tiers on localhost, with no AWS: a real PostgreSQL with the migrations applied,
+the API handler over HTTP behind a local token check, a stand-in for Cognito's token endpoint,
+DynamoDB from moto's server, and the web app pointed at them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import uvicorn
+from moto.server import ThreadedMotoServer
+from psycopg.conninfo import conninfo_to_dict
+
+from cdk_constructs.options import ApiScope
+from local_stack.api_server import STAGE, api_app
+from local_stack.token_server import TOKEN_PATH, AppClient, token_app
+from local_stack.tokens import TokenSigner
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+SESSION_TABLE = "local-sessions"
+API_DB_USER = "app_api"
+WEB_CLIENT_ID = "local-web"
+READ_ONLY_CLIENT_ID = "local-reader"
+ALL_SCOPES = frozenset(scope.token_scope for scope in ApiScope)
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    web_url: str
+    api_url: str
+    token_url: str
+    dynamodb_url: str
+    conninfo: str
+    """The database as its superuser (to look at rows)."""
+    session_table: str
+    clients: dict[str, str]
+    """Client id -> secret: the web app's client (both scopes) and a read-only one."""
+
+    def dynamodb_table(self) -> Any:
+        return boto3.resource("dynamodb", endpoint_url=self.dynamodb_url, region_name=REGION).Table(
+            self.session_table
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class _Server(threading.Thread):
+    """A uvicorn server on a thread, stopped on exit."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        super().__init__(daemon=True)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off")
+        )
+
+    def run(self) -> None:
+        self.server.run()
+
+    def __enter__(self) -> _Server:
+        self.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.is_alive():
+                raise RuntimeError("a local server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _postgres() -> Iterator[str]:
+    """A PostgreSQL server of our own (pgserver ships the binaries); its superuser URI."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server
+    with tempfile.TemporaryDirectory(prefix="local-pg-") as root:
+        server = get_server(Path(root) / "data", cleanup_mode="stop")
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+def _migrate(conninfo: str) -> None:
+    from db_migrate.handler import MIGRATIONS_DIR
+    from db_migrate.migrate import apply_migrations, load_migrations
+
+    with psycopg.connect(conninfo) as conn:
+        apply_migrations(conn, load_migrations(MIGRATIONS_DIR))
+
+
+def _api_environment(conninfo: str) -> dict[str, str]:
+    """The function's settings, as the API stack sets them, pointed at this PostgreSQL."""
+    target = conninfo_to_dict(conninfo)
+    return {
+        "DB_HOST": str(target["host"]),
+        "DB_PORT": str(target.get("port") or 5432),
+        "DB_NAME": str(target["dbname"]),
+        "DB_USER": API_DB_USER,
+        "DB_SSLMODE": "require",  # libpq ignores it on the Unix socket
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",  # moto and token signing only
+        "POWERTOOLS_SERVICE_NAME": "items-api",
+        "POWERTOOLS_METRICS_NAMESPACE": "local",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+@contextlib.contextmanager
+def running(conninfo: str | None = None) -> Iterator[LocalStack]:
+    """Starts everything (a new PostgreSQL unless ``conninfo`` names an empty database) and
+    stops it all on exit."""
+    with contextlib.ExitStack() as stack:
+        if conninfo is None:
+            conninfo = stack.enter_context(_postgres())
+        _migrate(conninfo)
+        saved = {name: os.environ.get(name) for name in _api_environment(conninfo)}
+        os.environ.update(_api_environment(conninfo))
+        stack.callback(_restore, saved)
+
+        from api import db
+
+        # The function signs an RDS IAM token for its login; the local server trusts logins on
+        # its Unix socket instead (and boto3 cannot sign for a socket path as host).
+        original_source = db.rds_token_source
+        db.rds_token_source = _trusted_login
+        stack.callback(setattr, db, "rds_token_source", original_source)
+        db.reset()
+        stack.callback(db.reset)
+
+        dynamodb_port = free_port()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+        moto = ThreadedMotoServer(ip_address=HOST, port=dynamodb_port, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        dynamodb_url = f"http://{HOST}:{dynamodb_port}"
+        boto3.client("dynamodb", endpoint_url=dynamodb_url, region_name=REGION).create_table(
+            TableName=SESSION_TABLE,
+            AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        signer = TokenSigner(secrets.token_bytes(32))
+        clients = {WEB_CLIENT_ID: secrets.token_urlsafe(16), READ_ONLY_CLIENT_ID: "read-only"}
+        token_port, api_port, web_port = free_port(), free_port(), free_port()
+        stack.enter_context(
+            _Server(
+                token_app(
+                    signer,
+                    {
+                        WEB_CLIENT_ID: AppClient(clients[WEB_CLIENT_ID], ALL_SCOPES),
+                        READ_ONLY_CLIENT_ID: AppClient(
+                            clients[READ_ONLY_CLIENT_ID],
+                            frozenset({ApiScope.ITEMS_READ.token_scope}),
+                        ),
+                    },
+                ),
+                token_port,
+            )
+        )
+        stack.enter_context(_Server(api_app(signer), api_port))
+        token_url = f"http://{HOST}:{token_port}{TOKEN_PATH}"
+        api_url = f"http://{HOST}:{api_port}/{STAGE}/"
+
+        from web_app.app import create_app
+        from web_app.settings import Settings
+
+        web = create_app(
+            Settings(
+                api_client_id=WEB_CLIENT_ID,
+                api_client_secret=clients[WEB_CLIENT_ID],
+                api_token_url=token_url,
+                api_scopes=" ".join(sorted(ALL_SCOPES)),
+                api_base_url=api_url,
+                session_table=SESSION_TABLE,
+                dynamodb_endpoint_url=dynamodb_url,
+            )
+        )
+        stack.enter_context(_Server(web, web_port))
+        yield LocalStack(
+            web_url=f"http://{HOST}:{web_port}/",
+            api_url=api_url,
+            token_url=token_url,
+            dynamodb_url=dynamodb_url,
+            conninfo=conninfo,
+            session_table=SESSION_TABLE,
+            clients=clients,
+        )
+
+
+def _trusted_login(settings: Any) -> Callable[[], str]:
+    """Stands in for ``api.db.rds_token_source``: any password will do on a trusted socket."""
+    return lambda: "local-trust-auth"
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
