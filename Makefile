@@ -54,8 +54,9 @@ typecheck: $(PY_STAMP)
 
 # A browser for the end-to-end test: Debian's Chromium and ChromeDriver (apt; root or sudo),
 # unless one is there already (GitHub's runners have Chrome and its driver).
-BROWSER_STAMP := .venv/.browser
-$(BROWSER_STAMP): | $(PY_STAMP)
+BROWSER_STAMP := .cache/browser.installed
+$(BROWSER_STAMP):
+	@mkdir -p $(@D)
 	@if command -v chromium >/dev/null || command -v google-chrome >/dev/null; then :; else \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
