@@ -9,21 +9,17 @@ import logging
 import os
 import secrets
 import socket
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import uvicorn
 from moto.server import ThreadedMotoServer
-from psycopg.conninfo import conninfo_to_dict
 
+from bench.api_bench import api_environment, migrate, postgres
 from cdk_constructs.options import ApiScope
 from local_stack.api_server import STAGE, api_app
 from local_stack.token_server import TOKEN_PATH, AppClient, token_app
@@ -32,7 +28,6 @@ from local_stack.tokens import TokenSigner
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 SESSION_TABLE = "local-sessions"
-API_DB_USER = "app_api"
 WEB_CLIENT_ID = "local-web"
 READ_ONLY_CLIENT_ID = "local-reader"
 ALL_SCOPES = frozenset(scope.token_scope for scope in ApiScope)
@@ -88,44 +83,15 @@ class _Server(threading.Thread):
         self.join(timeout=5)
 
 
-@contextlib.contextmanager
-def _postgres() -> Iterator[str]:
-    """A PostgreSQL server of our own (pgserver ships the binaries); its superuser URI."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver.postgres_server import get_server
-    with tempfile.TemporaryDirectory(prefix="local-pg-") as root:
-        server = get_server(Path(root) / "data", cleanup_mode="stop")
-        try:
-            yield str(server.get_uri())
-        finally:
-            server.cleanup()
-
-
-def _migrate(conninfo: str) -> None:
-    from db_migrate.handler import MIGRATIONS_DIR
-    from db_migrate.migrate import apply_migrations, load_migrations
-
-    with psycopg.connect(conninfo) as conn:
-        apply_migrations(conn, load_migrations(MIGRATIONS_DIR))
-
-
 def _api_environment(conninfo: str) -> dict[str, str]:
     """The function's settings, as the API stack sets them, pointed at this PostgreSQL."""
-    target = conninfo_to_dict(conninfo)
     return {
-        "DB_HOST": str(target["host"]),
-        "DB_PORT": str(target.get("port") or 5432),
-        "DB_NAME": str(target["dbname"]),
-        "DB_USER": API_DB_USER,
-        "DB_SSLMODE": "require",  # libpq ignores it on the Unix socket
+        **api_environment(conninfo),
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",  # moto and token signing only
-        "POWERTOOLS_SERVICE_NAME": "items-api",
+        "AWS_SECRET_ACCESS_KEY": "local",  # moto only
         "POWERTOOLS_METRICS_NAMESPACE": "local",
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 
 
@@ -135,8 +101,8 @@ def running(conninfo: str | None = None) -> Iterator[LocalStack]:
     stops it all on exit."""
     with contextlib.ExitStack() as stack:
         if conninfo is None:
-            conninfo = stack.enter_context(_postgres())
-        _migrate(conninfo)
+            conninfo = stack.enter_context(postgres())
+        migrate(conninfo)
         saved = {name: os.environ.get(name) for name in _api_environment(conninfo)}
         os.environ.update(_api_environment(conninfo))
         stack.callback(_restore, saved)
