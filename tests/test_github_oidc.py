@@ -32,7 +32,7 @@ from stacks.platform_app import (
     oidc_stages,
     unacknowledged_findings,
 )
-from tests.conftest import Synthesized, cdk_json_context, cfn_lint
+from tests.conftest import Synthesized, cdk_json_context
 from tests.template_queries import policy_statements_of_role, ref, resources
 
 HOST = "token.actions.githubusercontent.com"
@@ -188,13 +188,6 @@ def test_ecr_push_only_to_the_environments_sourced_repositories(synthesized: Syn
             assert not [
                 s for s in statements if any(a.startswith("apprunner:") for a in actions(s))
             ]
-
-
-def test_oidc_templates_pass_cfn_lint(synthesized: Synthesized) -> None:
-    regions = sorted({env.region for env in APP_CONFIG.environments})
-    files = sorted(synthesized.outdir.glob("assembly-github-*/*.template.json"))
-    assert len(files) == len(APP_CONFIG.accounts())
-    assert cfn_lint(files, regions) == ""
 
 
 # --- variants ------------------------------------------------------------------------------------
