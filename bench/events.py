@@ -34,29 +34,53 @@ def fake_boto3_client(rds: FakeRds) -> Any:
     return client
 
 
-def rest_event(method: str, path: str, body: str | None = None) -> dict[str, Any]:
-    is_item = path.startswith("/items/")
-    request_id = str(uuid.uuid4())
+def proxy_event(
+    method: str,
+    path: str,
+    *,
+    resource: str,
+    path_parameters: dict[str, str] | None,
+    body: str | None,
+    headers: dict[str, str],
+    query: dict[str, str] | None,
+    claims: dict[str, str],
+) -> dict[str, Any]:
+    """The API Gateway REST proxy event the stage sends for one request."""
     return {
-        "resource": "/items/{id}" if is_item else path,
+        "resource": resource,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"id": path.rsplit("/", 1)[1]} if is_item else None,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters or None,
         "stageVariables": None,
         "body": body,
         "isBase64Encoded": False,
         "requestContext": {
             "path": f"/{STAGE}{path}",
             "stage": STAGE,
-            "requestId": request_id,
+            "resourcePath": resource,
+            "requestId": str(uuid.uuid4()),
             "httpMethod": method,
-            "authorizer": {"claims": {"client_id": "bench-client", "scope": "items/write"}},
+            "authorizer": {"claims": claims},
         },
     }
+
+
+def rest_event(method: str, path: str, body: str | None = None) -> dict[str, Any]:
+    is_item = path.startswith("/items/")
+    return proxy_event(
+        method,
+        path,
+        resource="/items/{id}" if is_item else path,
+        path_parameters={"id": path.rsplit("/", 1)[1]} if is_item else None,
+        body=body,
+        headers={"Content-Type": "application/json"},
+        query=None,
+        claims={"client_id": "bench-client", "scope": "items/write"},
+    )
 
 
 def lambda_context() -> LambdaContext:

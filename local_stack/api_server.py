@@ -5,7 +5,6 @@ carries the route's scope, from ``API_ROUTES``)."""
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bench.events import STAGE, lambda_context, proxy_event
 from cdk_constructs.options import API_ROUTES, ApiRoute
 from local_stack.tokens import TokenSigner
-
-STAGE = "v1"
 
 
 def _pattern(route: ApiRoute) -> re.Pattern[str]:
@@ -33,7 +31,6 @@ def _error(status: int, code: str, message: str) -> Response:
 
 def api_app(signer: TokenSigner) -> Starlette:
     from api.handler import lambda_handler  # the function's own code, as deployed
-    from bench.events import lambda_context
 
     async def proxy(request: Request) -> Response:
         path = "/" + request.path_params["path"]
@@ -51,8 +48,15 @@ def api_app(signer: TokenSigner) -> Starlette:
         if route.scope.token_scope not in claims.scopes:
             return _error(403, "INSUFFICIENT_SCOPE", f"this route needs {route.scope.token_scope}")
         body = (await request.body()).decode() or None
-        event = _event(
-            request, route, path, match.groupdict(), body, claims.client_id, claims.scopes
+        event = proxy_event(
+            request.method,
+            path,
+            resource=route.path,
+            path_parameters=match.groupdict(),
+            body=body,
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+            claims={"client_id": claims.client_id, "scope": " ".join(sorted(claims.scopes))},
         )
         result: dict[str, Any] = await run_in_threadpool(lambda_handler, event, lambda_context())
         return Response(
@@ -70,37 +74,3 @@ def api_app(signer: TokenSigner) -> Starlette:
             )
         ]
     )
-
-
-def _event(
-    request: Request,
-    route: ApiRoute,
-    path: str,
-    path_parameters: dict[str, str],
-    body: str | None,
-    client_id: str,
-    scopes: frozenset[str],
-) -> dict[str, Any]:
-    headers = dict(request.headers)
-    query = dict(request.query_params)
-    return {
-        "resource": route.path,
-        "path": path,
-        "httpMethod": request.method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-        "pathParameters": path_parameters or None,
-        "stageVariables": None,
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "path": f"/{STAGE}{path}",
-            "stage": STAGE,
-            "resourcePath": route.path,
-            "requestId": str(uuid.uuid4()),
-            "httpMethod": request.method,
-            "authorizer": {"claims": {"client_id": client_id, "scope": " ".join(sorted(scopes))}},
-        },
-    }

@@ -20,8 +20,9 @@ import uvicorn
 from moto.server import ThreadedMotoServer
 
 from bench.api_bench import api_environment, migrate, postgres
+from bench.events import STAGE
 from cdk_constructs.options import ApiScope
-from local_stack.api_server import STAGE, api_app
+from local_stack.api_server import api_app
 from local_stack.token_server import TOKEN_PATH, AppClient, token_app
 from local_stack.tokens import TokenSigner
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, SecretValue, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, SecretValue, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -118,9 +118,7 @@ class ApiStack(PlatformStack):
             ),
         )
         self._add_routes()
-        self.web_client_secret = self._web_client_secret(
-            f"{app.app_name}-{env_config.name}", removal_policy
-        )
+        self.web_client_secret = self._web_client_secret(f"{app.app_name}-{env_config.name}")
 
         CfnOutput(
             self,
@@ -132,9 +130,7 @@ class ApiStack(PlatformStack):
         CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
         CfnOutput(self, "WebClientId", value=self.auth.web_client.user_pool_client_id)
 
-    def _web_client_secret(
-        self, prefix: str, removal_policy: RemovalPolicy
-    ) -> secretsmanager.Secret:
+    def _web_client_secret(self, prefix: str) -> secretsmanager.Secret:
         """What the web tier needs to call the API, kept by this stack (it owns the client).
 
         The client secret is read from Cognito at deploy time into this secret only; it never
@@ -154,7 +150,7 @@ class ApiStack(PlatformStack):
                 "scopes": SecretValue.unsafe_plain_text(scopes),
                 "api_base_url": SecretValue.unsafe_plain_text(self.api.api.url),
             },
-            removal_policy=removal_policy,
+            removal_policy=self.removal_policy,
         )
         # CDK's function behind user_pool_client_secret: one DescribeUserPoolClient call.
         acknowledge_aws_custom_resource_function(self)

@@ -31,8 +31,10 @@ from stacks.config import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LAMBDA_PLATFORM = "linux/arm64"
-"""The API function runs on Graviton."""
+ARM64_PLATFORM = "linux/arm64"
+"""Graviton: the API function and the Fargate tasks."""
+X86_64_PLATFORM = "linux/amd64"
+"""App Runner runs x86_64 only."""
 
 
 def oidc_stage_id(account: str) -> str:
@@ -43,8 +45,8 @@ def oidc_stage_id(account: str) -> str:
 def image_platform(env: EnvironmentConfig, image: Image) -> str:
     """Fargate and Lambda run the images on ARM64; App Runner runs x86_64 only."""
     if image is Image.WEB and env.web.runtime is WebRuntime.APP_RUNNER:
-        return "linux/amd64"
-    return LAMBDA_PLATFORM
+        return X86_64_PLATFORM
+    return ARM64_PLATFORM
 
 
 def image_source(config: AppConfig, image: Image, root: Path = REPO_ROOT) -> str:

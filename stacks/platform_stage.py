@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aspects, Environment, Stage, Tags
 from constructs import Construct
 
@@ -27,64 +29,50 @@ class PlatformStage(Stage):
             env=Environment(account=env_config.account, region=env_config.region),
         )
         self.env_config = env_config
+        self.app_config = app
         self.network = NetworkStack(
             self,
             "Network",
             app=app,
             env_config=env_config,
-            stack_name=stack_name(app, env_config, "network"),
-            description=f"{app.app_name} {env_config.name}: network tier (VPC, endpoints, ECR)",
-            termination_protection=env_config.retain_data,
-            analytics_reporting=False,
+            **self._stack_props("network", "network tier (VPC, endpoints, ECR)"),
         )
         self.data = DataStack(
             self,
             "Data",
+            network=self.network.network,
             app=app,
             env_config=env_config,
-            network=self.network.network,
-            stack_name=stack_name(app, env_config, "data"),
-            description=f"{app.app_name} {env_config.name}: data tier (Aurora, proxy, sessions)",
-            termination_protection=env_config.retain_data,
-            analytics_reporting=False,
+            **self._stack_props("data", "data tier (Aurora, proxy, sessions)"),
         )
         self.api = ApiStack(
             self,
             "Api",
-            app=app,
-            env_config=env_config,
             network=self.network.network,
             database=self.data.database,
-            stack_name=stack_name(app, env_config, "api"),
-            description=f"{app.app_name} {env_config.name}: API tier (function, API, Cognito)",
-            termination_protection=env_config.retain_data,
-            analytics_reporting=False,
+            app=app,
+            env_config=env_config,
+            **self._stack_props("api", "API tier (function, API, Cognito)"),
         )
         self.web = WebStack(
             self,
             "Web",
-            app=app,
-            env_config=env_config,
             network=self.network.network,
             sessions=self.data.sessions,
             api_client_secret=self.api.web_client_secret,
-            stack_name=stack_name(app, env_config, "web"),
-            description=f"{app.app_name} {env_config.name}: web tier ({env_config.web.runtime})",
-            termination_protection=env_config.retain_data,
-            analytics_reporting=False,
+            app=app,
+            env_config=env_config,
+            **self._stack_props("web", f"web tier ({env_config.web.runtime})"),
         )
         self.ops = OpsStack(
             self,
             "Ops",
-            app=app,
-            env_config=env_config,
             data=self.data,
             api=self.api,
             web=self.web,
-            stack_name=stack_name(app, env_config, "ops"),
-            description=f"{app.app_name} {env_config.name}: operations (alarms, dashboard)",
-            termination_protection=env_config.retain_data,
-            analytics_reporting=False,
+            app=app,
+            env_config=env_config,
+            **self._stack_props("ops", "operations (alarms, dashboard)"),
         )
         Aspects.of(self).add(
             FunctionLogGroups(
@@ -93,3 +81,13 @@ class PlatformStage(Stage):
         )
         for key, value in (("app", app.app_name), ("environment", env_config.name)):
             Tags.of(self).add(key, value, exclude_resource_types=list(UNTAGGABLE_RESOURCE_TYPES))
+
+    def _stack_props(self, tier: str, what: str) -> dict[str, Any]:
+        """The stack settings every tier shares: name, description, protection, no analytics."""
+        app, env = self.app_config, self.env_config
+        return {
+            "stack_name": stack_name(app, env, tier),
+            "description": f"{app.app_name} {env.name}: {what}",
+            "termination_protection": env.retain_data,
+            "analytics_reporting": False,
+        }

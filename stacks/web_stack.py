@@ -6,7 +6,7 @@ import json
 import shlex
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -96,7 +96,7 @@ class WebStack(PlatformStack):
             email=env_config.alert_email,
             removal_policy=removal_policy,
         ).topic
-        self.app_secret = self._app_secret(prefix, removal_policy)
+        self.app_secret = self._app_secret(prefix)
         secrets = [
             ContainerSecret(name=variable, secret=api_client_secret, field=json_field)
             for variable, json_field in API_CLIENT_FIELDS.items()
@@ -248,7 +248,7 @@ class WebStack(PlatformStack):
             description="Set the app's own keys here (put-secret-value); deploys never reset it",
         )
 
-    def _app_secret(self, prefix: str, removal_policy: RemovalPolicy) -> secretsmanager.Secret:
+    def _app_secret(self, prefix: str) -> secretsmanager.Secret:
         """The app's own third-party keys: generated once with a placeholder, then owned by
         whoever runs the app. CloudFormation applies ``generate_secret_string`` only when it
         creates the secret, so later deploys never overwrite hand-entered values. Changing the
@@ -263,7 +263,7 @@ class WebStack(PlatformStack):
                 generate_string_key="created_marker",
                 exclude_punctuation=True,
             ),
-            removal_policy=removal_policy,
+            removal_policy=self.removal_policy,
         )
         Validations.of(secret).acknowledge(
             Acknowledgment(

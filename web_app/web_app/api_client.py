@@ -137,15 +137,15 @@ def _result(response: httpx.Response) -> Any:
         raise ApiUnavailableError(f"API answered {response.status_code}")
     if response.status_code >= httpx.codes.BAD_REQUEST:
         try:
-            error = response.json().get("error") or {}
+            body = response.json()
         except ValueError:
-            error = {}
+            body = {}
+        error = body.get("error") or {} if isinstance(body, dict) else {}
+        message = error.get("message") or body.get("message") if error else None
         raise ApiRejectedError(
             response.status_code,
             str(error.get("code", "REJECTED")),
-            str(error.get("message") or response.json().get("message", "request refused"))
-            if error
-            else "request refused",
+            str(message or "request refused"),
         )
     if response.status_code == httpx.codes.NO_CONTENT:
         return None
