@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -116,7 +117,8 @@ def test_add_list_and_delete_an_item_through_the_page(
     assert int(session["expires_at"]) > time.time()
 
     listed.find_element(By.XPATH, ".//button[text()='Delete']").click()
-    WebDriverWait(browser, 10).until(
+    # The old page may go away while it is read: its elements are stale then, not an error.
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda driver: [
             status
             for status in driver.find_elements(By.CSS_SELECTOR, "p[role=status]")
