@@ -21,7 +21,7 @@ export AWS_EC2_METADATA_DISABLED := true
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit deploy diff bootstrap clean bench-api bench cost local
+.PHONY: help setup synth test lint typecheck unit preflight deploy diff bootstrap clean bench-api bench cost local
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,8 +87,17 @@ define require_env
 	@$(PY) -m stacks.config deployable $(ENV)
 endef
 
-deploy: setup ## Deploy one environment's stage: make deploy ENV=staging
+# Read-only checks of the environment's account (python -m preflight); the deploy workflow passes
+# PREFLIGHT_FLAGS=--ci (also check its deploy role, read through the CDK lookup role).
+PREFLIGHT_FLAGS ?=
+
+preflight: setup ## Read-only account checks before a deploy: make preflight ENV=staging
 	$(require_env)
+	$(PY) -m preflight $(ENV) $(PREFLIGHT_FLAGS)
+
+deploy: setup ## Preflight, then deploy one environment's stage: make deploy ENV=staging
+	$(require_env)
+	$(PY) -m preflight $(ENV) $(PREFLIGHT_FLAGS)
 	$(CDK) deploy --context env=$(ENV) '$(ENV)/*' --require-approval broadening
 
 diff: setup ## Show what a deploy would change: make diff ENV=staging

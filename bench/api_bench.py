@@ -36,7 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 from bench.events import FakeRds, fake_boto3_client, lambda_context, rest_event
 from cdk_constructs.python_bundling import lambda_dependencies
 from cdk_constructs.vpc_function import ARCHITECTURE, PYTHON_RUNTIME
-from stacks.data_stack import BUNDLE_CACHE_DIR
+from stacks.platform_stack import BUNDLE_CACHE_DIR
 
 if TYPE_CHECKING:
     from pgserver.postgres_server import PostgresServer

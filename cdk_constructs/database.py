@@ -9,6 +9,7 @@ from aws_cdk import (
     Acknowledgment,
     ArnFormat,
     CfnElement,
+    CfnOutput,
     Duration,
     Fn,
     Names,
@@ -72,8 +73,8 @@ class AuroraDatabase(Construct):
     """The cluster, its KMS key and master secret, and RDS Proxy when enabled.
 
     Nothing reaches the database until ``allow_client`` admits it: clients go to the proxy when
-    there is one (the cluster then admits only the proxy and the secret rotation), else to the
-    writer directly.
+    there is one (the cluster then admits only the proxy, the secret rotation and the admin
+    clients of ``allow_admin_client``), else to the writer directly.
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: DatabaseProps) -> None:
@@ -245,7 +246,8 @@ class AuroraDatabase(Construct):
                 # Clients log in as their own database user with an IAM token, end to end:
                 # the proxy holds no password for them.
                 default_auth_scheme=rds.DefaultAuthScheme.IAM_AUTH,
-                # The master secret is only for the migration function's admin login.
+                # The master secret stays registered, but nothing logs in with it here: the
+                # migrations reach the writer directly (allow_admin_client).
                 secrets=[self.secret],
                 iam_auth=False,
                 require_tls=True,
@@ -268,17 +270,37 @@ class AuroraDatabase(Construct):
         # go to the client's stack, so that stack depends on this one and not the other way.
         client.connections.allow_to(front, ec2.Port.tcp(POSTGRES_PORT), description)
 
+    def allow_admin_client(self, client: ec2.IConnectable, description: str) -> list[IConstruct]:
+        """Admit ``client`` on the PostgreSQL port of the cluster writer directly, never the proxy.
+
+        For the master user's password login (schema migrations): the proxy authenticates its
+        clients with IAM (``DefaultAuthScheme`` IAM_AUTH), and whether it also passes a password
+        login through is not documented, so the admin path does not depend on it. Returns the
+        security group rules this call added, for a caller that must not log in before they exist.
+        """
+        groups = [*self.cluster.connections.security_groups, *client.connections.security_groups]
+        existing = {child.node.path for group in groups for child in group.node.children}
+        client.connections.allow_to(self.cluster, ec2.Port.tcp(POSTGRES_PORT), description)
+        return [
+            child
+            for group in groups
+            for child in group.node.children
+            if child.node.path not in existing
+        ]
+
     def connect_resource_arn(self, db_user: str, *, consumer: IConstruct | None = None) -> str:
         """The ``rds-db:connect`` resource for ``db_user`` at ``endpoint`` (proxy or cluster).
 
-        ``consumer`` is where the ARN is used; from another stack, the proxy's id is exported by
-        name, because CloudFormation cannot split a value read from another stack's outputs.
+        ``consumer`` is where the ARN is used; from another stack, the proxy's id is read from
+        this stack's outputs whole, because CloudFormation cannot split a value read from
+        another stack's outputs.
         """
         if self.proxy:
             # arn:aws:rds:<region>:<account>:db-proxy:<prx-id>; IAM names the proxy by its id.
             resource_id = Fn.select(6, Fn.split(":", self.proxy.db_proxy_arn))
             if consumer is not None and Stack.of(consumer) is not Stack.of(self):
                 resource_id = self._exported_proxy_id(resource_id)
+                Stack.of(consumer).add_stack_dependency(Stack.of(self), "reads the proxy's id")
         else:
             resource_id = self.cluster.cluster_resource_identifier
         return Stack.of(self).format_arn(
@@ -303,10 +325,25 @@ class AuroraDatabase(Construct):
         )
 
     def _exported_proxy_id(self, resource_id: str) -> str:
+        """The proxy's id as a weak reference (``Fn::GetStackOutput``) for another stack.
+
+        Never an export: an ``Fn::ImportValue`` would block turning the proxy off or replacing
+        it. The output is named after the proxy's logical id, so a different proxy is a
+        different output and every consumer's template changes with it (and is deployed).
+        """
         if self._proxy_id_import is None:
+            assert self.proxy is not None
             stack = Stack.of(self)
-            self._proxy_id_import = stack.export_value(
-                resource_id, name=f"{stack.stack_name}-proxy-resource-id"
+            proxy_resource = cast(CfnElement, self.proxy.node.default_child)
+            output = CfnOutput(
+                self,
+                "ProxyResourceId",
+                value=resource_id,
+                description="The proxy's id, as IAM names it in rds-db:connect",
+            )
+            output.override_logical_id(f"{stack.get_logical_id(proxy_resource)}ResourceId")
+            self._proxy_id_import = Fn.get_stack_output(
+                stack.stack_name, stack.resolve(output.logical_id)
             )
         return self._proxy_id_import
 

@@ -18,12 +18,17 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_constructs.container_secret import ContainerSecret
+from cdk_constructs.options import CpuArchitecture
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
 ACCESS_LOG_EXPIRY = Duration.days(90)
 CPU_TARGET_PERCENT = 60
 CONTAINER_NAME = "web"
+_ECS_ARCHITECTURE = {
+    CpuArchitecture.ARM64: ecs.CpuArchitecture.ARM64,
+    CpuArchitecture.X86_64: ecs.CpuArchitecture.X86_64,
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class FargateWebServiceProps:
     min_tasks: int
     max_tasks: int
     spot: bool
+    cpu_architecture: CpuArchitecture
+    """The tasks' CPU; X86_64 with ``spot`` (Fargate Spot runs no ARM64 task)."""
     allowed_ingress_cidrs: Sequence[str]
     log_retention: logs.RetentionDays
     removal_policy: RemovalPolicy
@@ -61,14 +68,22 @@ class FargateWebServiceProps:
 
 
 class FargateWebService(Construct):
-    """ARM64 tasks in the app subnets, reachable only from the ALB, which is reachable only
-    from the allowed CIDRs; circuit breaker with rollback; CPU target tracking; Spot on demand.
+    """Tasks (ARM64, or X86_64 on Fargate Spot) in the app subnets, reachable only from the ALB,
+    which is reachable only from the allowed CIDRs; circuit breaker with rollback; CPU target
+    tracking; Spot on demand.
 
     With a domain the ALB serves HTTPS (TLS 1.2+) and redirects HTTP; without, plain HTTP.
     """
 
     def __init__(self, scope: Construct, id_: str, *, props: FargateWebServiceProps) -> None:
         super().__init__(scope, id_)
+        if props.spot and props.cpu_architecture is not CpuArchitecture.X86_64:
+            # https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
+            # "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity
+            # provider. Fargate Spot only supports Linux tasks with the X86_64 architecture."
+            raise ValueError(
+                f"Fargate Spot runs only X86_64 Linux tasks, not {props.cpu_architecture}"
+            )
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -162,7 +177,7 @@ class FargateWebService(Construct):
             cpu=props.cpu,
             memory_limit_mib=props.memory_mib,
             runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.ARM64,
+                cpu_architecture=_ECS_ARCHITECTURE[props.cpu_architecture],
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
@@ -222,7 +237,9 @@ class FargateWebService(Construct):
 
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
-            "Targets",
+            # The port is fixed at creation: another port is another target group, and its new
+            # id changes every template that refers to it (README: cross-stack references).
+            f"Targets{props.port}",
             vpc=props.vpc,
             port=props.port,
             protocol=elbv2.ApplicationProtocol.HTTP,

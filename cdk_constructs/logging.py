@@ -154,7 +154,13 @@ class FunctionLogGroups:
             assert isinstance(managed_group, logs.CfnLogGroup)
             managed_group.retention_in_days = days_of(self.retention)
             managed_group.apply_removal_policy(self.removal_policy)
-            return  # named /aws/lambda/<function>: where the function logs by default
+            # Named /aws/lambda/<function> (where the function logs by default), so it refers to
+            # the function and is created after it, in parallel with the custom resources that
+            # invoke it. If one runs first, Lambda creates the group and the stack's create
+            # fails with AlreadyExists (aws-cdk#667): they wait for the group.
+            for invoker in custom_resources_invoking(node):
+                invoker.node.add_dependency(managed_group)
+            return
         log_group = logs.LogGroup(
             scope,
             f"{node.node.id}LogGroup",
@@ -162,6 +168,28 @@ class FunctionLogGroups:
             removal_policy=self.removal_policy,
         )
         node.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+
+
+CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
+CUSTOM_RESOURCE_TYPE_PREFIX = "Custom::"
+
+
+def custom_resources_invoking(function: CfnResource) -> list[CfnResource]:
+    """The custom resources of the function's stack whose ``ServiceToken`` is that function."""
+    stack = Stack.of(function)
+    arn = {"Fn::GetAtt": [stack.get_logical_id(function), "Arn"]}
+    found: list[CfnResource] = []
+    for construct in stack.node.find_all():
+        if not isinstance(construct, CfnResource):
+            continue
+        kind = construct.cfn_resource_type
+        if kind not in CUSTOM_RESOURCE_TYPES and not kind.startswith(CUSTOM_RESOURCE_TYPE_PREFIX):
+            continue
+        # CDK has no public reader of an L1 resource's properties.
+        token = construct._cfn_properties.get("ServiceToken")
+        if token is not None and stack.resolve(token) == arn:
+            found.append(construct)
+    return found
 
 
 class ImplicitLogGroup(Construct):

@@ -57,6 +57,20 @@ class WebRuntime(StrEnum):
     """App Runner with a VPC connector (closed to new AWS customers since 2026-04-30)."""
 
 
+class CpuArchitecture(StrEnum):
+    """The CPU architecture a container runs on (the values of ECS ``RuntimePlatform``)."""
+
+    ARM64 = "ARM64"
+    """Graviton: about 20% cheaper per vCPU-hour on Fargate, but not on Fargate Spot."""
+    X86_64 = "X86_64"
+    """What Fargate Spot and App Runner run."""
+
+    @property
+    def docker_platform(self) -> str:
+        """The ``docker buildx build --platform`` an image for this architecture needs."""
+        return "linux/arm64" if self is CpuArchitecture.ARM64 else "linux/amd64"
+
+
 FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
     512: tuple(range(1024, 4097, 1024)),
@@ -100,7 +114,8 @@ class Image(StrEnum):
     API = "api"
     """The API function, as a Lambda container image (linux/arm64)."""
     WEB = "web"
-    """The public web app (linux/arm64 on Fargate, linux/amd64 on App Runner)."""
+    """The public web app, built for its service's ``WebConfig.cpu_architecture`` (linux/arm64
+    on Fargate, linux/amd64 on Fargate Spot and App Runner)."""
 
 
 @dataclass(frozen=True)
@@ -166,3 +181,13 @@ API_ROUTES = (
 )
 """The API's routes: the API stack deploys them with a Cognito authorizer each, the local
 stack (``make local``) enforces the same scopes."""
+
+
+class ProtectedKind(StrEnum):
+    """Deletion-protected resource types whose protection a failed first create must lift
+    (``CreateRollbackGuard``; the guard function has the same names)."""
+
+    RDS_CLUSTER = "rds-cluster"
+    LOAD_BALANCER = "load-balancer"
+    DYNAMODB_TABLE = "dynamodb-table"
+    USER_POOL = "user-pool"

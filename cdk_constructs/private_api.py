@@ -14,10 +14,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_constructs.logging import ImplicitLogGroup
+
 ERROR_TEMPLATE = (
     '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
 )
 """API Gateway's own errors in the API's error shape (messageString is already a JSON string)."""
+
+API_GATEWAY_WELCOME_LOG_GROUP = "/aws/apigateway/welcome"
+"""Created by API Gateway in every account whose API Gateway settings have a CloudWatch role."""
 
 
 def _invoke(effect: iam.Effect, operator: str, endpoint_id: str) -> iam.PolicyStatement:
@@ -114,6 +119,22 @@ class PrivateRestApi(Construct):
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
         )
         self.stage = self.api.deployment_stage
+        # Once the account has a CloudWatch role, API Gateway writes a "welcome" stream to
+        # /aws/apigateway/welcome, a group it creates with no expiry. AWS does not document it
+        # (nor say it is not created), so it is created first, or adopted, with retention. It is
+        # account-wide: never deleted with one environment's stack; the last deploy's
+        # retention applies.
+        self.welcome_log_group = ImplicitLogGroup(
+            self,
+            "WelcomeLogGroup",
+            log_group_name=API_GATEWAY_WELCOME_LOG_GROUP,
+            name_pattern=f"{API_GATEWAY_WELCOME_LOG_GROUP}*",
+            retention=props.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        account = self.api.node.try_find_child("Account")
+        if account is not None:
+            account.node.add_dependency(self.welcome_log_group)
         # Execution logs (level ERROR) go to a group API Gateway would create on first use with
         # no expiry: create it first, with retention.
         self.execution_log_group = logs.LogGroup(

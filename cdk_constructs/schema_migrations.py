@@ -18,15 +18,20 @@ from aws_cdk import (
 )
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from cdk_constructs.database import AuroraDatabase
 from cdk_constructs.network import HTTPS_PORT
+from cdk_constructs.options import SslMode
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 
 MIGRATION_TIMEOUT = Duration.minutes(10)
 """Room for an auto-paused cluster to resume and for slow DDL; CloudFormation waits up to 1 h."""
+ADMIN_SSL_MODE = SslMode.REQUIRE
+"""TLS to the writer endpoint: the Aurora CA bundle is not in the Lambda runtime's trust store."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ class SchemaMigrationsProps:
 class SchemaMigrations(Construct):
     """A function that logs in as the master user and applies ``migrations/*.sql`` in order.
 
+    It connects to the cluster writer endpoint directly, never through RDS Proxy: the proxy's
+    default auth scheme is IAM_AUTH, and a password login through it is not documented.
+
     The custom resource's properties carry a fingerprint of the migration files, so
     CloudFormation calls it on create and whenever the set changes, never otherwise. A failed or
     tampered migration fails the deploy and CloudFormation rolls back; delete does nothing.
@@ -56,6 +64,7 @@ class SchemaMigrations(Construct):
         super().__init__(scope, id_)
         database = props.database
         self.migrations_dir = props.package_dir / "migrations"
+        writer_endpoint = database.cluster.cluster_endpoint.hostname
         self.runner = VpcPythonFunction(
             self,
             "Runner",
@@ -70,16 +79,18 @@ class SchemaMigrations(Construct):
                 bundle_cache_dir=props.bundle_cache_dir,
                 environment={
                     "DB_SECRET_ARN": database.secret.secret_arn,
-                    "DB_HOST": database.endpoint,
+                    "DB_HOST": writer_endpoint,
                     "DB_PORT": str(database.port),
                     "DB_NAME": database.database_name,
-                    "DB_SSLMODE": database.ssl_mode.value,
+                    "DB_SSLMODE": ADMIN_SSL_MODE.value,
                 },
                 timeout=MIGRATION_TIMEOUT,
             ),
         )
         function = self.runner.function
-        database.allow_client(self.runner.security_group, "Schema migrations")
+        admission = database.allow_admin_client(
+            self.runner.security_group, "Schema migrations (master user, writer directly)"
+        )
         database.secret.grant_read(function)
         if props.secrets_manager_endpoint is not None:
             # The endpoints admit HTTPS from the whole VPC; only the egress side is needed.
@@ -113,12 +124,22 @@ class SchemaMigrations(Construct):
             resource_type="Custom::SchemaMigrations",
             properties={
                 "MigrationsFingerprint": FileSystem.fingerprint(str(self.migrations_dir)),
-                "Endpoint": database.endpoint,
+                "Endpoint": writer_endpoint,
                 "Database": database.database_name,
             },
         )
-        # Run only once the writer (and the proxy's target) can take connections.
-        self.resource.node.add_dependency(database)
+        # Run once the writer can take connections and the runner may reach it, and on nothing
+        # else of the database: in particular not on the master secret's rotation schedule,
+        # whose creation starts a rotation at once (RotateImmediatelyOnUpdate defaults to true).
+        self.resource.node.add_dependency(
+            *_cluster_and_instances(database), self.runner.security_group, *admission
+        )
+        # And the other way round: the first rotation waits for the first run, so a first deploy
+        # never logs in during the rotation's window (later scheduled rotations can still
+        # overlap a run; the runner then reads the secret again and logs in once more).
+        for schedule in database.node.find_all():
+            if isinstance(schedule, secretsmanager.CfnRotationSchedule):
+                schedule.node.add_dependency(self.resource)
         self._acknowledge_findings()
 
     def _acknowledge_findings(self) -> None:
@@ -158,3 +179,16 @@ class SchemaMigrations(Construct):
             ),
         ):
             Validations.of(framework).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def _cluster_and_instances(database: AuroraDatabase) -> list[IConstruct]:
+    """The cluster's own resource and its DB instances (writer and readers), nothing else."""
+    cluster = database.cluster.node.default_child
+    if cluster is None:  # a DatabaseCluster always has its CfnDBCluster; narrows the type
+        raise AssertionError("the cluster has no CloudFormation resource")
+    instances = [
+        child for child in database.cluster.node.find_all() if isinstance(child, rds.CfnDBInstance)
+    ]
+    if not instances:
+        raise AssertionError("the cluster has no instances")
+    return [cluster, *instances]

@@ -103,7 +103,13 @@ class VpcPythonFunction(Construct):
         self.function: lambda_.Function
         if props.image is not None:
             self.function = lambda_.DockerImageFunction(
-                self, "Function", code=props.image, **common
+                # Its own id: a zip and an image function are different resources (Lambda cannot
+                # change a function's package type), so switching replaces it under a new logical
+                # id, and every template that refers to it changes too (README: cross-stack).
+                self,
+                "ImageFunction",
+                code=props.image,
+                **common,
             )
         else:
             self.function = lambda_.Function(

@@ -9,6 +9,7 @@ priced at 0 in silence, and so is a known always-on resource in a shape the mode
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -625,6 +626,12 @@ class FargateProvider(StrEnum):
     FARGATE_SPOT = "FARGATE_SPOT"
 
 
+SPOT_ARCHITECTURES = frozenset({CpuArchitecture.X86_64})
+"""https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html:
+"Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
+Fargate Spot only supports Linux tasks with the X86_64 architecture." A template pairing them
+never runs its tasks, so the model reports it rather than price tasks that cannot start."""
+
 _FARGATE_PRICES: Mapping[tuple[CpuArchitecture, FargateProvider], tuple[PriceId, PriceId]] = {
     (CpuArchitecture.ARM64, FargateProvider.FARGATE): (
         PriceId.FARGATE_ARM_VCPU_HOUR,
@@ -633,10 +640,6 @@ _FARGATE_PRICES: Mapping[tuple[CpuArchitecture, FargateProvider], tuple[PriceId,
     (CpuArchitecture.X86_64, FargateProvider.FARGATE): (
         PriceId.FARGATE_X86_VCPU_HOUR,
         PriceId.FARGATE_X86_GB_HOUR,
-    ),
-    (CpuArchitecture.ARM64, FargateProvider.FARGATE_SPOT): (
-        PriceId.FARGATE_SPOT_ARM_VCPU_HOUR,
-        PriceId.FARGATE_SPOT_ARM_GB_HOUR,
     ),
     (CpuArchitecture.X86_64, FargateProvider.FARGATE_SPOT): (
         PriceId.FARGATE_SPOT_X86_VCPU_HOUR,
@@ -758,6 +761,9 @@ def _fargate_shape(service: Resource, stack: Stack) -> _FargateShape | str | Non
     split = _split_tasks(minimum, strategy)
     if split is None:
         return "capacity providers other than FARGATE / FARGATE_SPOT are not modeled"
+    spot = any(item.get("CapacityProvider") == FargateProvider.FARGATE_SPOT for item in strategy)
+    if spot and architecture not in SPOT_ARCHITECTURES:
+        return f"Fargate Spot runs X86_64 Linux tasks only, this task is {architecture}"
     network = (service.properties.get("NetworkConfiguration") or {}).get("AwsvpcConfiguration")
     public_ip = isinstance(network, dict) and network.get("AssignPublicIp") == "ENABLED"
     return _FargateShape(architecture, vcpus, memory, split, minimum, source, public_ip)
@@ -901,6 +907,8 @@ def _web_acl(resource: Resource, stack: Stack, found: _Findings) -> None:
             found.warn(resource, f"rule group {group.get('Name')} adds a subscription fee")
 
 
+DEEP_HEALTH_MARKER = '/deep"'
+"""A canary URL ending in the reference app's deep health check (web -> API -> database)."""
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _MINUTES_PER = {"minute": 1, "hour": 60, "day": 1440}
 
@@ -929,8 +937,22 @@ def _canary(resource: Resource, stack: Stack, found: _Findings) -> None:
         "run",
         PriceId.SYNTHETICS_CANARY_RUN,
         Period.RUN,
-        details=[expression],
+        details=[expression, _canary_database_time(resource)],
         note="plus the canary's Lambda, S3 artifacts and logs (usage)",
+    )
+
+
+def _canary_database_time(resource: Resource) -> str:
+    """What the canary costs in database time: nothing, by design (see web_stack)."""
+    variables = (resource.properties.get("RunConfig") or {}).get("EnvironmentVariables") or {}
+    if DEEP_HEALTH_MARKER in json.dumps(variables):
+        return (
+            "database time: 0 extra ACU-hours (the deep check reaches a database that never "
+            "pauses, min capacity > 0)"
+        )
+    return (
+        "database time: 0 ACU-hours (checks the web tier only, so an auto-paused database "
+        "stays paused)"
     )
 
 

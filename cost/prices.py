@@ -37,8 +37,12 @@ class PriceId(StrEnum):
     FARGATE_ARM_GB_HOUR = "fargate_arm_gb_hour"
     FARGATE_X86_VCPU_HOUR = "fargate_x86_vcpu_hour"
     FARGATE_X86_GB_HOUR = "fargate_x86_gb_hour"
-    FARGATE_SPOT_ARM_VCPU_HOUR = "fargate_spot_arm_vcpu_hour"
-    FARGATE_SPOT_ARM_GB_HOUR = "fargate_spot_arm_gb_hour"
+    # Fargate Spot runs X86_64 Linux tasks only (no ARM64 price: the model refuses ARM64 Spot).
+    # https://aws.amazon.com/fargate/pricing/: "Fargate Spot allows customers to run
+    # interrupt-tolerant Amazon ECS Tasks* on spare capacity at up to a 70% discount off the
+    # regular Fargate price." us-east-1: 0.04048 x 0.3 = 0.012144 USD per vCPU-hour and
+    # 0.004445 x 0.3 = 0.0013335 USD per GB-hour (the price file's entries; the live Spot price
+    # on that page varies with supply and demand).
     FARGATE_SPOT_X86_VCPU_HOUR = "fargate_spot_x86_vcpu_hour"
     FARGATE_SPOT_X86_GB_HOUR = "fargate_spot_x86_gb_hour"
     APP_RUNNER_PROVISIONED_GB_HOUR = "app_runner_provisioned_gb_hour"

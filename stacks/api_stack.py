@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, SecretValue, Validations
+from aws_cdk import (
+    Acknowledgment,
+    CfnOutput,
+    CfnResource,
+    Duration,
+    SecretValue,
+    Validations,
+)
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -16,12 +23,12 @@ from cdk_constructs.api_auth import ApiAuth, ApiScope
 from cdk_constructs.database import AuroraDatabase
 from cdk_constructs.logging import acknowledge_aws_custom_resource_function
 from cdk_constructs.network import HTTPS_PORT, Network
-from cdk_constructs.options import API_ROUTES, Image
+from cdk_constructs.options import API_ROUTES, Image, ProtectedKind
 from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
-from stacks.config import AppConfig, EnvironmentConfig, repository_name
-from stacks.data_stack import API_DB_USER, BUNDLE_CACHE_DIR, REPO_ROOT
-from stacks.platform_stack import PlatformStack
+from stacks.config import AppConfig, EnvironmentConfig, cognito_domain_prefix, repository_name
+from stacks.data_stack import API_DB_USER
+from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
 """The id CDK gives the stack-wide function of every AwsCustomResource."""
@@ -98,9 +105,17 @@ class ApiStack(PlatformStack):
         self.auth = ApiAuth(
             self,
             "Auth",
-            domain_prefix=f"{app.app_name}-{env_config.name}-{env_config.account}",
+            domain_prefix=cognito_domain_prefix(app, env_config),
             retain=env_config.retain_data,
         )
+        if env_config.retain_data:
+            self.rollback_guard.protect(
+                "UserPool",
+                resource=cast(CfnResource, self.auth.user_pool.node.default_child),
+                kind=ProtectedKind.USER_POOL,
+                target=self.auth.user_pool.user_pool_id,
+                arn=self.auth.user_pool.user_pool_arn,
+            )
         self.api = PrivateRestApi(
             self,
             "ItemsApi",

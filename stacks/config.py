@@ -7,18 +7,23 @@ line naming the environment, the field and what is allowed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from enum import Enum
 from pathlib import PurePosixPath
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from cdk_constructs.options import (
     APP_RUNNER_CPU_MEMORY,
     FARGATE_CPU_MEMORY,
     LOG_RETENTION_DAYS,
     AlarmThresholds,
+    CpuArchitecture,
     Image,
     InterfaceEndpoint,
     NatMode,
@@ -64,6 +69,9 @@ class NetworkConfig:
     interface_endpoints: tuple[InterfaceEndpoint, ...] = ()
     """Interface endpoints to create in the app subnets; the Network always adds ``execute-api``."""
 
+    def __post_init__(self) -> None:
+        _coerce_enum_fields(self)
+
 
 @dataclass(frozen=True)
 class RegistryConfig:
@@ -107,7 +115,10 @@ class ApiConfig:
     """Function timeout, 1..29 s (API Gateway gives up on an integration after 29 s)."""
     reserved_concurrency: int | None = None
     """Cap and reserve this many concurrent executions (1..1000), or None for the shared pool.
-    New accounts with a concurrency quota of 10 cannot reserve any."""
+    Lambda keeps 100 executions of the account unreserved, and new accounts start with a low
+    concurrency quota (10 has been seen), so a reservation deploys only on an account whose
+    quota is at least the reservation + 100: check with ``make preflight``, which reads the real
+    quota. None everywhere as shipped."""
     throttle_rate_limit: int = 50
     """Stage-wide steady requests per second, 1..10000."""
     throttle_burst_limit: int = 100
@@ -146,6 +157,23 @@ class WebConfig:
     """Let a production environment serve plain HTTP when it has no domain (no TLS)."""
     canary_interval_minutes: int = 60
     """How often the canary checks the health path, 1..60 minutes."""
+
+    def __post_init__(self) -> None:
+        _coerce_enum_fields(self)
+
+    @property
+    def cpu_architecture(self) -> CpuArchitecture:
+        """The CPU the web service runs on; the one place that decides it. ARM64 (Graviton) on
+        Fargate; X86_64 on Fargate Spot, which runs no ARM64 task, and on App Runner, which runs
+        x86_64 only. The Fargate task definition and the deploy workflow's image build use it.
+
+        https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html:
+        "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity
+        provider. Fargate Spot only supports Linux tasks with the X86_64 architecture."
+        """
+        if self.spot or self.runtime is not WebRuntime.FARGATE:
+            return CpuArchitecture.X86_64
+        return CpuArchitecture.ARM64
 
 
 @dataclass(frozen=True)
@@ -196,6 +224,9 @@ class GitHubConfig:
     ``image_tag`` (the API then runs from its zip)."""
     deploy_session_hours: int = 3
     """Maximum session of the deploy roles, 1..12: a first deploy (Aurora, proxy) takes long."""
+
+    def __post_init__(self) -> None:
+        _coerce_enum_fields(self)
 
 
 @dataclass(frozen=True)
@@ -270,6 +301,12 @@ def stack_name(app: AppConfig, env_config: EnvironmentConfig, tier: str) -> str:
     return f"{app.app_name}-{env_config.name}-{tier}"
 
 
+def cognito_domain_prefix(app: AppConfig, env_config: EnvironmentConfig) -> str:
+    """The Cognito hosted domain prefix of an environment: unique across all AWS accounts of
+    the region, so it carries the account id (``make preflight`` checks it is free)."""
+    return f"{app.app_name}-{env_config.name}-{env_config.account}"
+
+
 def deploy_role_name(app: AppConfig, env_config: EnvironmentConfig) -> str:
     """The GitHub deploy role of an environment (in the OIDC stack of its account)."""
     return f"{app.app_name}-{env_config.name}-github-deploy"
@@ -281,8 +318,349 @@ def repository_name(app: AppConfig, env_config: EnvironmentConfig, image: Image 
     return f"{app.app_name}/{env_config.name}/{image}"
 
 
+# --- Types: every field of every config dataclass has its annotated type ----------------------
+
+_TYPE_NAMES: Mapping[Any, str] = {
+    type(None): "None",
+    bool: "a boolean (True or False)",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+}
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a config dataclass (``from __future__`` leaves strings)."""
+    if cls not in _FIELD_TYPES:
+        _FIELD_TYPES[cls] = get_type_hints(cls)
+    return _FIELD_TYPES[cls]
+
+
+def _is_enum(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Enum)
+
+
+def _article(name: str) -> str:
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _a_type(value: object) -> str:
+    """The type of a value as a message says it: 'a str', 'an int', 'no value'."""
+    return "no value" if value is None else _article(type(value).__name__)
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _expected(annotation: Any) -> str:
+    """An annotation as a message says it: 'an integer', 'a tuple, each item a string'."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        return " or ".join(_expected(arm) for arm in args)
+    if _is_enum(annotation):
+        values = ", ".join(str(member.value) for member in annotation)
+        return f"{_article(annotation.__name__)} ({values})"
+    if origin is tuple:
+        return f"a tuple, each item {_expected(args[0])}"
+    if origin in (dict, Mapping):
+        return f"a dict of {_expected(args[0])} to {_expected(args[1])}"
+    if annotation in _TYPE_NAMES:
+        return _TYPE_NAMES[annotation]
+    return _article(getattr(annotation, "__name__", str(annotation)))
+
+
+def _mismatch(value: object, annotation: Any, *, final: bool) -> tuple[object, Any] | None:
+    """The part of ``value`` (itself or an item) that is not of type ``annotation``, with the
+    type it should have; None when it has it. Before the value checks (``final`` False) numbers
+    are left to them, and an enum field takes any string: a plain string that names a member
+    was made that member (``_coerce_enum_fields``), the field's own check refuses the rest and
+    names the allowed values."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        arms = [_mismatch(value, arm, final=final) for arm in args]
+        return None if None in arms else (value, annotation)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return value, annotation
+        return next(
+            (found for item in value if (found := _mismatch(item, args[0], final=final))), None
+        )
+    if origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            return value, annotation
+        return next(
+            (
+                found
+                for key, item in value.items()
+                if (
+                    found := _mismatch(key, args[0], final=final)
+                    or _mismatch(item, args[1], final=final)
+                )
+            ),
+            None,
+        )
+    if annotation in (int, float):
+        if not final:
+            return None
+        kinds: tuple[type, ...] = (int,) if annotation is int else (int, float)
+        matches = isinstance(value, kinds) and not isinstance(value, bool)
+    elif _is_enum(annotation):
+        matches = isinstance(value, annotation) or (not final and isinstance(value, str))
+    elif annotation is type(None):
+        matches = value is None
+    else:
+        matches = isinstance(value, annotation)
+    return None if matches else (value, annotation)
+
+
+def _check_fields(env_name: str, prefix: str, section: object, *, final: bool) -> None:
+    for name, annotation in _field_types(type(section)).items():
+        value = getattr(section, name)
+        found = _mismatch(value, annotation, final=final)
+        if found is not None:
+            wrong, expected = found
+            problem = f"{_short_repr(wrong)} is {_a_type(wrong)}"
+            if wrong is not value:
+                problem = f"item {problem}, not {_expected(expected)}"
+            raise ConfigError(env_name, f"{prefix}{name}", problem, _expected(annotation))
+        if is_dataclass(annotation):
+            _check_fields(env_name, f"{prefix}{name}.", value, final=final)
+
+
+def _check_types(config: AppConfig, *, final: bool) -> None:
+    """ConfigError on the first field whose value is not of its annotated type."""
+    _check_fields("*", "", config, final=final)
+    for env in config.environments:
+        _check_fields(
+            env.name if isinstance(env.name, str) else repr(env.name), "", env, final=final
+        )
+
+
+def _coerce_enum_fields(section: object) -> None:
+    """Make an enum value given as a plain string ("fargate") the enum's member
+    (``WebRuntime.FARGATE``), in a field, a tuple's items or a dict's keys and values, so code
+    comparing members sees it; any other value stays as given, for validation to refuse."""
+    for name, annotation in _field_types(type(section)).items():
+        value = getattr(section, name)
+        coerced = _as_enum(value, annotation)
+        if coerced is not value:
+            object.__setattr__(section, name, coerced)  # frozen: this is its own __post_init__
+
+
+def _as_enum(value: Any, annotation: Any) -> Any:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if _is_enum(annotation):
+        known = isinstance(value, str) and value in {str(m.value) for m in annotation}
+        return annotation(value) if known and not isinstance(value, annotation) else value
+    if origin is tuple and isinstance(value, tuple):
+        items = tuple(_as_enum(item, args[0]) for item in value)
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    if origin in (dict, Mapping) and isinstance(value, Mapping):
+        pairs = [(_as_enum(k, args[0]), _as_enum(v, args[1])) for k, v in value.items()]
+        changed = any(
+            new_key is not key or new_item is not item
+            for (new_key, new_item), (key, item) in zip(pairs, value.items(), strict=True)
+        )
+        return dict(pairs) if changed else value
+    return value
+
+
+# --- Regions and Availability Zones --------------------------------------------------------------
+
+AZ_LETTERS_PER_REGION: Mapping[str, int] = {
+    # North America
+    "us-east-1": 6,
+    "us-east-2": 3,
+    "us-west-1": 3,
+    "us-west-2": 4,
+    "ca-central-1": 4,  # cac1-az1, -az2, -az4: zones a, b, d
+    "ca-west-1": 3,
+    "mx-central-1": 3,
+    # Africa
+    "af-south-1": 3,
+    # Asia Pacific
+    "ap-east-1": 3,
+    "ap-east-2": 3,
+    "ap-northeast-1": 4,
+    "ap-northeast-2": 4,
+    "ap-northeast-3": 3,
+    "ap-south-1": 3,
+    "ap-south-2": 3,
+    "ap-southeast-1": 3,
+    "ap-southeast-2": 3,
+    "ap-southeast-3": 3,
+    "ap-southeast-4": 3,
+    "ap-southeast-5": 3,
+    "ap-southeast-6": 3,
+    "ap-southeast-7": 3,
+    # Europe
+    "eu-central-1": 3,
+    "eu-central-2": 3,
+    "eu-north-1": 3,
+    "eu-south-1": 3,
+    "eu-south-2": 3,
+    "eu-west-1": 3,
+    "eu-west-2": 4,
+    "eu-west-3": 3,
+    # Middle East
+    "il-central-1": 3,
+    "me-central-1": 3,
+    "me-south-1": 3,
+    # South America
+    "sa-east-1": 3,
+}
+"""Region -> how many zone letters it has: its zones are ``<region>a``, ``<region>b``, ... up to
+that many. From the AWS "Availability Zones" tables of the commercial partition
+(https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html,
+"The code for an Availability Zone is its Region code followed by a letter identifier."): the
+highest AZ ID number listed for the region, as a zone's letter follows its AZ ID and IDs can
+skip a number (ca-central-1 lists cac1-az1, cac1-az2 and cac1-az4, zones a, b and d). botocore
+ships regions but no zones, hence this table; a region missing here is refused until added.
+Which of these zones an account sees still varies (older accounts, constrained zones)."""
+
+
+@functools.cache
+def aws_regions() -> frozenset[str] | None:
+    """Every region of every AWS partition, from the endpoints data botocore ships (offline), or
+    None where botocore is not installed: the workflows' first steps run ``stacks.delivery`` on a
+    bare Python before installing anything, and get the region's format checked only (``make
+    test`` and ``make synth`` check it fully, in the same job, before the deploy)."""
+    try:
+        from botocore.loaders import create_loader
+    except ImportError:
+        return None
+    endpoints = create_loader().load_data("endpoints")
+    return frozenset(
+        region for partition in endpoints["partitions"] for region in partition["regions"]
+    )
+
+
+def _validate_region(env: EnvironmentConfig) -> None:
+    regions = aws_regions()
+    if regions is None:
+        if not _REGION_RE.match(env.region):
+            raise ConfigError(
+                env.name,
+                "region",
+                f"'{env.region}' is not a region name",
+                "e.g. us-east-1, eu-west-1",
+            )
+        return
+    if env.region not in regions:
+        raise ConfigError(
+            env.name,
+            "region",
+            f"'{env.region}' is not a region of any AWS partition (botocore's endpoints data)",
+            ", ".join(sorted(regions)),
+        )
+
+
+# --- Placeholders: shipped values that `deployable` refuses ------------------------------------
+
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+"""RFC 2606, section 3: second-level domain names reserved for examples in documentation."""
+RESERVED_TOP_LEVEL_DOMAINS = ("example", "test", "invalid", "localhost")
+"""RFC 2606, section 2: reserved top-level names; ``.example`` is for documentation."""
+PLACEHOLDER_ID_MARK = "EXAMPLE"
+"""What a shipped placeholder id carries, as AWS's own examples do (``Z0123456789EXAMPLE0``)."""
+PLACEHOLDER_GITHUB_OWNERS = ("example-org",)
+"""The owner of the shipped ``github.repository`` placeholder."""
+
+
+def is_reserved_domain(name: str) -> bool:
+    """True for a domain that is, or lies under, a name RFC 2606 reserves for examples."""
+    domain = name.lower().rstrip(".")
+    return any(
+        domain == reserved or domain.endswith(f".{reserved}")
+        for reserved in (*RESERVED_DOMAINS, *RESERVED_TOP_LEVEL_DOMAINS)
+    )
+
+
+_RESERVED_RULE = (
+    f"not under {', '.join(RESERVED_DOMAINS)} or "
+    f"{', '.join('.' + tld for tld in RESERVED_TOP_LEVEL_DOMAINS)} (RFC 2606 example names)"
+)
+
+
+def find_placeholder(config: AppConfig, env: EnvironmentConfig) -> ConfigError | None:
+    """The first value a deploy of ``env`` would use that is still a shipped placeholder: its
+    account, the GitHub repository its deploy role trusts, its alert e-mail, its domain and the
+    hosted zone of that domain. Validation accepts them (synth and tests run on the shipped
+    config); only a deploy refuses them."""
+    if env.is_placeholder_account:
+        return ConfigError(
+            env.name,
+            "account",
+            f"'{env.account}' is still a placeholder, set the real account id in stacks/config.py",
+            "a real 12-digit AWS account id",
+        )
+    repository = config.github.repository
+    if repository.split("/")[0].lower() in PLACEHOLDER_GITHUB_OWNERS:
+        return ConfigError(
+            env.name,
+            "github.repository",
+            f"'{repository}' is still the shipped placeholder, set this repository's OWNER/REPO",
+            "the OWNER/REPO this repository lives in on GitHub (the deploy role trusts only it)",
+        )
+    mail_domain = env.alert_email.rsplit("@", 1)[-1]
+    if is_reserved_domain(mail_domain):
+        return ConfigError(
+            env.name,
+            "alert_email",
+            f"'{env.alert_email}' is at {mail_domain}, a domain reserved for examples",
+            f"an address that receives the alarms, {_RESERVED_RULE}",
+        )
+    web = env.web
+    if web.domain_name is not None and is_reserved_domain(web.domain_name):
+        return ConfigError(
+            env.name,
+            "web.domain_name",
+            f"'{web.domain_name}' is a domain reserved for examples",
+            f"a domain of yours in a Route 53 zone of the account, {_RESERVED_RULE}",
+        )
+    if web.hosted_zone_id is not None and PLACEHOLDER_ID_MARK in web.hosted_zone_id.upper():
+        return ConfigError(
+            env.name,
+            "web.hosted_zone_id",
+            f"'{web.hosted_zone_id}' is still a placeholder zone id",
+            "the id of the Route 53 hosted zone holding web.domain_name "
+            "(aws route53 list-hosted-zones-by-name)",
+        )
+    if web.hosted_zone_name is not None and is_reserved_domain(web.hosted_zone_name):
+        return ConfigError(
+            env.name,
+            "web.hosted_zone_name",
+            f"'{web.hosted_zone_name}' is a domain reserved for examples",
+            f"the name of the Route 53 hosted zone holding web.domain_name, {_RESERVED_RULE}",
+        )
+    return None
+
+
 def validate_app_config(config: AppConfig) -> None:
-    """Raise ConfigError on the first value that is not allowed."""
+    """Raise ConfigError on the first value that is not allowed.
+
+    Types first, then values: every field must have its annotated type, and a wrong one is
+    refused with the field and the expected type, never a traceback. Numbers are the exception:
+    a number's type and range read as one rule ("an integer 1..35"), so the value checks check
+    them, and the type check of every field, numbers included, runs again after them.
+    """
+    _check_types(config, final=False)
+    try:
+        _validate_values(config)
+    except ConfigError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError):
+        _check_types(config, final=True)  # a wrong-typed number got past the value checks
+        raise
+    _check_types(config, final=True)
+
+
+def _validate_values(config: AppConfig) -> None:
     if not _NAME_RE.match(config.app_name):
         raise ConfigError(
             "*", "app_name", f"'{config.app_name}' is not a valid name", "[a-z][a-z0-9-]{0,19}"
@@ -353,7 +731,7 @@ def _validate_alarms(env: EnvironmentConfig) -> None:
             raise ConfigError(
                 env.name,
                 f"alarms.{item.name}",
-                f"{value!r} is not a threshold",
+                f"{value!r} is not a threshold" if _is_number(value) else _not_a(value, "a number"),
                 "a number above 0" + (f" and at most {high}" if high else ""),
             )
 
@@ -364,10 +742,7 @@ def _validate_environment(env: EnvironmentConfig) -> None:
         raise ConfigError(name, "name", f"'{name}' is not a valid name", "[a-z][a-z0-9-]{0,19}")
     if not isinstance(env.account, str) or not _ACCOUNT_RE.match(env.account):
         raise ConfigError(name, "account", f"'{env.account}' is not an account id", "12 digits")
-    if not _REGION_RE.match(env.region):
-        raise ConfigError(
-            name, "region", f"'{env.region}' is not a region name", "e.g. us-east-1, eu-west-1"
-        )
+    _validate_region(env)
     _validate_availability_zones(env)
     if not _BRANCH_RE.match(env.branch):
         raise ConfigError(
@@ -377,11 +752,14 @@ def _validate_environment(env: EnvironmentConfig) -> None:
         raise ConfigError(
             name, "alert_email", f"'{env.alert_email}' is not an e-mail address", "name@domain.tld"
         )
-    if env.log_retention_days not in LOG_RETENTION_DAYS:
+    retention = env.log_retention_days
+    if not _is_int(retention) or retention not in LOG_RETENTION_DAYS:
         raise ConfigError(
             name,
             "log_retention_days",
-            f"{env.log_retention_days} is not a CloudWatch Logs retention",
+            f"{retention} is not a CloudWatch Logs retention"
+            if _is_int(retention)
+            else _not_a(retention, "an integer"),
             ", ".join(str(days) for days in LOG_RETENTION_DAYS),
         )
     if not isinstance(env.retain_data, bool):
@@ -393,11 +771,7 @@ def _validate_environment(env: EnvironmentConfig) -> None:
     _validate_api(name, env.api)
     _validate_web(env)
     _validate_alarms(env)
-    keep = env.registry.keep_tagged_images
-    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= 1000:
-        raise ConfigError(
-            name, "registry.keep_tagged_images", f"{keep!r} is out of range", "an integer 1..1000"
-        )
+    _check_int_range(name, "registry.keep_tagged_images", env.registry.keep_tagged_images, 1, 1000)
 
 
 def _validate_availability_zones(env: EnvironmentConfig) -> None:
@@ -413,13 +787,24 @@ def _validate_availability_zones(env: EnvironmentConfig) -> None:
         raise ConfigError(
             env.name, "availability_zones", f"{zones!r} repeats a zone", "two distinct zones"
         )
+    letters = AZ_LETTERS_PER_REGION.get(env.region)
+    if letters is None:
+        raise ConfigError(
+            env.name,
+            "availability_zones",
+            f"this project has no zone table for region {env.region}",
+            "a region of AZ_LETTERS_PER_REGION in stacks/config.py (add yours from "
+            "https://docs.aws.amazon.com/global-infrastructure/latest/regions/"
+            "aws-availability-zones.html)",
+        )
+    region_zones = [f"{env.region}{chr(ord('a') + index)}" for index in range(letters)]
     for zone in zones:
-        if not re.fullmatch(re.escape(env.region) + r"[a-z]", zone):
+        if zone not in region_zones:
             raise ConfigError(
                 env.name,
                 "availability_zones",
                 f"'{zone}' is not a zone of region {env.region}",
-                f"{env.region} followed by one letter, e.g. {env.region}a",
+                ", ".join(region_zones),
             )
 
 
@@ -479,8 +864,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _not_a(value: object, expected: str) -> str:
+    """The problem of a value of the wrong type: "'512' is a str, not an integer"."""
+    return f"{value!r} is {_a_type(value)}, not {expected}"
+
+
 def _check_int_range(env_name: str, field_name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(
+            env_name, field_name, _not_a(value, "an integer"), f"an integer {low}..{high}"
+        )
+    if not low <= value <= high:
         raise ConfigError(
             env_name, field_name, f"{value!r} is out of range", f"an integer {low}..{high}"
         )
@@ -510,7 +908,7 @@ def _validate_database(env_name: str, database: DatabaseConfig) -> None:
             raise ConfigError(
                 env_name,
                 f"database.{field_name}",
-                f"{value!r} is out of range",
+                f"{value!r} is out of range" if _is_number(value) else _not_a(value, "a number"),
                 f"{lowest:g}..{MAX_ACU} ACUs in steps of 0.5",
             )
         if value * 2 != int(value * 2):
@@ -607,6 +1005,11 @@ def _validate_web(env: EnvironmentConfig) -> None:
         raise ConfigError(
             name, "web.health_path", f"{web.health_path!r} does not start with /", "e.g. /healthz"
         )
+    for field_name, size in (("web.cpu", web.cpu), ("web.memory_mib", web.memory_mib)):
+        if not _is_int(size):
+            raise ConfigError(
+                name, field_name, _not_a(size, "an integer"), "an integer: CPU units / MiB"
+            )
     offered = FARGATE_CPU_MEMORY if web.runtime is WebRuntime.FARGATE else APP_RUNNER_CPU_MEMORY
     if web.memory_mib not in offered.get(web.cpu, ()):
         pairs = "; ".join(
@@ -792,7 +1195,9 @@ APP_CONFIG = AppConfig(
             api=ApiConfig(
                 memory_mb=1024,
                 timeout_seconds=10,
-                reserved_concurrency=100,
+                # No reservation: Lambda keeps 100 executions of the account unreserved, so a
+                # reservation fails on a new account's low quota (see ApiConfig).
+                reserved_concurrency=None,
                 throttle_rate_limit=200,
                 throttle_burst_limit=400,
             ),
@@ -814,16 +1219,15 @@ APP_CONFIG = AppConfig(
 
 
 def check_deployable(config: AppConfig, env_name: str) -> EnvironmentConfig:
-    """The config of ``env_name`` if it can be deployed (valid, real account), else ConfigError."""
+    """The config of ``env_name`` if it can be deployed, else ConfigError: valid, and no shipped
+    placeholder left in what its deploy uses (``find_placeholder``). ``make deploy``, ``make
+    diff`` and ``make bootstrap`` ask through ``python -m stacks.config deployable ENV``, the
+    deploy workflow through ``python -m stacks.delivery plan ENV``."""
     validate_app_config(config)
     env = config.environment(env_name)
-    if env.is_placeholder_account:
-        raise ConfigError(
-            env.name,
-            "account",
-            f"'{env.account}' is still a placeholder, set the real account id in stacks/config.py",
-            "a real 12-digit AWS account id",
-        )
+    placeholder = find_placeholder(config, env)
+    if placeholder is not None:
+        raise placeholder
     return env
 
 

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import CfnOutput, Duration
+from aws_cdk import CfnOutput, CfnResource, Duration
 from constructs import Construct
 
 from cdk_constructs.database import AuroraDatabase, DatabaseProps
 from cdk_constructs.network import Network
-from cdk_constructs.options import InterfaceEndpoint
+from cdk_constructs.options import InterfaceEndpoint, ProtectedKind
 from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
 from cdk_constructs.session_table import SessionTable
 from stacks.config import AppConfig, EnvironmentConfig
-from stacks.platform_stack import PlatformStack
+from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_PACKAGE = REPO_ROOT / "lambda_src" / "db_migrate"
-BUNDLE_CACHE_DIR = REPO_ROOT / ".cache" / "lambda-deps"
-"""Pip-installed Lambda dependencies, reused across synths (see python_bundling)."""
 
 API_DB_USER = "app_api"
 """The login role the migrations create for the API: rds_iam, DML on the app's tables only."""
@@ -87,6 +83,9 @@ class DataStack(PlatformStack):
             self, "Sessions", table_name=f"{prefix}-sessions", retain=env_config.retain_data
         ).table
 
+        if env_config.retain_data:
+            self._guard_deletion_protection()
+
         CfnOutput(
             self,
             "DatabaseEndpoint",
@@ -100,3 +99,24 @@ class DataStack(PlatformStack):
             description="Master credentials (break-glass; the API logs in with IAM)",
         )
         CfnOutput(self, "SessionTableName", value=self.sessions.table_name)
+
+    def _guard_deletion_protection(self) -> None:
+        """The table first, then the cluster: neither is ever being created while the other
+        exists unguarded, so a failed first create can always delete both."""
+        table = cast(CfnResource, self.sessions.node.default_child)
+        table_guard = self.rollback_guard.protect(
+            "Sessions",
+            resource=table,
+            kind=ProtectedKind.DYNAMODB_TABLE,
+            target=self.sessions.table_name,
+            arn=self.sessions.table_arn,
+        )
+        cluster = cast(CfnResource, self.database.cluster.node.default_child)
+        cluster.node.add_dependency(table_guard)
+        self.rollback_guard.protect(
+            "Cluster",
+            resource=cluster,
+            kind=ProtectedKind.RDS_CLUSTER,
+            target=self.database.cluster.cluster_identifier,
+            arn=self.database.cluster.cluster_arn,
+        )

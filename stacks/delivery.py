@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cdk_constructs.options import Image, WebRuntime
+from cdk_constructs.options import CpuArchitecture, Image
 from stacks.config import (
     APP_CONFIG,
     AppConfig,
@@ -31,10 +31,8 @@ from stacks.config import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ARM64_PLATFORM = "linux/arm64"
-"""Graviton: the API function and the Fargate tasks."""
-X86_64_PLATFORM = "linux/amd64"
-"""App Runner runs x86_64 only."""
+API_ARCHITECTURE = CpuArchitecture.ARM64
+"""The API function runs on Graviton (arm64), from its zip or its image."""
 
 
 def oidc_stage_id(account: str) -> str:
@@ -43,10 +41,11 @@ def oidc_stage_id(account: str) -> str:
 
 
 def image_platform(env: EnvironmentConfig, image: Image) -> str:
-    """Fargate and Lambda run the images on ARM64; App Runner runs x86_64 only."""
-    if image is Image.WEB and env.web.runtime is WebRuntime.APP_RUNNER:
-        return X86_64_PLATFORM
-    return ARM64_PLATFORM
+    """What the deploy workflow builds an image for: the web image for the architecture its
+    service runs on (``WebConfig.cpu_architecture``: linux/amd64 on Fargate Spot and App
+    Runner, linux/arm64 on Fargate), the API image for the function's arm64."""
+    architecture = env.web.cpu_architecture if image is Image.WEB else API_ARCHITECTURE
+    return architecture.docker_platform
 
 
 def image_source(config: AppConfig, image: Image, root: Path = REPO_ROOT) -> str:

@@ -42,13 +42,14 @@ class GitHubOidcStack(Stack):
             self.provider_arn = existing
         else:
             # An account holds one provider per URL: kept when the stack goes, since other
-            # stacks or people may have come to rely on it.
+            # stacks or people may have come to rely on it; deleted only when the create that
+            # made it rolls back, so the retry does not find its URL taken.
             provider = iam.OidcProviderNative(
                 self,
                 "GitHubProvider",
                 url=GITHUB_OIDC_URL,
                 client_ids=[STS_AUDIENCE],
-                removal_policy=RemovalPolicy.RETAIN,
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             )
             self.provider_arn = provider.oidc_provider_arn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import RemovalPolicy, Stack
@@ -9,7 +10,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_constructs.logging import retention_from_days
+from cdk_constructs.retry_safety import CreateRollbackGuard
 from stacks.config import EnvironmentConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLE_CACHE_DIR = REPO_ROOT / ".cache" / "lambda-deps"
+"""Pip-installed Lambda dependencies, reused across synths (see python_bundling)."""
+ROLLBACK_GUARD_PACKAGE = REPO_ROOT / "lambda_src" / "rollback_guard"
 
 
 class PlatformStack(Stack):
@@ -26,10 +33,29 @@ class PlatformStack(Stack):
         self._configured_zones = list(env_config.availability_zones)
         super().__init__(scope, id_, **kwargs)
         self.removal_policy = (
-            RemovalPolicy.RETAIN if env_config.retain_data else RemovalPolicy.DESTROY
+            RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+            if env_config.retain_data
+            else RemovalPolicy.DESTROY
         )
-        """Of the stateful resources: kept where the environment retains data."""
+        """Of the stateful resources: kept where the environment retains data, except when the
+        create that made them rolls back (CloudFormation's ``RetainExceptOnCreate``), so a
+        failed first deploy leaves no fixed name behind to block the retry."""
         self.log_retention: logs.RetentionDays = retention_from_days(env_config.log_retention_days)
+        self._rollback_guard: CreateRollbackGuard | None = None
+
+    @property
+    def rollback_guard(self) -> CreateRollbackGuard:
+        """This stack's guard of deletion-protected resources (created on first use)."""
+        if self._rollback_guard is None:
+            self._rollback_guard = CreateRollbackGuard(
+                self,
+                "CreateRollbackGuard",
+                package_dir=ROLLBACK_GUARD_PACKAGE,
+                bundle_cache_dir=BUNDLE_CACHE_DIR,
+                log_retention=self.log_retention,
+                removal_policy=self.removal_policy,
+            )
+        return self._rollback_guard
 
     @property
     def availability_zones(self) -> list[str]:

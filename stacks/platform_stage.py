@@ -8,6 +8,7 @@ from aws_cdk import Aspects, Environment, Stage, Tags
 from constructs import Construct
 
 from cdk_constructs.logging import FunctionLogGroups
+from cdk_constructs.retry_safety import RetainExceptOnCreate
 from stacks.api_stack import ApiStack
 from stacks.config import AppConfig, EnvironmentConfig, stack_name
 from stacks.data_stack import DataStack
@@ -79,6 +80,7 @@ class PlatformStage(Stage):
                 retention=self.network.log_retention, removal_policy=self.network.removal_policy
             )
         )
+        Aspects.of(self).add(RetainExceptOnCreate())
         for key, value in (("app", app.app_name), ("environment", env_config.name)):
             Tags.of(self).add(key, value, exclude_resource_types=list(UNTAGGABLE_RESOURCE_TYPES))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, CfnResource, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -24,7 +24,7 @@ from cdk_constructs.fargate_web_service import (
 )
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.network import Network
-from cdk_constructs.options import Image, WebRuntime
+from cdk_constructs.options import Image, ProtectedKind, WebRuntime
 from cdk_constructs.web_acl import RegionalWebAcl
 from stacks.config import AppConfig, EnvironmentConfig, repository_name
 from stacks.platform_stack import PlatformStack
@@ -53,8 +53,19 @@ DEEP_HEALTH_SUFFIX = "/deep"
 
 
 def canary_path(health_path: str, *, deep: bool) -> str:
-    """What the canary checks: ``<health path>/deep`` once a real image runs."""
+    """What the canary checks: ``<health path>/deep`` or the health path itself."""
     return f"{health_path.rstrip('/')}{DEEP_HEALTH_SUFFIX}" if deep else health_path
+
+
+def canary_reaches_database(env_config: EnvironmentConfig) -> bool:
+    """Whether the canary runs the deep check (web -> private API -> database).
+
+    Only once a real image runs (the placeholder answers the health path only), and never where
+    the database auto-pauses (0 ACU minimum): a check every interval would keep it awake, so the
+    0-ACU floor ``make cost`` reports would never be reached. There the canary checks the web
+    tier alone, which never touches the database.
+    """
+    return env_config.web.image_tag is not None and env_config.database.min_capacity > 0
 
 
 def placeholder_command(port: int) -> list[str]:
@@ -147,6 +158,7 @@ class WebStack(PlatformStack):
                     min_tasks=web.min_instances,
                     max_tasks=web.max_instances,
                     spot=web.spot,
+                    cpu_architecture=web.cpu_architecture,
                     allowed_ingress_cidrs=web.allowed_ingress_cidrs,
                     log_retention=retention,
                     removal_policy=removal_policy,
@@ -162,6 +174,14 @@ class WebStack(PlatformStack):
             protected_arn = fargate.load_balancer.load_balancer_arn
             self.fargate: FargateWebService | None = fargate
             self.app_runner: AppRunnerService | None = None
+            if env_config.retain_data:
+                self.rollback_guard.protect(
+                    "LoadBalancer",
+                    resource=cast(CfnResource, fargate.load_balancer.node.default_child),
+                    kind=ProtectedKind.LOAD_BALANCER,
+                    target=fargate.load_balancer.load_balancer_arn,
+                    arn=fargate.load_balancer.load_balancer_arn,
+                )
         else:
             stack = Stack.of(self)
             image_identifier = (
@@ -229,9 +249,7 @@ class WebStack(PlatformStack):
             self,
             "Canary",
             canary_name=f"{env_config.name}-web-health"[:21],
-            # The placeholder answers on the health path only; a real image (the reference
-            # app) also answers a deep check: web -> private API -> database in one request.
-            url=f"{self.url}{canary_path(web.health_path, deep=web.image_tag is not None)}",
+            url=self.url + canary_path(web.health_path, deep=canary_reaches_database(env_config)),
             interval=Duration.minutes(web.canary_interval_minutes),
             alarm_topic=self.alerts,
             artifact_retention=CANARY_ARTIFACT_RETENTION,

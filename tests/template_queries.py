@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Resource = dict[str, Any]
@@ -114,3 +115,46 @@ def security_group_rules(
         if rule["Properties"]["GroupId"] == get_att(group_id, "GroupId")
     ]
     return rules
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids a value refers to with ``Ref``, ``Fn::GetAtt`` or ``Fn::Sub`` (pseudo
+    parameters left out)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str) and not value["Ref"].startswith("AWS::"):
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else target.split(".", 1)[0])
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            names = re.findall(r"\$\{([^}!]+)\}", text)
+            found |= {name.split(".", 1)[0] for name in names if not name.startswith("AWS::")}
+        for item in value.values():
+            found |= references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found
+
+
+def direct_dependencies(template: dict[str, Any], logical_id: str) -> set[str]:
+    """What CloudFormation creates before a resource: its DependsOn, Refs and GetAtts."""
+    resource = template["Resources"][logical_id]
+    depends_on = resource.get("DependsOn", [])
+    explicit = {depends_on} if isinstance(depends_on, str) else set(depends_on)
+    implicit = references(resource.get("Properties", {}))
+    return (explicit | implicit) & set(template["Resources"])
+
+
+def all_dependencies(template: dict[str, Any], logical_id: str) -> set[str]:
+    """Every resource created before this one, directly or through others."""
+    seen: set[str] = set()
+    pending = [logical_id]
+    while pending:
+        for dependency in direct_dependencies(template, pending.pop()):
+            if dependency not in seen:
+                seen.add(dependency)
+                pending.append(dependency)
+    return seen

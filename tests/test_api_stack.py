@@ -181,14 +181,10 @@ def test_function_may_connect_only_as_the_api_user_to_this_database(env: Synthes
     assert parts[-1] == f"/{API_DB_USER}"
     if env.config.database.proxy:
         stack_name = env.stage.data.stack_name
-        assert parts[1] == {"Fn::ImportValue": f"{stack_name}-proxy-resource-id"}
+        # Read whole from the data stack's outputs, never imported (README: cross-stack).
+        assert parts[1]["Fn::GetStackOutput"]["StackName"] == stack_name
         (proxy_id,) = resources(env.data_json, "AWS::RDS::DBProxy")
-        exports = {
-            output["Export"]["Name"]: output["Value"]
-            for output in env.data_json["Outputs"].values()
-            if "Export" in output
-        }
-        assert exports[f"{stack_name}-proxy-resource-id"] == {
+        assert imported(parts[1], env.data_json) == {
             "Fn::Select": [6, {"Fn::Split": [":", get_att(proxy_id, "DBProxyArn")]}]
         }
     else:
@@ -397,7 +393,9 @@ def test_user_pool_admits_no_self_sign_up_and_has_a_strict_password_policy(
     assert props.get("DeletionProtection", "INACTIVE") == (
         "ACTIVE" if env.config.retain_data else "INACTIVE"
     )
-    assert pool["DeletionPolicy"] == ("Retain" if env.config.retain_data else "Delete")
+    assert pool["DeletionPolicy"] == (
+        "RetainExceptOnCreate" if env.config.retain_data else "Delete"
+    )
     _, domain = only(env.api_json, "AWS::Cognito::UserPoolDomain")
     assert domain["Properties"]["UserPoolId"] == ref(pool_id)
     assert env.config.name in domain["Properties"]["Domain"]

@@ -9,11 +9,14 @@ import sys
 from dataclasses import fields, replace
 from typing import Any
 
+import botocore.session
 import pytest
 
-from cdk_constructs.options import Image, WebRuntime
+from cdk_constructs.options import CpuArchitecture, Image, NatMode, WebRuntime
+from stacks import delivery
 from stacks.config import (
     APP_CONFIG,
+    AZ_LETTERS_PER_REGION,
     ApiConfig,
     AppConfig,
     ConfigError,
@@ -23,6 +26,7 @@ from stacks.config import (
     NetworkConfig,
     RegistryConfig,
     WebConfig,
+    aws_regions,
     check_deployable,
     validate_app_config,
 )
@@ -60,6 +64,38 @@ def with_web(env_name: str, **changes: Any) -> AppConfig:
             replace(env, web=replace(env.web, **changes)) if env.name == env_name else env
             for env in APP_CONFIG.environments
         ),
+    )
+
+
+REAL_ACCOUNTS = {"dev": "123456789012", "staging": "234567890123", "prod": "345678901234"}
+REAL_REPOSITORY = "acme-platform/serverless-three-tier"
+REAL_ZONE = "acme-platform.dev"
+
+
+def real_config() -> AppConfig:
+    """The shipped config with every placeholder replaced by a real-looking value."""
+    environments = []
+    for env in APP_CONFIG.environments:
+        web = env.web
+        if web.domain_name is not None:
+            web = replace(
+                web,
+                domain_name=f"www.{REAL_ZONE}",
+                hosted_zone_id="Z04517272K5GTIXMX3VQX",
+                hosted_zone_name=REAL_ZONE,
+            )
+        environments.append(
+            replace(
+                env,
+                account=REAL_ACCOUNTS[env.name],
+                alert_email=f"alerts-{env.name}@{REAL_ZONE}",
+                web=web,
+            )
+        )
+    return replace(
+        APP_CONFIG,
+        environments=tuple(environments),
+        github=replace(APP_CONFIG.github, repository=REAL_REPOSITORY),
     )
 
 
@@ -344,10 +380,12 @@ def test_deploy_refuses_placeholder_account() -> None:
     assert_one_line(caught.value, "dev", "account", "real 12-digit")
 
 
-def test_deploy_accepts_a_real_account() -> None:
-    config = with_dev(account="123456789012")
-    env: EnvironmentConfig = check_deployable(config, "dev")
-    assert env.account == "123456789012"
+def test_deploy_accepts_a_fully_real_config() -> None:
+    """Real accounts, repository, e-mail, domain and zone: every environment may deploy."""
+    config = real_config()
+    for name in config.environment_names:
+        env: EnvironmentConfig = check_deployable(config, name)
+        assert env.account == REAL_ACCOUNTS[name]
 
 
 def run_python(
@@ -448,3 +486,345 @@ def test_image_source_must_be_a_folder_of_the_repository(source: str) -> None:
 def test_deploy_session_hours_out_of_range(hours: int) -> None:
     error = error_of(with_github(deploy_session_hours=hours))
     assert_one_line(error, "*", "github.deploy_session_hours", "1..12")
+
+
+# --- Lambda reserved concurrency on a new account -------------------------------------------------
+
+# https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html
+# "You can reserve concurrency for as many functions as you like, as long as you leave at least
+# 100 simultaneous executions unreserved for functions that aren't configured with a
+# per-function limit."
+UNRESERVED_MINIMUM = 100
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+# "New AWS accounts have reduced concurrency and memory quotas. AWS raises these quotas
+# automatically based on your usage." The docs give no figure; new accounts report a quota of
+# 10 (aws-samples/one-observability-demo#278: "In some accounts, initial quota is set to 10";
+# awslabs/fhir-works-on-aws-deployment#691: "Full account concurrency is 10").
+NEW_ACCOUNT_CONCURRENCY_QUOTA = 10
+
+
+@pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
+def test_shipped_reserved_concurrency_deploys_on_a_new_account(env_name: str) -> None:
+    reserved = APP_CONFIG.environment(env_name).api.reserved_concurrency
+    assert reserved is None or reserved + UNRESERVED_MINIMUM <= NEW_ACCOUNT_CONCURRENCY_QUOTA
+
+
+def test_reserved_concurrency_stays_a_knob() -> None:
+    validate_app_config(with_dev_api(reserved_concurrency=50))
+
+
+# --- Fargate Spot and the CPU architecture --------------------------------------------------------
+
+
+# https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
+# "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
+# Fargate Spot only supports Linux tasks with the X86_64 architecture."
+@pytest.mark.parametrize(
+    ("runtime", "spot", "architecture"),
+    [
+        (WebRuntime.FARGATE, False, CpuArchitecture.ARM64),
+        (WebRuntime.FARGATE, True, CpuArchitecture.X86_64),
+        (WebRuntime.APP_RUNNER, False, CpuArchitecture.X86_64),
+    ],
+)
+def test_web_cpu_architecture_follows_runtime_and_spot(
+    runtime: WebRuntime, spot: bool, architecture: CpuArchitecture
+) -> None:
+    assert WebConfig(runtime=runtime, spot=spot).cpu_architecture is architecture
+
+
+def test_shipped_spot_environment_runs_x86() -> None:
+    assert (DEV.web.spot, DEV.web.cpu_architecture) == (True, CpuArchitecture.X86_64)
+
+
+# --- Placeholders: `check` accepts them, `deployable` refuses them --------------------------------
+
+
+def real_with(env_name: str, **changes: Any) -> AppConfig:
+    """The fully real config with some fields of one environment (``web`` as a dict) replaced."""
+    config = real_config()
+    env = config.environment(env_name)
+    web_changes = changes.pop("web", {})
+    env = replace(env, web=replace(env.web, **web_changes), **changes)
+    return replace(
+        config,
+        environments=tuple(env if e.name == env_name else e for e in config.environments),
+    )
+
+
+def deploy_error(config: AppConfig, env_name: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        check_deployable(config, env_name)
+    return caught.value
+
+
+def test_shipped_placeholders_pass_validation_but_not_deployable() -> None:
+    validate_app_config(APP_CONFIG)  # synth and tests run on the shipped config
+    for name in APP_CONFIG.environment_names:
+        assert "placeholder" in str(deploy_error(APP_CONFIG, name))
+
+
+@pytest.mark.parametrize(
+    ("env_name", "changes", "field_name", "allowed_fragment"),
+    [
+        ("staging", {"account": "222222222222"}, "account", "real 12-digit"),
+        ("dev", {"alert_email": "alerts-dev@example.com"}, "alert_email", "RFC 2606"),
+        ("dev", {"alert_email": "ops@mail.example.org"}, "alert_email", "example.org"),
+        ("dev", {"alert_email": "ops@team.example"}, "alert_email", ".example"),
+        (
+            "prod",
+            {"web": {"domain_name": "www.example.com", "hosted_zone_name": "example.com"}},
+            "web.domain_name",
+            "example.com",
+        ),
+        (
+            "prod",
+            {"web": {"hosted_zone_id": "Z0123456789EXAMPLE0"}},
+            "web.hosted_zone_id",
+            "Route 53 hosted zone",
+        ),
+        (
+            "prod",
+            {"web": {"domain_name": "www.example.net", "hosted_zone_name": "example.net"}},
+            "web.domain_name",
+            "example.net",
+        ),
+    ],
+)
+def test_deployable_refuses_each_placeholder_in_one_line(
+    env_name: str, changes: dict[str, Any], field_name: str, allowed_fragment: str
+) -> None:
+    config = real_with(env_name, **changes)
+    validate_app_config(config)
+    assert_one_line(deploy_error(config, env_name), env_name, field_name, allowed_fragment)
+
+
+def test_deployable_refuses_a_placeholder_zone_name() -> None:
+    """A zone still named after the example, here on an environment without a domain."""
+    config = real_with(
+        "prod",
+        web={
+            "domain_name": None,
+            "hosted_zone_name": "example.com",
+            "allow_plain_http": True,
+        },
+    )
+    validate_app_config(config)
+    assert_one_line(deploy_error(config, "prod"), "prod", "web.hosted_zone_name", "RFC 2606")
+
+
+def test_deployable_refuses_the_shipped_github_repository() -> None:
+    config = replace(
+        real_config(), github=replace(APP_CONFIG.github, repository=APP_CONFIG.github.repository)
+    )
+    assert_one_line(deploy_error(config, "dev"), "dev", "github.repository", "OWNER/REPO")
+
+
+def test_both_deploy_paths_ask_deployable(capsys: pytest.CaptureFixture[str]) -> None:
+    """``make deploy`` (require_env: ``python -m stacks.config deployable``) and the deploy
+    workflow (``python -m stacks.delivery plan``) refuse a placeholder domain in one line."""
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "@$(PY) -m stacks.config deployable $(ENV)" in makefile
+    for target in ("deploy", "diff", "bootstrap"):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert "$(require_env)" in recipe, target
+    config = real_with(
+        "prod", web={"domain_name": "www.example.com", "hosted_zone_name": "example.com"}
+    )
+    assert delivery.main(["plan", "prod"], config) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert "environment 'prod', field 'web.domain_name'" in captured.err
+
+
+# --- Regions and zones AWS would refuse ------------------------------------------------------
+
+
+@pytest.mark.parametrize("region", ["us-east-9", "xx-west-1", "eu-west"])
+def test_unknown_region_is_refused(region: str) -> None:
+    error = error_of(with_dev(region=region, availability_zones=(f"{region}a", f"{region}b")))
+    assert_one_line(error, "dev", "region", "us-east-1", "eu-west-1")
+
+
+@pytest.mark.parametrize("zone", ["us-east-1z", "us-east-1g"])
+def test_zone_letter_outside_the_region_is_refused(zone: str) -> None:
+    error = error_of(with_dev(availability_zones=("us-east-1a", zone)))
+    assert_one_line(error, "dev", "availability_zones", "us-east-1a", "us-east-1f")
+    assert f"'{zone}' is not a zone of region us-east-1" in str(error)
+
+
+def test_zones_of_another_region_are_accepted_where_it_has_them() -> None:
+    validate_app_config(
+        with_dev(region="ca-central-1", availability_zones=("ca-central-1a", "ca-central-1d"))
+    )
+    error = error_of(with_dev(region="eu-west-3", availability_zones=("eu-west-3a", "eu-west-3d")))
+    assert_one_line(error, "dev", "availability_zones", "eu-west-3a, eu-west-3b, eu-west-3c")
+
+
+def test_zone_table_covers_exactly_the_regions_botocore_ships() -> None:
+    """Every commercial region botocore knows has zones here, and no other: a botocore
+    upgrade with a new region fails here until its zones are added from
+    https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html
+    ("The code for an Availability Zone is its Region code followed by a letter identifier.")."""
+    commercial = set(botocore.session.get_session().get_available_regions("ec2"))
+    assert set(AZ_LETTERS_PER_REGION) == commercial
+    regions = aws_regions()
+    assert regions is not None
+    assert commercial <= regions
+
+
+def test_without_botocore_the_region_format_is_still_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The workflows' first steps run on a bare Python (no botocore): no crash, format only."""
+    monkeypatch.setitem(sys.modules, "botocore.loaders", None)
+    aws_regions.cache_clear()
+    try:
+        assert aws_regions() is None
+        validate_app_config(APP_CONFIG)
+        assert_one_line(error_of(with_dev(region="Virginia")), "dev", "region", "us-east-1")
+    finally:
+        monkeypatch.undo()
+        aws_regions.cache_clear()
+
+
+# --- Wrong types: one line naming the field and the expected type, never a traceback ----------
+
+
+def with_section(section: str, **changes: Any) -> AppConfig:
+    return with_dev(**{section: replace(getattr(DEV, section), **changes)})
+
+
+@pytest.mark.parametrize(
+    ("config", "env_name", "field_name", "given", "expected"),
+    [
+        (lambda: replace(APP_CONFIG, app_name=5), "*", "app_name", "an int", "a string"),  # type: ignore[arg-type]
+        (lambda: with_dev(region=5), "dev", "region", "an int", "a string"),
+        (lambda: with_dev(retain_data="yes"), "dev", "retain_data", "a str", "boolean"),
+        (
+            lambda: with_dev(log_retention_days="14"),
+            "dev",
+            "log_retention_days",
+            "a str",
+            "integer",
+        ),
+        (
+            lambda: with_section("network", vpc_cidr=5),
+            "dev",
+            "network.vpc_cidr",
+            "an int",
+            "string",
+        ),
+        (
+            lambda: with_section("network", nat_mode=5),
+            "dev",
+            "network.nat_mode",
+            "an int",
+            "NatMode",
+        ),
+        (
+            lambda: with_section("network", interface_endpoints=["execute-api"]),
+            "dev",
+            "network.interface_endpoints",
+            "a list",
+            "a tuple",
+        ),
+        (
+            lambda: with_section("database", min_capacity="0"),
+            "dev",
+            "database.min_capacity",
+            "a str",
+            "a number",
+        ),
+        (lambda: with_section("database", proxy="no"), "dev", "database.proxy", "a str", "boolean"),
+        (lambda: with_section("api", memory_mb="512"), "dev", "api.memory_mb", "a str", "integer"),
+        (
+            lambda: with_section("api", image_tag=7),
+            "dev",
+            "api.image_tag",
+            "an int",
+            "string or None",
+        ),
+        (lambda: with_section("web", spot="yes"), "dev", "web.spot", "a str", "boolean"),
+        (lambda: with_section("web", cpu="256"), "dev", "web.cpu", "a str", "integer"),
+        (
+            lambda: with_section("web", environment={"A": 1}),
+            "dev",
+            "web.environment",
+            "an int",
+            "a string",
+        ),
+        (
+            lambda: with_section("alarms", lambda_errors="5"),
+            "dev",
+            "alarms.lambda_errors",
+            "a str",
+            "number",
+        ),
+        (
+            lambda: with_section("alarms", aurora_cpu_percent=85.5),
+            "dev",
+            "alarms.aurora_cpu_percent",
+            "a float",
+            "an integer",
+        ),
+        (
+            lambda: with_section("registry", keep_tagged_images="10"),
+            "dev",
+            "registry.keep_tagged_images",
+            "a str",
+            "integer",
+        ),
+        (
+            lambda: with_github(deploy_session_hours="3"),
+            "*",
+            "github.deploy_session_hours",
+            "a str",
+            "integer",
+        ),
+        (lambda: with_github(repository=5), "*", "github.repository", "an int", "a string"),
+        (
+            lambda: with_github(image_sources={"web": 5}),
+            "*",
+            "github.image_sources",
+            "an int",
+            "a string",
+        ),
+    ],
+)
+def test_wrong_type_gives_one_line_naming_field_and_expected_type(
+    config: Any, env_name: str, field_name: str, given: str, expected: str
+) -> None:
+    """Each section (top level, network, database, api, web, alarms, registry, github): a
+    ConfigError, never a TypeError, naming the field, the type given and the type expected."""
+    error = error_of(config())
+    assert_one_line(error, env_name, field_name)
+    problem = str(error).split("; allowed: ", 1)[0]
+    assert f" is {given}" in problem
+    assert expected in str(error)
+
+
+@pytest.mark.parametrize(
+    ("section", "changes", "field_name", "allowed_fragment"),
+    [
+        ("network", {"nat_mode": "instanse"}, "network.nat_mode", "instance"),
+        ("web", {"runtime": "fargat"}, "web.runtime", "fargate"),
+    ],
+)
+def test_enum_typo_names_the_allowed_values(
+    section: str, changes: dict[str, Any], field_name: str, allowed_fragment: str
+) -> None:
+    assert_one_line(error_of(with_section(section, **changes)), "dev", field_name, allowed_fragment)
+
+
+def test_an_enum_value_written_as_its_string_becomes_the_member() -> None:
+    """``runtime="fargate"`` is ``WebRuntime.FARGATE``, so code comparing members with ``is``
+    treats it as Fargate (and not as App Runner)."""
+    config = with_section("web", runtime="fargate", spot=False)
+    web = config.environment("dev").web
+    assert web.runtime is WebRuntime.FARGATE
+    assert web.cpu_architecture is CpuArchitecture.ARM64
+    network = NetworkConfig(vpc_cidr="10.0.0.0/16", nat_mode="instance")  # type: ignore[arg-type]
+    assert network.nat_mode is NatMode.INSTANCE
+    validate_app_config(config)

@@ -17,11 +17,13 @@ from stacks.config import APP_CONFIG
 from stacks.data_stack import MIGRATIONS_PACKAGE
 from tests.conftest import Synthesized, SynthesizedEnv, cdk_json_context
 from tests.template_queries import (
+    all_dependencies,
     get_att,
     imported,
     only,
     policy_statements_of_role,
     ref,
+    references,
     resources,
     security_group_rules,
     subnets_by_group,
@@ -189,12 +191,14 @@ def test_retention_and_deletion_follow_the_data_policy(env: SynthesizedEnv) -> N
     assert cluster["Properties"].get("DeletionProtection", False) is retained
     assert cluster["DeletionPolicy"] == ("Snapshot" if retained else "Delete")
     assert cluster["UpdateReplacePolicy"] == ("Snapshot" if retained else "Delete")
+    # Retained, except when the create that made them rolls back (test_first_deploy.py).
+    kept = "RetainExceptOnCreate" if retained else "Delete"
     stateful = ("AWS::KMS::Key", "AWS::SecretsManager::Secret", "AWS::DynamoDB::GlobalTable")
     for resource_type in stateful:
         for resource in resources(env.data_json, resource_type).values():
-            assert resource["DeletionPolicy"] == ("Retain" if retained else "Delete"), resource_type
+            assert resource["DeletionPolicy"] == kept, resource_type
     for group in resources(env.data_json, "AWS::Logs::LogGroup").values():
-        assert group["DeletionPolicy"] == ("Retain" if retained else "Delete")
+        assert group["DeletionPolicy"] == kept
 
 
 def test_master_secret_encrypted_with_the_key_and_rotated_where_retained(
@@ -251,8 +255,10 @@ def test_database_admits_postgres_only_from_its_front(env: SynthesizedEnv) -> No
         if "Rotation" in logical_id
     }
     assert len(rotation_groups) == (1 if env.config.retain_data else 0)
+    # Changed: with a proxy the cluster also admits the migration function, which logs in at
+    # the writer directly (see test_migrations_log_in_at_the_writer_never_through_the_proxy).
     if env.config.database.proxy:
-        assert sources == {proxy_group(env)} | rotation_groups
+        assert sources == {proxy_group(env), migration_group(env)} | rotation_groups
     else:
         assert sources == {migration_group(env)} | rotation_groups
     assert all(
@@ -261,15 +267,14 @@ def test_database_admits_postgres_only_from_its_front(env: SynthesizedEnv) -> No
     )
 
 
-def test_proxy_admits_postgres_only_from_the_migration_function(
+def test_proxy_admits_no_one_of_the_data_stack_and_reaches_only_the_cluster(
     proxied_env: SynthesizedEnv,
 ) -> None:
+    # Changed: the proxy used to admit the migration function, which now goes to the writer.
+    # Its clients (the API function) are admitted by rules written in their own stack.
     env = proxied_env
     cluster_id, _ = cluster_of(env)
-    ingress = security_group_rules(env.data_json, proxy_group(env), "ingress")
-    assert [(group_id(rule["SourceSecurityGroupId"]), rule["FromPort"]) for rule in ingress] == [
-        (migration_group(env), POSTGRES_PORT)
-    ]
+    assert security_group_rules(env.data_json, proxy_group(env), "ingress") == []
     egress = security_group_rules(env.data_json, proxy_group(env), "egress")
     assert {group_id(rule["DestinationSecurityGroupId"]) for rule in egress} == {
         database_group(env)
@@ -277,11 +282,22 @@ def test_proxy_admits_postgres_only_from_the_migration_function(
     assert {port_of(rule, cluster_id) for rule in egress} == {POSTGRES_PORT}
 
 
-def test_migration_function_egress_is_postgres_to_the_front_and_https_for_secrets(
+def test_clients_still_connect_through_the_proxy(proxied_env: SynthesizedEnv) -> None:
+    """The API's path is unchanged: the endpoint the data tier gives clients is the proxy."""
+    env = proxied_env
+    (proxy_id,) = proxies_of(env)
+    outputs = env.data_json["Outputs"]
+    assert outputs["DatabaseEndpoint"]["Value"] == get_att(proxy_id, "Endpoint")
+    stage_database = env.stage.data.database
+    assert stage_database.ssl_mode is SslMode.VERIFY_FULL
+
+
+def test_migration_function_egress_is_postgres_to_the_writer_and_https_for_secrets(
     env: SynthesizedEnv,
 ) -> None:
+    # Changed: postgres goes to the cluster in every environment, no longer to the proxy.
     egress = security_group_rules(env.data_json, migration_group(env), "egress")
-    front = proxy_group(env) if env.config.database.proxy else database_group(env)
+    front = database_group(env)
     postgres = [rule for rule in egress if rule["FromPort"] == POSTGRES_PORT]
     https = [rule for rule in egress if rule["FromPort"] == 443]
     assert len(postgres) + len(https) == len(egress)
@@ -317,13 +333,9 @@ def test_migration_function_runs_in_the_app_subnets_with_no_secret_in_its_enviro
     assert variables["DB_PORT"] == str(POSTGRES_PORT)
     assert variables["DB_NAME"] == cluster_of(env)[1]["Properties"]["DatabaseName"]
     cluster_id, _ = cluster_of(env)
-    if env.config.database.proxy:
-        (proxy_id,) = proxies_of(env)
-        assert variables["DB_HOST"] == get_att(proxy_id, "Endpoint")
-        assert variables["DB_SSLMODE"] == SslMode.VERIFY_FULL
-    else:
-        assert variables["DB_HOST"] == get_att(cluster_id, "Endpoint.Address")
-        assert variables["DB_SSLMODE"] == SslMode.REQUIRE
+    # Changed: the writer in every environment (it was the proxy, with verify-full, where one is).
+    assert variables["DB_HOST"] == get_att(cluster_id, "Endpoint.Address")
+    assert variables["DB_SSLMODE"] == SslMode.REQUIRE
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = env.data_json["Resources"][log_group_id]["Properties"]
     assert log_group["RetentionInDays"] == env.config.log_retention_days
@@ -366,8 +378,7 @@ def test_migrations_resource_reruns_only_on_a_new_migration_set(env: Synthesized
     ]
     assert cluster_id in resource["DependsOn"]
     assert writer_ids[0] in resource["DependsOn"]
-    for target_group_id in resources(env.data_json, "AWS::RDS::DBProxyTargetGroup"):
-        assert target_group_id in resource["DependsOn"]
+    # Changed: no longer the proxy's target group; the migrations do not use the proxy.
 
 
 def test_migrations_fingerprint_is_of_the_shipped_migration_files(env: SynthesizedEnv) -> None:
@@ -376,6 +387,141 @@ def test_migrations_fingerprint_is_of_the_shipped_migration_files(env: Synthesiz
     assert fingerprint == FileSystem.fingerprint(str(MIGRATIONS_PACKAGE / "migrations"))
     # A change to the runner's code alone does not re-run the migrations.
     assert fingerprint != FileSystem.fingerprint(str(MIGRATIONS_PACKAGE))
+
+
+# --- migrations vs. the master secret's rotation (retained environments) ----------------------
+#
+# Creating the rotation schedule rotates the secret at once. AWS::SecretsManager::RotationSchedule,
+# property RotateImmediatelyOnUpdate
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-rotationschedule.html#cfn-secretsmanager-rotationschedule-rotateimmediatelyonupdate):
+#   "The default for RotateImmediatelyOnUpdate is true. If you don't specify this value, Secrets
+#   Manager rotates the secret immediately."
+# A migration run that waited for the schedule would log in while the rotation runs, when the
+# database and AWSCURRENT can hold different passwords. It waits for what it needs instead.
+
+RETAINED_ENV_NAMES = [
+    name for name in APP_CONFIG.environment_names if APP_CONFIG.environment(name).retain_data
+]
+
+
+@pytest.fixture(params=RETAINED_ENV_NAMES)
+def rotated_env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
+    """Each shipped environment whose master secret rotates (prod)."""
+    name: str = request.param
+    return synthesized.envs[name]
+
+
+def migrations_resource(env: SynthesizedEnv) -> str:
+    ((logical_id, _),) = resources(env.data_json, "Custom::SchemaMigrations").items()
+    return logical_id
+
+
+def test_rotation_schedule_rotates_at_once_when_created(rotated_env: SynthesizedEnv) -> None:
+    """The premise of the tests below: the default (rotate immediately) applies."""
+    (schedule,) = resources(rotated_env.data_json, "AWS::SecretsManager::RotationSchedule").values()
+    assert schedule["Properties"].get("RotateImmediatelyOnUpdate", True) is True
+
+
+def test_migrations_never_wait_for_the_master_secret_rotation(rotated_env: SynthesizedEnv) -> None:
+    env = rotated_env
+    template = env.data_json
+    before = all_dependencies(template, migrations_resource(env))
+    (schedule_id,) = resources(template, "AWS::SecretsManager::RotationSchedule")
+    ((application_id, application),) = resources(template, "AWS::Serverless::Application").items()
+    rotation_function = application["Properties"]["Parameters"]["functionName"]
+    rotation_log_groups = {
+        logical_id
+        for logical_id, group in resources(template, "AWS::Logs::LogGroup").items()
+        if group["Properties"].get("LogGroupName") == f"/aws/lambda/{rotation_function}"
+    }
+    assert len(rotation_log_groups) == 1
+    assert schedule_id not in before
+    assert application_id not in before
+    assert not rotation_log_groups & before
+    # ... but for everything it needs: the cluster, its writer, the way in.
+    cluster_id, _ = cluster_of(env)
+    (writer_id,) = [
+        logical_id
+        for logical_id, instance in resources(template, "AWS::RDS::DBInstance").items()
+        if instance["Properties"]["DBClusterIdentifier"] == ref(cluster_id)
+        and instance["Properties"]["PromotionTier"] == 0
+    ]
+    assert {cluster_id, writer_id} <= before
+    admission = {
+        logical_id
+        for logical_id, rule in resources(template, "AWS::EC2::SecurityGroupIngress").items()
+        if rule["Properties"]["GroupId"] == get_att(database_group(env), "GroupId")
+        and rule["Properties"]["SourceSecurityGroupId"] == get_att(migration_group(env), "GroupId")
+    }
+    way_out = {
+        logical_id
+        for logical_id, rule in resources(template, "AWS::EC2::SecurityGroupEgress").items()
+        if rule["Properties"]["GroupId"] == get_att(migration_group(env), "GroupId")
+    }
+    assert len(admission) == 1
+    assert way_out
+    assert admission | way_out <= before
+
+
+def test_first_rotation_waits_for_the_first_migration_run(rotated_env: SynthesizedEnv) -> None:
+    """The other way round, on a first deploy: no rotation window while the migrations log in."""
+    template = rotated_env.data_json
+    (schedule_id,) = resources(template, "AWS::SecretsManager::RotationSchedule")
+    assert migrations_resource(rotated_env) in all_dependencies(template, schedule_id)
+
+
+# --- migrations log in at the writer, never through RDS Proxy -----------------------------------
+#
+# The proxy's DefaultAuthScheme is IAM_AUTH: "When set to IAM_AUTH, the proxy uses end-to-end IAM
+# authentication to connect to the database." (RDS API, DBProxy DefaultAuthScheme,
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/rds/aws.sdk.kotlin.services.rds.model/-db-proxy/default-auth-scheme.html;
+# CDK: https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_rds.DefaultAuthScheme.html
+# "The default authentication scheme that the proxy uses for client connections to the proxy and
+# connections from the proxy to the underlying database."). Whether a password login (the
+# master user's, from its secret) still passes through such a proxy is not documented, so the
+# admin path does not depend on it: the migration function connects to the writer directly.
+
+
+def test_migrations_log_in_at_the_writer_never_through_the_proxy(env: SynthesizedEnv) -> None:
+    cluster_id, _ = cluster_of(env)
+    writer_endpoint = get_att(cluster_id, "Endpoint.Address")
+    _, function = migration_function(env)
+    variables = function["Properties"]["Environment"]["Variables"]
+    (resource,) = resources(env.data_json, "Custom::SchemaMigrations").values()
+    assert variables["DB_HOST"] == writer_endpoint
+    assert resource["Properties"]["Endpoint"] == writer_endpoint
+    # TLS without chain checks: the Aurora CA bundle is not in the Lambda trust store.
+    assert variables["DB_SSLMODE"] == SslMode.REQUIRE
+    for proxy_id in proxies_of(env):
+        assert proxy_id not in references(variables)
+        assert proxy_id not in references(resource["Properties"])
+
+
+def test_cluster_admits_the_migration_function_directly(env: SynthesizedEnv) -> None:
+    """With and without a proxy: cluster ingress and runner egress on 5432, between the two."""
+    cluster_id, _ = cluster_of(env)
+    ingress = [
+        rule
+        for rule in security_group_rules(env.data_json, database_group(env), "ingress")
+        if rule.get("SourceSecurityGroupId") == get_att(migration_group(env), "GroupId")
+    ]
+    assert [(port_of(rule, cluster_id), rule["IpProtocol"]) for rule in ingress] == [
+        (POSTGRES_PORT, "tcp")
+    ]
+    egress = [
+        rule
+        for rule in security_group_rules(env.data_json, migration_group(env), "egress")
+        if rule.get("DestinationSecurityGroupId") == get_att(database_group(env), "GroupId")
+    ]
+    assert [(port_of(rule, cluster_id), rule["IpProtocol"]) for rule in egress] == [
+        (POSTGRES_PORT, "tcp")
+    ]
+    for group in [proxy_group(env)] if env.config.database.proxy else []:
+        sources = security_group_rules(env.data_json, group, "ingress")
+        assert all(
+            rule.get("SourceSecurityGroupId") != get_att(migration_group(env), "GroupId")
+            for rule in sources
+        )
 
 
 # --- session table -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 from stacks.config import APP_CONFIG
 from tests.conftest import Synthesized
-from tests.template_queries import ref, resources
+from tests.template_queries import all_dependencies, ref, resources
 
 AWS_CUSTOM_RESOURCE_TYPE = "Custom::AWS"
 
@@ -108,3 +108,29 @@ def test_canary_log_group_gets_retention_at_deploy_time(synthesized: Synthesized
         web = synthesized.envs[env.name].web_json
         calls = implicit_log_group_retention(web)
         assert calls == {f"/aws/lambda/cwsyn-{env.name}-web-health-<id>": env.log_retention_days}
+
+
+def test_api_gateway_welcome_log_group_gets_retention_before_the_account_role_is_set(
+    synthesized: Synthesized,
+) -> None:
+    """Setting the account's API Gateway CloudWatch role (AWS::ApiGateway::Account) makes API
+    Gateway create /aws/apigateway/welcome with no expiry; AWS documents neither the group nor
+    its absence, so it is created (or adopted) first with the environment's retention."""
+    for env in APP_CONFIG.environments:
+        api = synthesized.envs[env.name].api_json
+        accounts = resources(api, "AWS::ApiGateway::Account")
+        assert len(accounts) == 1, env.name
+        calls = implicit_log_group_retention(api)
+        assert calls.get("/aws/apigateway/welcome") == env.log_retention_days, env.name
+        retention_ids = [
+            logical_id
+            for logical_id, custom in resources(api, AWS_CUSTOM_RESOURCE_TYPE).items()
+            if "/aws/apigateway/welcome" in json.dumps(custom["Properties"].get("Create"))
+            and "putRetentionPolicy" in json.dumps(custom["Properties"].get("Create"))
+        ]
+        ((account_id, _),) = accounts.items()
+        assert set(retention_ids) <= all_dependencies(api, account_id), env.name
+        # Account-wide: deleting one environment's stack never deletes it.
+        for custom in resources(api, AWS_CUSTOM_RESOURCE_TYPE).values():
+            if "/aws/apigateway/welcome" in json.dumps(custom["Properties"]):
+                assert "deleteLogGroup" not in json.dumps(custom["Properties"].get("Delete"))

@@ -1,19 +1,24 @@
-"""Alerts topic, regional web ACL and health canary, synthesized with the quality gates on."""
+"""Alerts topic, regional web ACL and health canary, synthesized with the quality gates on; the
+Fargate web service's Spot architecture rule."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App, CfnParameter, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from cdk_constructs.alerts import AlertsTopic
+from cdk_constructs.fargate_web_service import FargateWebService, FargateWebServiceProps
 from cdk_constructs.health_canary import RUNTIME, URL_VARIABLE, HealthCanary
+from cdk_constructs.options import CpuArchitecture
 from cdk_constructs.web_acl import LOG_GROUP_PREFIX, ManagedRuleGroup, RegionalWebAcl
 from stacks.platform_app import add_quality_gates, unacknowledged_findings
 from tests.conftest import cdk_json_context, cfn_lint
@@ -455,3 +460,47 @@ def test_interval_synthetics_cannot_schedule_raises_value_error(interval: Durati
 def test_partial_day_artifact_retention_raises_value_error() -> None:
     with pytest.raises(ValueError, match="retention"):
         _canary_in_new_stack(artifact_retention=Duration.hours(36))
+
+
+# --- Fargate web service: Spot runs X86_64 only ---------------------------------------------------
+
+
+def _spot_props(stack: Stack, architecture: CpuArchitecture) -> FargateWebServiceProps:
+    vpc = ec2.Vpc(stack, "Vpc", availability_zones=["us-east-1a", "us-east-1b"])
+    return FargateWebServiceProps(
+        cluster_name="web",
+        vpc=vpc,
+        public_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+        app_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        image=ecs.ContainerImage.from_registry("public.ecr.aws/nginx/nginx:1.27-alpine"),
+        command=None,
+        port=8080,
+        health_path="/healthz",
+        cpu=256,
+        memory_mib=512,
+        min_tasks=1,
+        max_tasks=1,
+        spot=True,
+        cpu_architecture=architecture,
+        allowed_ingress_cidrs=["0.0.0.0/0"],
+        log_retention=logs.RetentionDays.TWO_WEEKS,
+        removal_policy=RemovalPolicy.DESTROY,
+        deletion_protection=False,
+    )
+
+
+# https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
+# "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
+# Fargate Spot only supports Linux tasks with the X86_64 architecture."
+def test_fargate_service_refuses_arm64_tasks_on_spot_and_runs_x86_there() -> None:
+    stack = Stack(App(context=cdk_json_context()), "Spot", env=ENV)
+    props = _spot_props(stack, CpuArchitecture.ARM64)
+    with pytest.raises(ValueError, match="X86_64"):
+        FargateWebService(stack, "Arm", props=props)
+    FargateWebService(stack, "X86", props=replace(props, cpu_architecture=CpuArchitecture.X86_64))
+    template = dict(Template.from_stack(stack).to_json())
+    _, task = only(template, "AWS::ECS::TaskDefinition")
+    assert task["Properties"]["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+    _, service = only(template, "AWS::ECS::Service")
+    strategy = service["Properties"]["CapacityProviderStrategy"]
+    assert [item["CapacityProvider"] for item in strategy] == ["FARGATE_SPOT"]

@@ -12,11 +12,12 @@ import pytest
 from aws_cdk import App
 
 from cdk_constructs.app_runner_service import XRAY_WRITE_ACTIONS
-from cdk_constructs.options import WebRuntime
+from cdk_constructs.options import CpuArchitecture, WebRuntime
+from stacks import delivery
 from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig, repository_name
 from stacks.platform_app import build_platform, unacknowledged_findings
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE, PLACEHOLDER_IMAGE
-from tests.conftest import SynthesizedEnv, cdk_json_context, cfn_lint
+from tests.conftest import Synthesized, SynthesizedEnv, cdk_json_context, cfn_lint
 from tests.template_queries import (
     get_att,
     imported,
@@ -131,7 +132,8 @@ def _variant(env: EnvironmentConfig, suffix: str, **web: Any) -> EnvironmentConf
 
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Templates]:
-    """Every env on App Runner, plus dev on Fargate and on App Runner with an image tag."""
+    """Every env on App Runner, dev on Fargate and on App Runner with an image tag, and
+    staging on Fargate Spot."""
     environments: list[EnvironmentConfig] = []
     for env in APP_CONFIG.environments:
         environments.append(
@@ -150,6 +152,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Templates]:
     environments.append(
         _variant(dev, "arimg", runtime=WebRuntime.APP_RUNNER, spot=False, image_tag=IMAGE_TAG)
     )
+    environments.append(_variant(APP_CONFIG.environment("staging"), "spot", spot=True))
     config = replace(APP_CONFIG, environments=tuple(environments))
     outdir = tmp_path_factory.mktemp("web-variants")
     templates = _synth(config, outdir)
@@ -264,11 +267,14 @@ def test_api_client_secret_points_at_the_private_api_by_its_endpoint_dns_name(
     assert "client_secret" not in json.dumps(api.get("Outputs", {})).lower()
 
 
-def test_service_is_arm64_resilient_and_scales_between_min_and_max(env: SynthesizedEnv) -> None:
+def test_service_runs_its_architecture_resilient_and_scales_between_min_and_max(
+    env: SynthesizedEnv,
+) -> None:
     web, config = env.web_json, env.config.web
     _, task = only(web, "AWS::ECS::TaskDefinition")
     props = task["Properties"]
-    assert props["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+    assert props["RuntimePlatform"]["CpuArchitecture"] == config.cpu_architecture
+    assert config.cpu_architecture == ("X86_64" if config.spot else "ARM64")
     assert (props["Cpu"], props["Memory"]) == (str(config.cpu), str(config.memory_mib))
     _, service = only(web, "AWS::ECS::Service")
     deployment = service["Properties"]["DeploymentConfiguration"]
@@ -347,6 +353,24 @@ def test_canary_checks_the_deep_health_path_once_a_real_image_runs(
 ) -> None:
     for name in ("devimg", "devarimg"):
         assert_canary(variants[name])
+
+
+# "You can specify that Aurora Serverless v2 DB instances scale down to zero ACUs and
+# automatically pause, if they don't have any connections initiated by user activity within a
+# specified time period." A deep check every interval is such a connection, so where the database
+# auto-pauses the canary checks the web tier only.
+# (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html)
+def test_the_canary_never_keeps_an_auto_pausing_database_awake(
+    env: SynthesizedEnv, variants: dict[str, Templates]
+) -> None:
+    for templates in (shipped(env), variants["devimg"], variants["devarimg"]):
+        _, canary = only(templates.web, "AWS::Synthetics::Canary")
+        url = json.dumps(canary["Properties"]["RunConfig"]["EnvironmentVariables"])
+        if templates.config.database.min_capacity == 0:
+            assert "/deep" not in url, templates.config.name
+    # dev runs a real image in these variants and still lets its database pause
+    assert variants["devimg"].config.web.image_tag is not None
+    assert variants["devimg"].config.database.min_capacity == 0
 
 
 def test_placeholder_image_until_a_tag_is_configured(
@@ -447,8 +471,10 @@ def assert_canary(templates: Templates) -> None:
     expression = canary["Properties"]["Schedule"]["Expression"]
     assert expression in {f"rate({minutes} {unit})", "rate(1 hour)" if minutes == 60 else ""}
     variables = json.dumps(canary["Properties"]["RunConfig"].get("EnvironmentVariables", {}))
-    # The placeholder's health path; with a real image, the reference app's deep check.
-    expected = f"{config.web.health_path}/deep" if config.web.image_tag else config.web.health_path
+    # The placeholder's health path; with a real image, the reference app's deep check, unless
+    # the database auto-pauses (the check would keep it awake).
+    deep = config.web.image_tag is not None and config.database.min_capacity > 0
+    expected = f"{config.web.health_path}/deep" if deep else config.web.health_path
     assert f'{expected}"' in variables
     topic_id, _ = only(templates.web, "AWS::SNS::Topic")
     alarms = [
@@ -473,6 +499,91 @@ def test_waf_canary_alerts_and_outputs_on_fargate(env: SynthesizedEnv) -> None:
     assert_waf(templates)
     assert_canary(templates)
     assert set(env.web_json["Outputs"]) >= {"PublicUrl", "ServiceId"}
+
+
+# --- Fargate Spot runs X86_64 tasks only ----------------------------------------------------------
+
+# https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
+# "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
+# Fargate Spot only supports Linux tasks with the X86_64 architecture."
+DOCKER_PLATFORM = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
+"""ECS RuntimePlatform.CpuArchitecture -> the platform an image must be built for."""
+
+
+def task_architecture(template: dict[str, Any], service: dict[str, Any]) -> str:
+    task = template["Resources"][service["Properties"]["TaskDefinition"]["Ref"]]
+    platform = task["Properties"].get("RuntimePlatform", {})
+    return str(platform.get("CpuArchitecture", "X86_64"))  # ECS's default
+
+
+def spot_services(template: dict[str, Any]) -> dict[str, str]:
+    """Service -> task architecture, for every ECS service that places tasks on FARGATE_SPOT:
+    by its own capacity provider strategy, or else by its cluster's default strategy."""
+    spot_clusters = [
+        association["Properties"]["Cluster"]
+        for association in resources(
+            template, "AWS::ECS::ClusterCapacityProviderAssociations"
+        ).values()
+        if any(
+            item["CapacityProvider"] == "FARGATE_SPOT"
+            for item in association["Properties"].get("DefaultCapacityProviderStrategy", [])
+        )
+    ]
+    found = {}
+    for service_id, service in resources(template, "AWS::ECS::Service").items():
+        props = service["Properties"]
+        strategy = props.get("CapacityProviderStrategy")
+        if strategy:
+            spot = any(item["CapacityProvider"] == "FARGATE_SPOT" for item in strategy)
+        else:
+            spot = "LaunchType" not in props and props.get("Cluster") in spot_clusters
+        if spot:
+            found[service_id] = task_architecture(template, service)
+    return found
+
+
+def test_no_service_puts_arm64_tasks_on_fargate_spot(
+    synthesized: Synthesized, variants: dict[str, Templates]
+) -> None:
+    templates = [json.loads(path.read_text()) for path in synthesized.template_files()]
+    templates += [variant.web for variant in variants.values()]
+    on_spot = [
+        (index, service, architecture)
+        for index, template in enumerate(templates)
+        for service, architecture in spot_services(template).items()
+    ]
+    assert on_spot, "dev and the spot variant run on Fargate Spot: the walk found none"
+    assert [entry for entry in on_spot if entry[2] != "X86_64"] == []
+
+
+def test_a_spot_variant_runs_x86_on_fargate_spot(variants: dict[str, Templates]) -> None:
+    web = variants["stagingspot"].web
+    ((_, architecture),) = spot_services(web).items()
+    assert architecture == "X86_64"
+    assert variants["stagingspot"].config.web.cpu_architecture is CpuArchitecture.X86_64
+
+
+def test_deploy_workflow_builds_the_web_image_for_the_task_architecture(
+    env: SynthesizedEnv, variants: dict[str, Templates]
+) -> None:
+    """The plan's web_platform (what `docker buildx` builds) is the task definition's
+    architecture in each environment; App Runner runs linux/amd64."""
+    candidates = [(env.config, env.web_json)]
+    if env.config.name == "dev":
+        candidates += [(variants[name].config, variants[name].web) for name in ("devimg", "devar")]
+    if env.config.name == "staging":
+        candidates.append((variants["stagingspot"].config, variants["stagingspot"].web))
+    for config, web in candidates:
+        plan = delivery.deploy_plan(APP_CONFIG, config)
+        services = resources(web, "AWS::ECS::Service")
+        if config.web.runtime is WebRuntime.APP_RUNNER:
+            assert services == {}
+            assert plan["web_platform"] == "linux/amd64"
+            continue
+        ((_, service),) = services.items()
+        assert plan["web_platform"] == DOCKER_PLATFORM[task_architecture(web, service)], config.name
+        if config.web.spot:
+            assert plan["web_platform"] == "linux/amd64", config.name
 
 
 # --- App Runner --------------------------------------------------------------------------------

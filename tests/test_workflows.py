@@ -15,11 +15,19 @@ import yaml
 
 from cdk_constructs.options import Image, WebRuntime
 from stacks import delivery
-from stacks.config import APP_CONFIG, AppConfig, ConfigError, stack_name
+from stacks.config import (
+    APP_CONFIG,
+    AppConfig,
+    ConfigError,
+    EnvironmentConfig,
+    WebConfig,
+    stack_name,
+)
 from tests.conftest import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 REAL_ACCOUNT = "123456789012"
+REAL_ZONE = "acme-platform.dev"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -39,11 +47,29 @@ def step_using(job: dict[str, Any], action: str) -> dict[str, Any]:
 
 
 def real_config(**web: Any) -> AppConfig:
-    """The shipped config with a real-looking account for every env (placeholders can't deploy)."""
+    """The shipped config with real-looking values for every placeholder (placeholders can't
+    deploy: stacks.config.find_placeholder): account, repository, e-mail, domain and zone."""
+
+    def real_web(env: EnvironmentConfig) -> WebConfig:
+        domain: dict[str, str] = {}
+        if env.web.domain_name is not None:
+            domain = {
+                "domain_name": f"www.{REAL_ZONE}",
+                "hosted_zone_id": "Z04517272K5GTIXMX3VQX",
+                "hosted_zone_name": REAL_ZONE,
+            }
+        return replace(env.web, **{**domain, **web})
+
     return replace(
         APP_CONFIG,
+        github=replace(APP_CONFIG.github, repository="acme-platform/serverless-three-tier"),
         environments=tuple(
-            replace(env, account=REAL_ACCOUNT, web=replace(env.web, **web))
+            replace(
+                env,
+                account=REAL_ACCOUNT,
+                alert_email=f"alerts-{env.name}@{REAL_ZONE}",
+                web=real_web(env),
+            )
             for env in APP_CONFIG.environments
         ),
     )
@@ -110,6 +136,18 @@ def test_deploy_steps_in_order() -> None:
     assert str(WebRuntime.APP_RUNNER) == "app_runner"
     (build,) = steps_running(job, "docker buildx build")
     assert build["env"]["TAG"] == "${{ github.sha }}"
+
+
+def test_preflight_runs_after_the_role_and_before_every_cdk_deploy() -> None:
+    job = load("deploy.yml")["jobs"]["deploy"]
+    steps = job["steps"]
+    (preflight,) = [i for i, step in enumerate(steps) if "make preflight" in step.get("run", "")]
+    assert steps[preflight]["run"] == 'make preflight ENV="$ENVIRONMENT" PREFLIGHT_FLAGS=--ci'
+    credentials = steps.index(step_using(job, "aws-actions/configure-aws-credentials"))
+    deploys = [i for i, step in enumerate(steps) if "cdk deploy" in step.get("run", "")]
+    assert len(deploys) >= 2  # the network tier, then the environment
+    assert credentials < preflight < min(deploys)
+    assert "if" not in steps[preflight]  # never skipped
 
 
 def test_node_22_and_python_from_the_project_with_caches() -> None:
@@ -227,6 +265,23 @@ def test_app_runner_images_are_built_for_x86(tmp_path: Path) -> None:
     config = real_config(runtime=WebRuntime.APP_RUNNER, spot=False)
     plan = delivery.deploy_plan(config, config.environment("dev"), root=tmp_path)
     assert (plan["runtime"], plan["web_platform"]) == ("app_runner", "linux/amd64")
+
+
+# https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
+# "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
+# Fargate Spot only supports Linux tasks with the X86_64 architecture."
+def test_fargate_spot_images_are_built_for_x86(capsys: pytest.CaptureFixture[str]) -> None:
+    config = real_config()
+    assert config.environment("dev").web.spot
+    code, out, _ = run_delivery(capsys, "plan", "dev", config=config)
+    assert code == 0
+    plan = dict(line.split("=", 1) for line in out.splitlines())
+    assert (plan["runtime"], plan["web_platform"]) == ("fargate", "linux/amd64")
+    assert plan["api_platform"] == "linux/arm64"
+    on_demand = real_config(spot=False)
+    assert delivery.deploy_plan(on_demand, on_demand.environment("dev"))["web_platform"] == (
+        "linux/arm64"
+    )
 
 
 def test_bootstrap_target_and_oidc_stage(capsys: pytest.CaptureFixture[str]) -> None:

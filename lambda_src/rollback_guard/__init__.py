@@ -1,0 +1,1 @@
+"""Lifts deletion protection when a stack's first create rolls back (see handler)."""
