@@ -947,13 +947,10 @@ def _canary_database_time(resource: Resource) -> str:
     variables = (resource.properties.get("RunConfig") or {}).get("EnvironmentVariables") or {}
     if DEEP_HEALTH_MARKER in json.dumps(variables):
         return (
-            "database time: 0 extra ACU-hours (the deep check reaches a database that never "
-            "pauses, min capacity > 0)"
+            "database time: none above the floor (the deep check reaches the database, which "
+            "runs at its minimum anyway: never deep where it auto-pauses)"
         )
-    return (
-        "database time: 0 ACU-hours (checks the web tier only, so an auto-paused database "
-        "stays paused)"
-    )
+    return "database time: 0 ACU-hours (checks the web tier only, never the database)"
 
 
 def _secret(resource: Resource, stack: Stack, found: _Findings) -> None:

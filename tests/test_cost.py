@@ -466,6 +466,29 @@ def test_floor_follows_the_synthesized_nat_mode_and_canary_schedule(
         assert quantities[LineKind.CANARY_RUNS] == HOURS * 60 / interval
 
 
+def canary_variables(url_tail: str) -> dict[str, Any]:
+    return {"HEALTH_URL": {"Fn::Join": ["", ["http://", {"Ref": "Lb"}, url_tail]]}}
+
+
+def test_the_canary_line_says_what_it_costs_in_database_time(
+    shipped: dict[str, Estimate], tmp_path: Path
+) -> None:
+    """Dev's database auto-pauses; its canary must not keep it awake (web_stack), and the cost
+    report says so: 0 ACU-hours of database time."""
+    (dev_canary,) = [line for line in shipped["dev"].lines if line.kind is LineKind.CANARY_RUNS]
+    assert "database time: 0 ACU-hours" in " ".join(dev_canary.details)
+    canary = resource(
+        "AWS::Synthetics::Canary",
+        Schedule={"Expression": "rate(5 minutes)"},
+        RunConfig={"EnvironmentVariables": canary_variables("/healthz/deep")},
+    )
+    write_assembly(tmp_path, "deep", {"Web": {"Canary": canary}})
+    (line,) = [
+        line for line in estimate_of(tmp_path, "deep").lines if line.kind is LineKind.CANARY_RUNS
+    ]
+    assert "reaches the database" in " ".join(line.details)
+
+
 def test_waf_is_priced_only_where_a_web_acl_is_synthesized(
     shipped: dict[str, Estimate], synthesized: Synthesized
 ) -> None:
