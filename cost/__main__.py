@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cost.model import estimate
+from cost.estimate import estimate
 from cost.prices import PriceFileError, load_prices
 from cost.report import group_estimates, render_json, render_text
 from cost.templates import CdkOutError, load_assemblies
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         types = ", ".join(sorted({u.resource_type for u in unpriced}))
         print(
             f"cost: error: {len(unpriced)} resource(s) not priced ({types}); "
-            "classify or price them in cost/model.py",
+            "classify them in cost/billing.py or price them in cost/rules.py",
             file=sys.stderr,
         )
         return EXIT_UNPRICED

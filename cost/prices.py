@@ -93,10 +93,12 @@ class PriceFileError(ValueError):
 class Price:
     """One list price: ``usd`` per ``unit``, from ``source``."""
 
+    id: str
+    """Its key in the price file: a ``PriceId``, or ``<catalog>.<name>`` (an instance type's)."""
     usd: Decimal
     unit: str
     source: str
-    note: str | None = None
+    """The AWS pricing page it comes from (the price file's ``note`` says how it was checked)."""
 
 
 @dataclass(frozen=True)
@@ -117,13 +119,13 @@ class PriceBook:
 
 
 def _price(key: str, entry: Any, path: Path) -> Price:
+    """One entry of the file, named ``key``."""
     if not isinstance(entry, dict) or not {"usd", "unit", "source"} <= entry.keys():
         raise PriceFileError(f"{path.name}: price '{key}' needs usd, unit and source")
     usd = entry["usd"]
     if not isinstance(usd, Decimal) or usd < 0:
         raise PriceFileError(f"{path.name}: price '{key}' has no valid usd amount: {usd!r}")
-    note = entry.get("note")
-    return Price(usd=usd, unit=str(entry["unit"]), source=str(entry["source"]), note=note)
+    return Price(id=key, usd=usd, unit=str(entry["unit"]), source=str(entry["source"]))
 
 
 def load_prices(path: Path = PRICE_FILE) -> PriceBook:
@@ -140,13 +142,15 @@ def load_prices(path: Path = PRICE_FILE) -> PriceBook:
         as_of=str(data["as_of"]),
         region=str(data["region"]),
         path=path,
-        prices={price_id: _price(price_id, section[price_id], path) for price_id in PriceId},
-        ec2_instance_hour={
-            name: _price(name, entry, path)
-            for name, entry in data.get("ec2_instance_hour", {}).items()
-        },
-        api_gateway_cache_hour={
-            size: _price(size, entry, path)
-            for size, entry in data.get("api_gateway_cache_hour", {}).items()
-        },
+        prices={price_id: _price(price_id.value, section[price_id], path) for price_id in PriceId},
+        ec2_instance_hour=_catalog(data, "ec2_instance_hour", path),
+        api_gateway_cache_hour=_catalog(data, "api_gateway_cache_hour", path),
     )
+
+
+def _catalog(data: Mapping[str, Any], section: str, path: Path) -> dict[str, Price]:
+    """A section of prices by name (instance types, cache sizes), each ``<section>.<name>``."""
+    return {
+        name: _price(f"{section}.{name}", entry, path)
+        for name, entry in data.get(section, {}).items()
+    }

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from cost.model import HOURS_PER_MONTH, CostLine, Estimate, UnitPrice, plain_number
-from cost.prices import PriceBook
+from cost.estimate import Estimate
+from cost.lines import HOURS_PER_MONTH, CostLine, plain_number
+from cost.prices import Price, PriceBook
 
 DESCRIPTION_WIDTH = 46
 QUANTITY_WIDTH = 16
@@ -41,8 +42,9 @@ def _header(prices: PriceBook) -> list[str]:
         "Monthly AWS cost floor per environment, read from the synthesized templates",
         f"  Prices: {prices.region} on-demand list prices as of {prices.as_of} "
         f"(cost/{prices.path.name}); other regions differ.",
-        f"  Always-on items are priced for {HOURS_PER_MONTH} hours a month; "
-        "free tiers are not subtracted.",
+        f"  Always-on items are priced for {HOURS_PER_MONTH} hours a month. The always-free "
+        "allowances are subtracted",
+        "  once per account (on its first environment); other free tiers are not.",
         "  Usage-priced items are listed with their unit prices; they are not in the totals.",
     ]
 
@@ -66,7 +68,7 @@ def _line_row(line: CostLine) -> list[str]:
     return rows
 
 
-def _unit_price_text(price: UnitPrice) -> str:
+def _unit_price_text(price: Price) -> str:
     return f"{price_text(price.usd)} USD per {price.unit}"
 
 
@@ -150,8 +152,7 @@ def _estimate_json(estimate: Estimate) -> dict[str, Any]:
                 "kind": item.kind.value,
                 "description": item.description,
                 "prices": [
-                    {"price_id": p.price_id, "usd": _number(p.usd), "unit": p.unit}
-                    for p in item.prices
+                    {"price_id": p.id, "usd": _number(p.usd), "unit": p.unit} for p in item.prices
                 ],
             }
             for item in estimate.usage

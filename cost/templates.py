@@ -9,6 +9,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+Properties = Mapping[str, Any]
+"""A resource's ``Properties``, as the template has them."""
+
 
 class CdkOutError(Exception):
     """``cdk.out`` is missing or unreadable; ``str()`` is the one line shown to the user."""
@@ -19,9 +22,10 @@ class Resource:
     """One resource of one stack's template."""
 
     stack: str
+    """The stack's name: its template file's, without ``.template.json``."""
     logical_id: str
     type: str
-    properties: Mapping[str, Any]
+    properties: Properties
 
 
 def _reference_target(value: Any) -> str | None:

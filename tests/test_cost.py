@@ -1,72 +1,25 @@
-"""`make cost`: the monthly always-on floor read from cdk.out, checked by hand and on the shipped
-environments; an unknown or unpriceable resource is reported, never priced at 0."""
+"""`make cost` on hand-made templates: an environment checked by hand to the cent, the NAT
+instance, Fargate Spot, and resources that are reported instead of priced at 0."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cdk_constructs.options import NatMode
-from cost.__main__ import main
-from cost.model import (
-    PRICED_ALWAYS_ON_TYPES,
-    RESOURCE_BILLING,
-    Billing,
-    Estimate,
-    LineKind,
-    UsageKind,
-    billing_of,
-    estimate,
-    unclassified_types,
-)
+from cost.lines import LineKind
 from cost.prices import PriceId, load_prices
-from cost.report import group_estimates, render_json
-from cost.templates import load_assemblies
-from stacks.config import APP_CONFIG
-from tests.conftest import REPO_ROOT, Synthesized
+from cost.usage import UsageKind
 from tests.template_queries import get_att, ref
-
-HOURS = Decimal(730)
-DEV_FLOOR_TARGET_USD = Decimal(61)
-"""The project's target for the always-on cost of dev. It was 60 while dev's Spot task was
-priced as ARM64 Spot (59.81), a task Fargate Spot never runs; as the X86_64 Spot task it really
-is, dev's floor is 60.36."""
-
-
-def cents(amount: Decimal) -> Decimal:
-    """Round half up to the cent (the test's own rounding, independent of the model's)."""
-    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def resource(resource_type: str, **properties: Any) -> dict[str, Any]:
-    return {"Type": resource_type, "Properties": properties}
-
-
-def write_assembly(cdk_out: Path, name: str, stacks: dict[str, dict[str, dict[str, Any]]]) -> Path:
-    """Templates (stack -> resources) laid out as cdk.out does: assembly-<name>/*.template.json."""
-    folder = cdk_out / f"assembly-{name}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for stack, resources in stacks.items():
-        (folder / f"{stack}.template.json").write_text(json.dumps({"Resources": resources}))
-    return cdk_out
-
-
-def estimate_of(cdk_out: Path, name: str) -> Estimate:
-    (found,) = [a for a in load_assemblies(cdk_out) if a.name == name]
-    return estimate(found, load_prices())
-
-
-def monthly_by_kind(result: Estimate) -> dict[LineKind, Decimal]:
-    kinds = [line.kind for line in result.lines]
-    assert len(kinds) == len(set(kinds)), f"one line per kind expected: {kinds}"
-    return {line.kind: line.monthly_usd for line in result.lines}
-
+from tests.test_cost_helpers import (
+    HOURS,
+    cents,
+    estimate_of,
+    monthly_by_kind,
+    resource,
+    write_assembly,
+)
 
 # --- A hand-checked environment ----------------------------------------------------------------
 
@@ -296,7 +249,6 @@ def test_nat_instance_pays_for_its_type_public_ip_volume_and_monitoring(tmp_path
 # https://aws.amazon.com/fargate/pricing/: "Fargate Spot allows customers to run
 # interrupt-tolerant Amazon ECS Tasks* on spare capacity at up to a 70% discount off the regular
 # Fargate price."
-X86_SPOT_PRICE_IDS = {PriceId.FARGATE_SPOT_X86_VCPU_HOUR, PriceId.FARGATE_SPOT_X86_GB_HOUR}
 
 
 def test_fargate_spot_prices_are_x86_at_the_documented_discount() -> None:
@@ -307,24 +259,6 @@ def test_fargate_spot_prices_are_x86_at_the_documented_discount() -> None:
         assert prices[discounted].usd == prices[regular].usd * Decimal("0.3")
         assert "X86_64" in prices[discounted].unit
         assert prices[discounted].source == "https://aws.amazon.com/fargate/pricing/"
-
-
-def test_shipped_spot_tasks_are_priced_as_x86_spot(
-    shipped: dict[str, Estimate], synthesized: Synthesized
-) -> None:
-    for name, env in synthesized.envs.items():
-        fargate = [
-            line
-            for line in shipped[name].lines
-            if line.kind in (LineKind.FARGATE_VCPU, LineKind.FARGATE_MEMORY)
-        ]
-        spot = {line.price_id for line in fargate if "Spot" in line.description}
-        assert bool(spot) is env.config.web.spot, name
-        assert spot <= X86_SPOT_PRICE_IDS, name
-    dev = {line.kind: line for line in shipped["dev"].lines}
-    assert dev[LineKind.FARGATE_VCPU].description == "Fargate Spot X86_64 vCPU"
-    assert dev[LineKind.FARGATE_VCPU].unit_price_usd == Decimal("0.012144")
-    assert dev[LineKind.FARGATE_MEMORY].unit_price_usd == Decimal("0.0013335")
 
 
 def test_arm64_tasks_on_fargate_spot_are_not_priced(tmp_path: Path) -> None:
@@ -350,28 +284,6 @@ def test_arm64_tasks_on_fargate_spot_are_not_priced(tmp_path: Path) -> None:
 
 
 # --- Unknown and unpriceable resources -----------------------------------------------------------
-
-
-def test_every_synthesized_resource_type_is_classified(synthesized: Synthesized) -> None:
-    types = {
-        body["Type"]
-        for path in synthesized.template_files()
-        for body in json.loads(path.read_text()).get("Resources", {}).values()
-    }
-    assert unclassified_types(types) == [], "classify these in cost/model.py RESOURCE_BILLING"
-
-
-def test_every_always_on_type_has_a_pricing_rule() -> None:
-    always_on = {t for t, billing in RESOURCE_BILLING.items() if billing is Billing.ALWAYS_ON}
-    assert always_on == PRICED_ALWAYS_ON_TYPES
-
-
-def test_custom_resources_are_usage_but_unknown_aws_types_are_not_accepted() -> None:
-    assert billing_of("Custom::LogRetention") is Billing.USAGE
-    assert billing_of("AWS::EC2::TransitGateway") is None
-    assert unclassified_types(["AWS::IAM::Role", "AWS::EC2::TransitGateway"]) == [
-        "AWS::EC2::TransitGateway"
-    ]
 
 
 def test_an_unknown_type_is_reported_not_priced_at_zero(tmp_path: Path) -> None:
@@ -415,188 +327,3 @@ def test_always_on_shapes_the_model_cannot_price_are_reported(tmp_path: Path) ->
     unpriced = {u.logical_id for u in estimate_of(tmp_path, "odd").unpriced}
 
     assert unpriced == {"Provisioned", "Canary", "Nlb"}
-
-
-# --- The shipped environments --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shipped(synthesized: Synthesized) -> dict[str, Estimate]:
-    prices = load_prices()
-    first = {envs[0].name for envs in APP_CONFIG.accounts().values()}
-    return {
-        a.name: estimate(a, prices, free_tier=a.name in first)
-        for a in load_assemblies(synthesized.outdir)
-    }
-
-
-def test_dev_floor_is_under_the_project_target(shipped: dict[str, Estimate]) -> None:
-    dev = shipped["dev"]
-    breakdown = "\n".join(f"{line.monthly_usd:>8} {line.description}" for line in dev.lines)
-    assert dev.total_usd < DEV_FLOOR_TARGET_USD, f"dev floor {dev.total_usd} USD:\n{breakdown}"
-
-
-def test_every_environment_is_priced_and_floors_grow_from_dev_to_prod(
-    shipped: dict[str, Estimate], synthesized: Synthesized
-) -> None:
-    dev, staging, prod = (shipped[name].total_usd for name in ("dev", "staging", "prod"))
-
-    assert Decimal(0) < dev < staging < prod
-    for name in synthesized.envs:
-        assert shipped[name].unpriced == (), shipped[name].unpriced
-
-
-def test_account_level_stacks_cost_nothing_always_on(
-    shipped: dict[str, Estimate], synthesized: Synthesized
-) -> None:
-    account_level = [e for name, e in shipped.items() if name not in synthesized.envs]
-
-    assert len(account_level) == len(synthesized.oidc)
-    assert all(e.lines == () and e.unpriced == () for e in account_level)
-
-
-def test_floor_follows_the_synthesized_nat_mode_and_canary_schedule(
-    shipped: dict[str, Estimate], synthesized: Synthesized
-) -> None:
-    gateways = {NatMode.GATEWAY_PER_AZ: 2, NatMode.SINGLE_GATEWAY: 1, NatMode.INSTANCE: 0}
-    for name, env in synthesized.envs.items():
-        quantities = {line.kind: line.quantity for line in shipped[name].lines}
-        assert quantities.get(LineKind.NAT_GATEWAY, 0) == gateways[env.config.network.nat_mode]
-        interval = env.config.web.canary_interval_minutes
-        assert quantities[LineKind.CANARY_RUNS] == HOURS * 60 / interval
-
-
-def canary_variables(url_tail: str) -> dict[str, Any]:
-    return {"HEALTH_URL": {"Fn::Join": ["", ["http://", {"Ref": "Lb"}, url_tail]]}}
-
-
-def test_the_canary_line_says_what_it_costs_in_database_time(
-    shipped: dict[str, Estimate], tmp_path: Path
-) -> None:
-    """Dev's database auto-pauses; its canary must not keep it awake (web_stack), and the cost
-    report says so: 0 ACU-hours of database time."""
-    (dev_canary,) = [line for line in shipped["dev"].lines if line.kind is LineKind.CANARY_RUNS]
-    assert "database time: 0 ACU-hours" in " ".join(dev_canary.details)
-    canary = resource(
-        "AWS::Synthetics::Canary",
-        Schedule={"Expression": "rate(5 minutes)"},
-        RunConfig={"EnvironmentVariables": canary_variables("/healthz/deep")},
-    )
-    write_assembly(tmp_path, "deep", {"Web": {"Canary": canary}})
-    (line,) = [
-        line for line in estimate_of(tmp_path, "deep").lines if line.kind is LineKind.CANARY_RUNS
-    ]
-    assert "reaches the database" in " ".join(line.details)
-
-
-def test_waf_is_priced_only_where_a_web_acl_is_synthesized(
-    shipped: dict[str, Estimate], synthesized: Synthesized
-) -> None:
-    for name, env in synthesized.envs.items():
-        kinds = {line.kind for line in shipped[name].lines}
-        usage = {item.kind for item in shipped[name].usage}
-        assert (LineKind.WAF_WEB_ACL in kinds) is env.config.web.waf
-        assert (UsageKind.WAF_REQUESTS in usage) is env.config.web.waf
-
-
-def test_json_round_trips_and_totals_are_the_sum_of_the_lines(
-    shipped: dict[str, Estimate], synthesized: Synthesized
-) -> None:
-    environments, account_level = group_estimates(list(shipped.values()), list(synthesized.envs))
-    document = json.loads(
-        render_json(environments, account_level, load_prices()), parse_float=Decimal
-    )
-
-    assert list(document["environments"]) == list(synthesized.envs)
-    for name, env in document["environments"].items():
-        assert env["total_usd"] == shipped[name].total_usd
-        assert env["total_usd"] == sum(Decimal(line["monthly_usd"]) for line in env["always_on"])
-        assert [line["kind"] for line in env["always_on"]] == [
-            line.kind for line in shipped[name].lines
-        ]
-
-
-def test_price_file_is_dated_and_every_price_has_a_unit_and_source() -> None:
-    prices = load_prices()
-
-    assert prices.region == "us-east-1"
-    assert prices.as_of[:2] == "20"
-    for price_id in PriceId:
-        assert prices[price_id].source.startswith("https://"), price_id
-        assert prices[price_id].unit, price_id
-
-
-# --- The command line ----------------------------------------------------------------------------
-
-
-def test_cli_prints_a_table_per_environment_with_a_total(
-    synthesized: Synthesized, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--cdk-out", str(synthesized.outdir)]) == 0
-
-    out = capsys.readouterr().out
-    assert "us-east-1" in out
-    assert "730 hours" in out
-    for name in synthesized.envs:
-        assert f"== {name} (environment" in out
-        assert f"Total always-on floor, {name} " in out
-
-
-def test_cli_json_is_valid_json(
-    synthesized: Synthesized, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--cdk-out", str(synthesized.outdir), "--json"]) == 0
-
-    document = json.loads(capsys.readouterr().out)
-    assert set(document["environments"]) == set(synthesized.envs)
-
-
-def test_cli_fails_when_a_resource_cannot_be_priced(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write_assembly(tmp_path, "dev", {"Network": {"Hub": resource("AWS::EC2::TransitGateway")}})
-
-    assert main(["--cdk-out", str(tmp_path)]) == 1
-    captured = capsys.readouterr()
-    assert "AWS::EC2::TransitGateway" in captured.out
-    assert "not priced (AWS::EC2::TransitGateway)" in captured.err
-
-
-def test_cli_without_cdk_out_gives_one_line_and_no_traceback(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "cost", "--cdk-out", str(tmp_path / "cdk.out")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert len(result.stderr.splitlines()) == 1
-    assert "make synth" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_always_free_allowances_count_once_per_account(shipped: dict[str, Estimate]) -> None:
-    """Each shipped environment has its own account: each gets CloudWatch's 3 dashboards and
-    10 alarm metrics and Synthetics' 100 runs, capped at what it uses."""
-    for name, env in shipped.items():
-        if name not in APP_CONFIG.environment_names:
-            continue
-        used = {line.kind: line.quantity for line in env.lines if line.quantity > 0}
-        free = {
-            line.description: line.quantity
-            for line in env.lines
-            if line.kind is LineKind.ALWAYS_FREE_TIER
-        }
-        assert free == {
-            "Always-free tier: CloudWatch dashboards": -min(Decimal(3), used[LineKind.DASHBOARDS]),
-            "Always-free tier: CloudWatch alarms, standard resolution": -min(
-                Decimal(10), used[LineKind.ALARMS_STANDARD]
-            ),
-            "Always-free tier: Synthetics canary runs": -min(
-                Decimal(100), used[LineKind.CANARY_RUNS]
-            ),
-        }

@@ -1,0 +1,120 @@
+"""Rules that compute: Aurora Serverless v2 minimum capacity and the RDS Proxy on it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cost.lines import Findings, LineKind, Period, plain_number
+from cost.prices import PriceId
+from cost.templates import Resource, Stack, literal_decimal
+
+RDS_PROXY_MIN_ACU = Decimal(8)
+"""RDS Proxy on Aurora Serverless v2 bills the target's ACUs, but never fewer than 8."""
+
+SERVERLESS_INSTANCE_CLASS = "db.serverless"
+
+
+def _cluster_of(instance: Resource, stack: Stack) -> Resource | None:
+    identifier = instance.properties.get("DBClusterIdentifier")
+    target = stack.target_of(identifier)
+    if target is not None:
+        return target
+    for cluster in stack.of_type("AWS::RDS::DBCluster"):
+        if identifier is not None and cluster.properties.get("DBClusterIdentifier") == identifier:
+            return cluster
+    return None
+
+
+def _serverless_instances(cluster: Resource, stack: Stack) -> list[Resource]:
+    return [
+        instance
+        for instance in stack.of_type("AWS::RDS::DBInstance")
+        if instance.properties.get("DBInstanceClass") == SERVERLESS_INSTANCE_CLASS
+        and _cluster_of(instance, stack) is cluster
+    ]
+
+
+def _min_acus(cluster: Resource, stack: Stack) -> tuple[Decimal, int, Decimal] | None:
+    """(minimum ACUs per instance, serverless instances, their total), or None if unknown."""
+    scaling = cluster.properties.get("ServerlessV2ScalingConfiguration")
+    minimum = literal_decimal(scaling.get("MinCapacity")) if isinstance(scaling, dict) else None
+    if minimum is None:
+        return None
+    instances = len(_serverless_instances(cluster, stack))
+    return minimum, instances, minimum * instances
+
+
+def aurora_cluster(resource: Resource, stack: Stack, found: Findings) -> None:
+    """The minimum ACUs of its db.serverless instances, every hour (0 when it can pause)."""
+    props = resource.properties
+    if not _serverless_instances(resource, stack):
+        return  # provisioned instances are reported by the DB instance rule
+    engine_mode = props.get("EngineMode", "provisioned")  # "serverless" is Serverless v1
+    if not str(props.get("Engine", "")).startswith("aurora") or engine_mode != "provisioned":
+        found.cannot_price(resource, "only Aurora Serverless v2 clusters are modeled")
+        return
+    acus = _min_acus(resource, stack)
+    if acus is None:
+        found.cannot_price(resource, "db.serverless instances but no literal MinCapacity")
+        return
+    minimum, instances, total = acus
+    io_optimized = props.get("StorageType") == "aurora-iopt1"
+    found.add(
+        LineKind.AURORA_MIN_CAPACITY,
+        "Aurora Serverless v2 min capacity" + (", I/O-Optimized" if io_optimized else ""),
+        total,
+        "ACU",
+        PriceId.AURORA_IO_OPTIMIZED_ACU_HOUR
+        if io_optimized
+        else PriceId.AURORA_SERVERLESS_V2_ACU_HOUR,
+        Period.HOUR,
+        details=[f"{instances} instance(s) x {plain_number(minimum)} ACU"],
+        note=(
+            "0 ACU: the cluster pauses when idle; ACU-hours while it runs are usage"
+            if minimum == 0
+            else None
+        ),
+    )
+
+
+def db_instance(resource: Resource, stack: Stack, found: Findings) -> None:
+    """A db.serverless instance is priced with its cluster; other classes are not modeled."""
+    instance_class = resource.properties.get("DBInstanceClass")
+    if instance_class == SERVERLESS_INSTANCE_CLASS and _cluster_of(resource, stack) is not None:
+        return
+    found.cannot_price(
+        resource, f"DB instance class {instance_class!r}: only Aurora db.serverless is modeled"
+    )
+
+
+def db_proxy(resource: Resource, stack: Stack, found: Findings) -> None:
+    """The ACUs of its Aurora Serverless v2 targets, never fewer than 8."""
+    target_groups = [
+        group
+        for group in stack.of_type("AWS::RDS::DBProxyTargetGroup")
+        if stack.target_of(group.properties.get("DBProxyName")) is resource
+    ]
+    targets = [
+        stack.target_of(identifier)
+        for group in target_groups
+        for identifier in group.properties.get("DBClusterIdentifiers") or []
+    ]
+    instance_targets = any(g.properties.get("DBInstanceIdentifiers") for g in target_groups)
+    acus = [_min_acus(t, stack) if t is not None else None for t in targets]
+    if not targets or instance_targets or any(a is None or a[1] == 0 for a in acus):
+        found.cannot_price(
+            resource,
+            "only a proxy on Aurora Serverless v2 clusters of its stack is modeled "
+            "(provisioned targets are billed per vCPU)",
+        )
+        return
+    total = sum((a[2] for a in acus if a is not None), Decimal(0))
+    found.add(
+        LineKind.RDS_PROXY_MIN_CAPACITY,
+        "RDS Proxy on Aurora Serverless v2",
+        max(RDS_PROXY_MIN_ACU, total),
+        "ACU",
+        PriceId.RDS_PROXY_SERVERLESS_ACU_HOUR,
+        Period.HOUR,
+        details=[f"billed: max(8-ACU minimum, {plain_number(total)} ACU of its targets)"],
+    )

@@ -1,0 +1,369 @@
+"""Usage-priced items: what grows with use, listed with unit prices where its resources exist."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cdk_constructs.options import CpuArchitecture
+from cost.compute import (
+    FARGATE_PRICES,
+    FargateProvider,
+    FargateShape,
+    capacity_strategy,
+    fargate_name,
+    fargate_shape,
+)
+from cost.prices import Price, PriceBook, PriceId
+from cost.rules import DYNAMODB_TABLES, INTERFACE_ENDPOINT, INTERNET_FACING, M2M_CLIENT, ON_DEMAND
+from cost.shapes import TRUE, Condition, Is
+from cost.templates import Assembly, Resource, Stack
+
+
+class UsageKind(StrEnum):
+    """A usage-priced item of the report, in report order."""
+
+    LAMBDA_REQUESTS = "lambda_requests"
+    LAMBDA_ARM = "lambda_arm"
+    LAMBDA_X86 = "lambda_x86"
+    API_GATEWAY_REQUESTS = "api_gateway_requests"
+    DYNAMODB_ON_DEMAND = "dynamodb_on_demand"
+    DYNAMODB_PITR = "dynamodb_pitr"
+    NAT_GATEWAY_DATA = "nat_gateway_data"
+    INTERFACE_ENDPOINT_DATA = "interface_endpoint_data"
+    AURORA_STORAGE_IO = "aurora_storage_io"
+    AURORA_IO_OPTIMIZED_STORAGE = "aurora_io_optimized_storage"
+    AURORA_ACU_ABOVE_MINIMUM = "aurora_acu_above_minimum"
+    RDS_PROXY_ABOVE_MINIMUM = "rds_proxy_above_minimum"
+    ALB_LCU = "alb_lcu"
+    FARGATE_ABOVE_MINIMUM = "fargate_above_minimum"
+    APP_RUNNER_ACTIVE = "app_runner_active"
+    CLOUDWATCH_LOGS = "cloudwatch_logs"
+    CONTAINER_INSIGHTS = "container_insights"
+    S3 = "s3"
+    ECR_STORAGE = "ecr_storage"
+    WAF_REQUESTS = "waf_requests"
+    COGNITO_M2M_TOKENS = "cognito_m2m_tokens"
+    COGNITO_MAU = "cognito_mau"
+    SECRETS_API = "secrets_api"
+    KMS_REQUESTS = "kms_requests"
+    XRAY_TRACES = "xray_traces"
+    SNS_EMAIL = "sns_email"
+    ROUTE53_QUERIES = "route53_queries"
+    DATA_TRANSFER_OUT = "data_transfer_out"
+
+
+@dataclass(frozen=True)
+class UsageItem:
+    """A cost that grows with use: its unit prices, no monthly figure."""
+
+    kind: UsageKind
+    description: str
+    prices: tuple[Price, ...]
+
+
+Applies = Callable[[Assembly], bool]
+"""Whether an assembly has what a usage item is billed on."""
+
+
+def has(*resource_types: str, where: Condition | None = None) -> Applies:
+    """Any resource of these types (where ``where`` holds for it)."""
+    return lambda assembly: any(
+        where is None or where.holds(resource.properties)
+        for resource in assembly.of_type(*resource_types)
+    )
+
+
+def either(*tests: Applies) -> Applies:
+    """Any of the tests."""
+    return lambda assembly: any(test(assembly) for test in tests)
+
+
+def _lambda_architectures(assembly: Assembly) -> set[str]:
+    architectures = {
+        arch
+        for function in assembly.of_type("AWS::Lambda::Function")
+        for arch in function.properties.get("Architectures") or ["x86_64"]
+    }
+    if assembly.of_type("AWS::Serverless::Application"):
+        architectures.add("x86_64")  # the SAR rotation function
+    return architectures
+
+
+def _lambda(architecture: str) -> Applies:
+    return lambda assembly: architecture in _lambda_architectures(assembly)
+
+
+def _fargate(architecture: CpuArchitecture, provider: FargateProvider) -> Applies:
+    """Any Fargate service whose tasks may run on this flavour."""
+
+    def runs_on(service: Resource, stack: Stack) -> bool:
+        shape = fargate_shape(service, stack)
+        strategy = capacity_strategy(service, stack) or []
+        return (
+            isinstance(shape, FargateShape)
+            and shape.architecture is architecture
+            and provider in {item.get("CapacityProvider") for item in strategy}
+        )
+
+    return lambda assembly: any(
+        runs_on(service, stack)
+        for stack in assembly.stacks
+        for service in stack.of_type("AWS::ECS::Service")
+    )
+
+
+def _serverless_clusters(io_optimized: bool) -> Applies:
+    """Any Aurora Serverless v2 cluster, of I/O-Optimized storage or not."""
+    return lambda assembly: any(
+        isinstance(c.properties.get("ServerlessV2ScalingConfiguration"), dict)
+        and (c.properties.get("StorageType") == "aurora-iopt1") == io_optimized
+        for c in assembly.of_type("AWS::RDS::DBCluster")
+    )
+
+
+def _pitr(assembly: Assembly) -> bool:
+    """Any on-demand table with point-in-time recovery, on itself or a replica."""
+    return any(
+        _pitr_enabled(table)
+        for table in assembly.of_type(*DYNAMODB_TABLES)
+        if ON_DEMAND.holds(table.properties)
+    )
+
+
+def _pitr_enabled(table: Resource) -> bool:
+    specs = [table.properties.get("PointInTimeRecoverySpecification") or {}] + [
+        replica.get("PointInTimeRecoverySpecification") or {}
+        for replica in table.properties.get("Replicas") or []
+    ]
+    return any(spec.get("PointInTimeRecoveryEnabled") in TRUE for spec in specs)
+
+
+def _active_tracing(assembly: Assembly) -> bool:
+    return any(
+        (f.properties.get("TracingConfig") or {}).get("Mode") == "Active"
+        for f in assembly.of_type("AWS::Lambda::Function")
+    )
+
+
+def _container_insights(assembly: Assembly) -> bool:
+    return any(
+        setting.get("Name") == "containerInsights" and setting.get("Value") != "disabled"
+        for cluster in assembly.of_type("AWS::ECS::Cluster")
+        for setting in cluster.properties.get("ClusterSettings") or []
+    )
+
+
+@dataclass(frozen=True)
+class UsageRule:
+    """A usage item: listed with ``price_ids`` where ``applies`` holds."""
+
+    kind: UsageKind
+    description: str
+    price_ids: tuple[PriceId, ...]
+    applies: Applies
+
+
+USAGE_RULES: tuple[UsageRule, ...] = (
+    UsageRule(
+        UsageKind.LAMBDA_REQUESTS,
+        "Lambda requests",
+        (PriceId.LAMBDA_REQUESTS_MILLION,),
+        has("AWS::Lambda::Function", "AWS::Serverless::Application"),
+    ),
+    UsageRule(
+        UsageKind.LAMBDA_ARM,
+        "Lambda compute (arm64 functions)",
+        (PriceId.LAMBDA_ARM_GB_SECOND,),
+        _lambda("arm64"),
+    ),
+    UsageRule(
+        UsageKind.LAMBDA_X86,
+        "Lambda compute (x86_64 functions)",
+        (PriceId.LAMBDA_X86_GB_SECOND,),
+        _lambda("x86_64"),
+    ),
+    UsageRule(
+        UsageKind.API_GATEWAY_REQUESTS,
+        "API Gateway REST API requests",
+        (PriceId.API_GATEWAY_REST_REQUESTS_MILLION,),
+        has("AWS::ApiGateway::RestApi"),
+    ),
+    UsageRule(
+        UsageKind.DYNAMODB_ON_DEMAND,
+        "DynamoDB on-demand requests and storage",
+        (
+            PriceId.DYNAMODB_WRITE_REQUEST_MILLION,
+            PriceId.DYNAMODB_READ_REQUEST_MILLION,
+            PriceId.DYNAMODB_STORAGE_GB_MONTH,
+        ),
+        has(*DYNAMODB_TABLES, where=ON_DEMAND),
+    ),
+    UsageRule(
+        UsageKind.DYNAMODB_PITR,
+        "DynamoDB point-in-time recovery",
+        (PriceId.DYNAMODB_PITR_GB_MONTH,),
+        _pitr,
+    ),
+    UsageRule(
+        UsageKind.NAT_GATEWAY_DATA,
+        "NAT gateway data processing",
+        (PriceId.NAT_GATEWAY_DATA_GB,),
+        has("AWS::EC2::NatGateway"),
+    ),
+    UsageRule(
+        UsageKind.INTERFACE_ENDPOINT_DATA,
+        "Interface endpoint data processing",
+        (PriceId.INTERFACE_ENDPOINT_DATA_GB,),
+        has("AWS::EC2::VPCEndpoint", where=INTERFACE_ENDPOINT),
+    ),
+    UsageRule(
+        UsageKind.AURORA_STORAGE_IO,
+        "Aurora storage, I/O and backups beyond the free retention",
+        (
+            PriceId.AURORA_STORAGE_GB_MONTH,
+            PriceId.AURORA_IO_MILLION,
+            PriceId.AURORA_BACKUP_GB_MONTH,
+        ),
+        _serverless_clusters(io_optimized=False),
+    ),
+    UsageRule(
+        UsageKind.AURORA_IO_OPTIMIZED_STORAGE,
+        "Aurora I/O-Optimized storage and backups (no I/O charge)",
+        (PriceId.AURORA_IO_OPTIMIZED_STORAGE_GB_MONTH, PriceId.AURORA_BACKUP_GB_MONTH),
+        _serverless_clusters(io_optimized=True),
+    ),
+    UsageRule(
+        UsageKind.AURORA_ACU_ABOVE_MINIMUM,
+        "Aurora ACU-hours above the minimum capacity",
+        (PriceId.AURORA_SERVERLESS_V2_ACU_HOUR,),
+        _serverless_clusters(io_optimized=False),
+    ),
+    UsageRule(
+        UsageKind.RDS_PROXY_ABOVE_MINIMUM,
+        "RDS Proxy ACU-hours above its 8-ACU minimum",
+        (PriceId.RDS_PROXY_SERVERLESS_ACU_HOUR,),
+        has("AWS::RDS::DBProxy"),
+    ),
+    UsageRule(
+        UsageKind.ALB_LCU,
+        "ALB capacity units (LCU-hours)",
+        (PriceId.ALB_LCU_HOUR,),
+        has("AWS::ElasticLoadBalancingV2::LoadBalancer"),
+    ),
+    *(
+        UsageRule(
+            UsageKind.FARGATE_ABOVE_MINIMUM,
+            f"{fargate_name(architecture, provider)} tasks above the minimum count",
+            prices,
+            _fargate(architecture, provider),
+        )
+        for (architecture, provider), prices in FARGATE_PRICES.items()
+    ),
+    UsageRule(
+        UsageKind.APP_RUNNER_ACTIVE,
+        "App Runner active instances (vCPU and memory while serving)",
+        (PriceId.APP_RUNNER_ACTIVE_VCPU_HOUR, PriceId.APP_RUNNER_ACTIVE_GB_HOUR),
+        has("AWS::AppRunner::Service"),
+    ),
+    UsageRule(
+        UsageKind.CLOUDWATCH_LOGS,
+        "CloudWatch Logs ingestion (incl. flow/WAF logs) and storage",
+        (PriceId.LOGS_INGESTION_GB, PriceId.LOGS_STORAGE_GB_MONTH),
+        has("AWS::Logs::LogGroup", "AWS::EC2::FlowLog", "AWS::WAFv2::LoggingConfiguration"),
+    ),
+    UsageRule(
+        UsageKind.CONTAINER_INSIGHTS,
+        "ECS Container Insights (custom metrics while tasks run, performance logs)",
+        (PriceId.CLOUDWATCH_METRIC_MONTH, PriceId.LOGS_INGESTION_GB),
+        _container_insights,
+    ),
+    UsageRule(
+        UsageKind.S3,
+        "S3 storage and requests",
+        (PriceId.S3_STANDARD_GB_MONTH, PriceId.S3_PUT_1K, PriceId.S3_GET_1K),
+        has("AWS::S3::Bucket"),
+    ),
+    UsageRule(
+        UsageKind.ECR_STORAGE,
+        "ECR image storage",
+        (PriceId.ECR_STORAGE_GB_MONTH,),
+        has("AWS::ECR::Repository"),
+    ),
+    UsageRule(
+        UsageKind.WAF_REQUESTS,
+        "WAF requests",
+        (PriceId.WAF_REQUESTS_MILLION,),
+        has("AWS::WAFv2::WebACL"),
+    ),
+    UsageRule(
+        UsageKind.COGNITO_M2M_TOKENS,
+        "Cognito machine-to-machine token requests",
+        (PriceId.COGNITO_M2M_TOKEN_REQUEST,),
+        has("AWS::Cognito::UserPoolClient", where=M2M_CLIENT),
+    ),
+    UsageRule(
+        UsageKind.COGNITO_MAU,
+        "Cognito monthly active users (Essentials tier)",
+        (PriceId.COGNITO_ESSENTIALS_MAU,),
+        has("AWS::Cognito::UserPool", where=Is("UserPoolTier", ("ESSENTIALS",), "ESSENTIALS")),
+    ),
+    UsageRule(
+        UsageKind.SECRETS_API,
+        "Secrets Manager API calls",
+        (PriceId.SECRETS_API_10K,),
+        has("AWS::SecretsManager::Secret"),
+    ),
+    UsageRule(
+        UsageKind.KMS_REQUESTS,
+        "KMS requests",
+        (PriceId.KMS_REQUESTS_10K,),
+        has("AWS::KMS::Key", "AWS::KMS::ReplicaKey"),
+    ),
+    UsageRule(
+        UsageKind.XRAY_TRACES,
+        "X-Ray traces",
+        (PriceId.XRAY_TRACES_MILLION,),
+        either(
+            _active_tracing,
+            has("AWS::ApiGateway::Stage", where=Is("TracingEnabled", TRUE)),
+            has("AWS::AppRunner::ObservabilityConfiguration"),
+        ),
+    ),
+    UsageRule(
+        UsageKind.SNS_EMAIL,
+        "SNS email notifications",
+        (PriceId.SNS_EMAIL_100K,),
+        has("AWS::SNS::Topic"),
+    ),
+    UsageRule(
+        UsageKind.ROUTE53_QUERIES,
+        "Route 53 queries",
+        (PriceId.ROUTE53_QUERIES_MILLION,),
+        has("AWS::Route53::RecordSet"),
+    ),
+    UsageRule(
+        UsageKind.DATA_TRANSFER_OUT,
+        "Data transfer out to the internet",
+        (PriceId.DATA_TRANSFER_OUT_GB,),
+        either(
+            has("AWS::ElasticLoadBalancingV2::LoadBalancer", where=INTERNET_FACING),
+            has("AWS::EC2::NatGateway", "AWS::EC2::Instance", "AWS::AppRunner::Service"),
+        ),
+    ),
+)
+"""Every usage item, in report order."""
+
+
+def usage_items(assembly: Assembly, prices: PriceBook) -> list[UsageItem]:
+    """The usage items of an assembly's resources, with their unit prices."""
+    return [
+        UsageItem(
+            kind=rule.kind,
+            description=rule.description,
+            prices=tuple(prices[price_id] for price_id in rule.price_ids),
+        )
+        for rule in USAGE_RULES
+        if rule.applies(assembly)
+    ]
