@@ -14,11 +14,19 @@ SESSION_EXPIRY_ATTRIBUTE = "expires_at"
 class SessionTable(Construct):
     """On-demand DynamoDB table keyed by ``session_id``; expired sessions age out by TTL.
 
-    Point-in-time recovery is always on; ``retain`` adds deletion protection and keeps the table
-    when the stack goes.
+    Point-in-time recovery is always on; where data is retained, ``removal_policy`` keeps the
+    table when the stack goes and ``deletion_protection`` guards it in the meantime.
     """
 
-    def __init__(self, scope: Construct, id_: str, *, table_name: str, retain: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        table_name: str,
+        removal_policy: RemovalPolicy,
+        deletion_protection: bool,
+    ) -> None:
         super().__init__(scope, id_)
         self.table = dynamodb.TableV2(
             self,
@@ -31,6 +39,6 @@ class SessionTable(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            deletion_protection=retain,
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+            deletion_protection=deletion_protection,
+            removal_policy=removal_policy,
         )

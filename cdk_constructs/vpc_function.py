@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.python_bundling import python_function_code
 
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -28,6 +29,13 @@ ENI_ACTIONS = (
     "ec2:UnassignPrivateIpAddresses",
 )
 """What Lambda needs on the execution role to attach the function to the VPC."""
+
+
+def closed_security_group(
+    scope: Construct, id_: str, *, vpc: ec2.IVpc, description: str
+) -> ec2.SecurityGroup:
+    """A security group that sends nothing until a rule is added: every path is a relation."""
+    return ec2.SecurityGroup(scope, id_, vpc=vpc, description=description, allow_all_outbound=False)
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,11 @@ class VpcPythonFunction(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, props: VpcFunctionProps) -> None:
         super().__init__(scope, id_)
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = closed_security_group(
             self,
             "SecurityGroup",
             vpc=props.vpc,
             description=f"{props.description}: egress only where granted",
-            allow_all_outbound=False,
         )
         self.log_group = logs.LogGroup(
             self,
@@ -125,10 +132,10 @@ class VpcPythonFunction(Construct):
                 handler=props.handler,
                 **common,
             )
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="Lambda's VPC network-interface actions and X-Ray's PutTraceSegments/"
-                "PutTelemetryRecords support no resource-level permissions.",
-            )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5",
+            "Lambda's VPC network-interface actions and X-Ray's PutTraceSegments/"
+            "PutTelemetryRecords support no resource-level permissions.",
+            applies_to="Resource::*",
         )

@@ -1,4 +1,4 @@
-"""Data tier of one environment: Aurora (and RDS Proxy), the session table, migrations."""
+"""Data tier of one environment: the database engine, its migrations, the session table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any, cast
 from aws_cdk import CfnOutput, CfnResource, Duration
 from constructs import Construct
 
-from cdk_constructs.database import AuroraDatabase, DatabaseProps
+from cdk_constructs.data_engine.choices import DEFAULT_ENGINE
+from cdk_constructs.data_engine.factory import create_data_engine
+from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
 from cdk_constructs.network import Network
 from cdk_constructs.options import InterfaceEndpoint, ProtectedKind
 from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
@@ -41,10 +43,12 @@ class DataStack(PlatformStack):
         db = env_config.database
         writer_zone, reader_zone = env_config.availability_zones
 
-        self.database = AuroraDatabase(
+        # The config names no engine yet: every environment runs the default one.
+        self.database: DataEngine = create_data_engine(
             self,
             "Database",
-            props=DatabaseProps(
+            engine=DEFAULT_ENGINE,
+            props=DataEngineProps(
                 vpc=network.vpc,
                 subnets=network.db_subnets,
                 availability_zones=(writer_zone, reader_zone),
@@ -59,7 +63,8 @@ class DataStack(PlatformStack):
                 proxy=db.proxy,
                 backup_retention=Duration.days(db.backup_retention_days),
                 log_retention=retention,
-                retain=env_config.retain_data,
+                removal_policy=removal_policy,
+                deletion_protection=env_config.retain_data,
                 rotation_subnets=network.app_subnets,
             ),
         )
@@ -80,7 +85,11 @@ class DataStack(PlatformStack):
             ),
         )
         self.sessions = SessionTable(
-            self, "Sessions", table_name=f"{prefix}-sessions", retain=env_config.retain_data
+            self,
+            "Sessions",
+            table_name=f"{prefix}-sessions",
+            removal_policy=removal_policy,
+            deletion_protection=env_config.retain_data,
         ).table
 
         if env_config.retain_data:
@@ -90,7 +99,8 @@ class DataStack(PlatformStack):
             self,
             "DatabaseEndpoint",
             value=self.database.endpoint,
-            description="PostgreSQL endpoint for clients (the proxy when there is one)",
+            description=f"{self.database.family.label} endpoint for clients "
+            "(the proxy when there is one)",
         )
         CfnOutput(
             self,
@@ -101,7 +111,7 @@ class DataStack(PlatformStack):
         CfnOutput(self, "SessionTableName", value=self.sessions.table_name)
 
     def _guard_deletion_protection(self) -> None:
-        """The table first, then the cluster: neither is ever being created while the other
+        """The table first, then the database: neither is ever being created while the other
         exists unguarded, so a failed first create can always delete both."""
         table = cast(CfnResource, self.sessions.node.default_child)
         table_guard = self.rollback_guard.protect(
@@ -111,12 +121,12 @@ class DataStack(PlatformStack):
             target=self.sessions.table_name,
             arn=self.sessions.table_arn,
         )
-        cluster = cast(CfnResource, self.database.cluster.node.default_child)
-        cluster.node.add_dependency(table_guard)
+        database = self.database.identity
+        database.resource.node.add_dependency(table_guard)
         self.rollback_guard.protect(
             "Cluster",
-            resource=cluster,
-            kind=ProtectedKind.RDS_CLUSTER,
-            target=self.database.cluster.cluster_identifier,
-            arn=self.database.cluster.cluster_arn,
+            resource=database.resource,
+            kind=database.kind,
+            target=database.identifier,
+            arn=database.arn,
         )

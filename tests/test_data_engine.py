@@ -1,0 +1,295 @@
+"""The data engine seam: the factory, the interface every engine implements, and the consumers
+(data and API tiers) that see nothing else of the engine."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import App, CfnWaitConditionHandle, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.assertions import Template
+from constructs import Construct, IConstruct
+
+from cdk_constructs.data_engine import factory
+from cdk_constructs.data_engine.aurora_postgres import POSTGRES_PORT, AuroraPostgres
+from cdk_constructs.data_engine.choices import (
+    DEFAULT_ENGINE,
+    DatabaseEngine,
+    EngineFamily,
+    SslMode,
+)
+from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngine, DataEngineProps
+from cdk_constructs.network import Network
+from cdk_constructs.options import NatMode, ProtectedKind
+from cdk_constructs.schema_migrations import RUNNER_DEFAULT_FAMILY, migrations_dir
+from db_migrate import dialects
+from stacks.config import APP_CONFIG
+from stacks.data_stack import API_DB_USER, MIGRATIONS_PACKAGE
+from tests.synth import SynthesizedEnv, Tier, cdk_json_context, synth_variant_tiers
+from tests.template_queries import (
+    get_att,
+    imported,
+    only,
+    policy_statements_of_role,
+    resources,
+    security_group_rules,
+)
+from tests.test_data_helpers import MIGRATION_HANDLER
+
+# --- the construct's API for the API tier --------------------------------------------------
+
+
+def engine_props(network: Network, *, proxy: bool) -> DataEngineProps:
+    return DataEngineProps(
+        vpc=network.vpc,
+        subnets=network.db_subnets,
+        availability_zones=("us-east-1a", "us-east-1b"),
+        name_prefix="test",
+        engine_version="16.13",
+        min_capacity=0.5,
+        max_capacity=2,
+        auto_pause=None,
+        readers=0,
+        proxy=proxy,
+        backup_retention=Duration.days(1),
+        log_retention=logs.RetentionDays.ONE_WEEK,
+        removal_policy=RemovalPolicy.DESTROY,
+        deletion_protection=False,
+        rotation_subnets=network.app_subnets,
+    )
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["proxy", "direct"])
+def granted(request: pytest.FixtureRequest) -> tuple[AuroraPostgres, dict[str, Any]]:
+    """A database (with or without proxy) whose ``grant_connect`` was given to a role, built by
+    the factory from the default engine."""
+    app = App(context=cdk_json_context())
+    stack = Stack(app, "Grant")
+    network = Network(
+        stack,
+        "Network",
+        cidr="10.0.0.0/16",
+        availability_zones=("us-east-1a", "us-east-1b"),
+        nat_mode=NatMode.SINGLE_GATEWAY,
+        flow_log_retention=logs.RetentionDays.ONE_WEEK,
+        flow_log_group_name="/test/flow-logs",
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    database = factory.create_data_engine(
+        stack,
+        "Database",
+        engine=DEFAULT_ENGINE,
+        props=engine_props(network, proxy=request.param),
+    )
+    assert isinstance(database, AuroraPostgres)
+    role = iam.Role(stack, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    database.grant_connect(role, db_user="app_api")
+    return database, dict(Template.from_stack(stack).to_json())
+
+
+def test_grant_connect_allows_only_rds_db_connect_for_the_named_user(
+    granted: tuple[AuroraPostgres, dict[str, Any]],
+) -> None:
+    database, template = granted
+    (role_id,) = [
+        logical_id
+        for logical_id in resources(template, "AWS::IAM::Role")
+        if logical_id.startswith("ApiRole")
+    ]
+    (statement,) = policy_statements_of_role(template, role_id)
+    assert statement["Action"] == "rds-db:connect"
+    assert statement["Effect"] == "Allow"
+    rendered = str(statement["Resource"])
+    assert ":rds-db:" in rendered
+    assert ":dbuser:" in rendered
+    assert rendered.count("/app_api") == 1
+    if database.proxy is not None:
+        (proxy_id,) = resources(template, "AWS::RDS::DBProxy")
+        assert str(get_att(proxy_id, "DBProxyArn")) in rendered
+        assert database.ssl_mode is SslMode.VERIFY_FULL
+    else:
+        cluster_id, _ = only(template, "AWS::RDS::DBCluster")
+        assert str(get_att(cluster_id, "DBClusterResourceId")) in rendered
+        assert database.ssl_mode is SslMode.REQUIRE
+    assert database.port == POSTGRES_PORT
+    assert database.database_name == "app"
+
+
+# --- the factory and the interface ---------------------------------------------------------
+
+
+def test_every_engine_has_a_registry_row_and_the_shipped_ones_are_aurora_postgresql(
+    env: SynthesizedEnv,
+) -> None:
+    assert set(factory.ENGINES) == set(DatabaseEngine)
+    assert factory.ENGINES[DEFAULT_ENGINE] is AuroraPostgres
+    database = env.stage.data.database
+    assert isinstance(database, AuroraPostgres)
+    assert database.family is EngineFamily.POSTGRESQL
+    assert database.admin_ssl_mode is SslMode.REQUIRE
+    assert database.identity.kind is ProtectedKind.RDS_CLUSTER
+
+
+def interface_members() -> set[str]:
+    """The attributes and methods ``DataEngine`` declares."""
+    methods = {name for name, value in vars(DataEngine).items() if callable(value)}
+    return {*DataEngine.__annotations__, *methods} - {name for name in methods if name[0] == "_"}
+
+
+def test_the_engine_implements_every_member_of_the_interface(
+    granted: tuple[AuroraPostgres, dict[str, Any]],
+) -> None:
+    database, _ = granted
+    members = interface_members()
+    assert {"endpoint", "port", "ssl_mode", "grant_connect", "allow_client", "identity"} <= members
+    assert all(hasattr(database, member) for member in members)
+    conforming: DataEngine = database  # and mypy checks the types
+    cluster = database.cluster.node.default_child
+    assert cluster is not None
+    assert conforming.identity.resource.node.path == cluster.node.path
+
+
+# --- a second engine, registered without touching its consumers ------------------------------
+
+
+class FakeEngine(Construct):
+    """Any engine at all: a security group, a secret, a stand-in resource, odd port and host."""
+
+    family = EngineFamily.POSTGRESQL
+    port = 6543
+    ssl_mode = SslMode.VERIFY_FULL
+    admin_ssl_mode = SslMode.REQUIRE
+    endpoint = "clients.fake.invalid"
+    admin_endpoint = "admin.fake.invalid"
+    arn = "arn:aws:rds-db:us-east-1:111111111111:dbuser:fake-db"
+
+    def __init__(self, scope: Construct, id_: str, *, props: DataEngineProps) -> None:
+        super().__init__(scope, id_)
+        self.database_name = props.database_name
+        self.security_group = ec2.SecurityGroup(
+            self, "Group", vpc=props.vpc, allow_all_outbound=False
+        )
+        self.secret = secretsmanager.Secret(self, "Master")
+        self.identity = DatabaseIdentity(
+            resource=CfnWaitConditionHandle(self, "Database"),
+            kind=ProtectedKind.RDS_CLUSTER,
+            identifier="fake-db",
+            arn="arn:aws:rds:us-east-1:111111111111:cluster:fake-db",
+            proxy_name=None,
+        )
+
+    def allow_client(self, client: ec2.IConnectable, *, description: str) -> None:
+        client.connections.allow_to(self.security_group, ec2.Port.tcp(self.port), description)
+
+    def allow_admin_client(self, client: ec2.IConnectable, *, description: str) -> list[IConstruct]:
+        self.allow_client(client, description=description)
+        return []
+
+    def grant_connect(self, grantee: iam.IGrantable, *, db_user: str) -> iam.Grant:
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["rds-db:connect"], resource_arns=[f"{self.arn}/{db_user}"]
+        )
+
+    def order_admin_run(self, run: Construct) -> None:
+        run.node.add_dependency(self.identity.resource)
+
+    def metric(self, metric_name: str, *, statistic: str, period: Duration) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/RDS",
+            metric_name=metric_name,
+            dimensions_map={"DBInstanceIdentifier": "fake-db"},
+            statistic=statistic,
+            period=period,
+        )
+
+
+@pytest.fixture(scope="module")
+def fake_engine_templates() -> dict[Tier, dict[str, Any]]:
+    """dev's data and API tiers with the default engine's registry row pointing at FakeEngine."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(factory.ENGINES, DEFAULT_ENGINE, FakeEngine)
+        return synth_variant_tiers(APP_CONFIG.environment("dev"), Tier.API)
+
+
+def test_a_second_engine_needs_no_change_in_the_data_tier(
+    fake_engine_templates: dict[Tier, dict[str, Any]],
+) -> None:
+    data = fake_engine_templates[Tier.DATA]
+    assert resources(data, "AWS::RDS::DBCluster") == {}
+    (handle_id,) = resources(data, "AWS::CloudFormation::WaitConditionHandle")
+    (resource,) = resources(data, "Custom::SchemaMigrations").values()
+    assert handle_id in resource["DependsOn"]
+    assert resource["Properties"]["Endpoint"] == FakeEngine.admin_endpoint
+    (function,) = [
+        function
+        for function in resources(data, "AWS::Lambda::Function").values()
+        if function["Properties"].get("Handler") == MIGRATION_HANDLER
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert set(variables) == {"DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_SSLMODE"}
+    assert variables["DB_HOST"] == FakeEngine.admin_endpoint
+    assert variables["DB_PORT"] == str(FakeEngine.port)
+    assert variables["DB_SSLMODE"] == SslMode.REQUIRE
+    output = data["Outputs"]["DatabaseEndpoint"]
+    assert output["Value"] == FakeEngine.endpoint
+    assert output["Description"].startswith("PostgreSQL endpoint for clients")
+
+
+def test_a_second_engine_needs_no_change_in_the_api_tier(
+    fake_engine_templates: dict[Tier, dict[str, Any]],
+) -> None:
+    data, api = fake_engine_templates[Tier.DATA], fake_engine_templates[Tier.API]
+    ((function_id, function),) = [
+        (logical_id, f)
+        for logical_id, f in resources(api, "AWS::Lambda::Function").items()
+        if f["Properties"].get("Description") == "Items API"
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["DB_HOST"] == FakeEngine.endpoint
+    assert variables["DB_PORT"] == str(FakeEngine.port)
+    assert variables["DB_SSLMODE"] == SslMode.VERIFY_FULL
+    assert variables["DB_NAME"] == "app"
+    (group,) = function["Properties"]["VpcConfig"]["SecurityGroupIds"]
+    (fake_group,) = [
+        logical_id
+        for logical_id in resources(data, "AWS::EC2::SecurityGroup")
+        if logical_id.startswith("DatabaseGroup")
+    ]
+    to_database = [
+        rule
+        for rule in security_group_rules(api, group["Fn::GetAtt"][0], "egress")
+        if rule["FromPort"] == FakeEngine.port
+    ]
+    assert [imported(rule["DestinationSecurityGroupId"], data) for rule in to_database] == [
+        get_att(fake_group, "GroupId")
+    ]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    connect = [
+        statement["Resource"]
+        for statement in policy_statements_of_role(api, role_id)
+        if statement["Action"] == "rds-db:connect"
+    ]
+    assert connect == [f"{FakeEngine.arn}/{API_DB_USER}"]
+    assert function_id not in json.dumps(data)
+
+
+# --- the migration set of each family --------------------------------------------------------
+
+
+def test_each_family_has_its_migration_set_where_the_app_and_the_runner_look() -> None:
+    """The app fingerprints ``migrations/<family>/`` and names the family in DB_ENGINE_FAMILY;
+    the runner reads the same folder for the same value."""
+    assert {family.value for family in EngineFamily} == {
+        family.value for family in dialects.EngineFamily
+    }
+    assert RUNNER_DEFAULT_FAMILY.value == dialects.DEFAULT_FAMILY.value
+    for family in EngineFamily:
+        runner_dir = dialects.DIALECTS[dialects.EngineFamily(family.value)].migrations_dir
+        assert migrations_dir(MIGRATIONS_PACKAGE, family) == runner_dir
+        assert sorted(runner_dir.glob("*.sql"))
