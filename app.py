@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""CDK entry point: one Stage per environment from ``stacks/config.py``.
+"""CDK entry point: one Stage per environment from ``stacks/config/environments.py``.
 
 ``-c env=NAME`` synthesizes only that environment (what ``make deploy`` and ``make diff`` use),
 plus the GitHub OIDC stack of its account; ``-c web_image_tag=TAG`` / ``-c api_image_tag=TAG``
 override that environment's image tags (what the deploy workflow passes).
+
+A bad config value exits with its one line, never a traceback: one in the environments raises
+while ``stacks.config`` is imported below, and ``stacks.config`` prints it (its excepthook);
+one in the context (``-c ...``) raises in ``main``, which prints it.
 """
 
 import sys

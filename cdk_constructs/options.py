@@ -1,6 +1,5 @@
 """Choices the constructs accept, as enums (pure Python: config validation imports this cheaply)."""
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -92,15 +91,6 @@ APP_RUNNER_CPU_MEMORY: dict[int, tuple[int, ...]] = {
 """CPU units -> the memory sizes (MiB) App Runner offers with it."""
 
 
-class SslMode(StrEnum):
-    """How a PostgreSQL client checks the server's TLS certificate (libpq ``sslmode``)."""
-
-    VERIFY_FULL = "verify-full"
-    """Encrypt and verify chain and host name (RDS Proxy's certificate chains to Amazon Root CA)."""
-    REQUIRE = "require"
-    """Encrypt only: the Aurora CA bundle is not in the Lambda runtime's trust store."""
-
-
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
@@ -116,71 +106,6 @@ class Image(StrEnum):
     WEB = "web"
     """The public web app, built for its service's ``WebConfig.cpu_architecture`` (linux/arm64
     on Fargate, linux/amd64 on Fargate Spot and App Runner)."""
-
-
-@dataclass(frozen=True)
-class AlarmThresholds:
-    """Every alarm threshold of an environment, in one place (``PlatformMonitoring`` turns them
-    into alarms on the env's alerts topic; config sets them per environment)."""
-
-    api_5xx_rate_percent: float = 5.0
-    """API Gateway 5XX responses as a share of requests, per 5 minutes."""
-    api_p99_latency_ms: int = 3000
-    """API Gateway p99 latency, per 5 minutes."""
-    lambda_errors: int = 5
-    """Function errors per 5 minutes."""
-    lambda_throttles: int = 1
-    """Throttled invocations per 5 minutes."""
-    lambda_duration_percent_of_timeout: int = 80
-    """Maximum duration as a share of the function's timeout."""
-    aurora_cpu_percent: int = 80
-    aurora_acu_utilization_percent: int = 90
-    """ACUs in use as a share of the maximum: the cluster is about to hit its ceiling."""
-    aurora_connections: int = 400
-    proxy_client_connections: int = 500
-    dynamodb_throttles: int = 1
-    dynamodb_system_errors: int = 1
-    web_5xx: int = 10
-    """ALB (or App Runner) 5XX responses per 5 minutes."""
-    unhealthy_targets: int = 1
-
-
-RESOURCE_SERVER_ID = "api"
-"""The Cognito resource server of the items API: scopes read ``api/items.read``."""
-
-
-class ApiScope(StrEnum):
-    """Scopes of the ``api`` resource server; reads need ``items.read``, writes ``items.write``."""
-
-    ITEMS_READ = "items.read"
-    ITEMS_WRITE = "items.write"
-
-    @property
-    def token_scope(self) -> str:
-        """The scope as it appears in tokens and authorizers: ``api/items.read``."""
-        return f"{RESOURCE_SERVER_ID}/{self.value}"
-
-
-@dataclass(frozen=True)
-class ApiRoute:
-    """One route of the items API and the scope its token must carry."""
-
-    path: str
-    """``{x}`` marks a path parameter."""
-    method: str
-    scope: ApiScope
-
-
-API_ROUTES = (
-    ApiRoute("/health", "GET", ApiScope.ITEMS_READ),
-    ApiRoute("/items", "GET", ApiScope.ITEMS_READ),
-    ApiRoute("/items", "POST", ApiScope.ITEMS_WRITE),
-    ApiRoute("/items/{id}", "GET", ApiScope.ITEMS_READ),
-    ApiRoute("/items/{id}", "PUT", ApiScope.ITEMS_WRITE),
-    ApiRoute("/items/{id}", "DELETE", ApiScope.ITEMS_WRITE),
-)
-"""The API's routes: the API stack deploys them with a Cognito authorizer each, the local
-stack (``make local``) enforces the same scopes."""
 
 
 class ProtectedKind(StrEnum):

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cdk_constructs.options import WebRuntime
 from preflight import CheckResult, Status
 from preflight.capacity import check_elastic_ips, check_lambda_concurrency, check_nat_gateways
 from preflight.checks import (
@@ -32,11 +31,22 @@ from preflight.checks import (
     check_hosted_zone,
     error_code,
 )
-from stacks.config import APP_CONFIG, AppConfig, ConfigError, EnvironmentConfig, check_deployable
+from stacks.config import (
+    APP_CONFIG,
+    AppConfig,
+    ConfigError,
+    EnvironmentConfig,
+    check_deployable,
+    runtime_spec,
+)
 
 SessionFactory = Callable[..., boto3.Session]
 """Makes the boto3 sessions (``boto3.Session``; tests pass one whose clients moto or a botocore
 Stubber answer)."""
+
+
+RUNTIME_CHECKS: Mapping[str, Check] = {"app-runner": check_app_runner}
+"""The checks a web runtime may need, by the names its spec lists (``preflight_checks``)."""
 
 
 def selected(env: EnvironmentConfig, *, ci: bool) -> list[tuple[str, Check]]:
@@ -52,8 +62,9 @@ def selected(env: EnvironmentConfig, *, ci: bool) -> list[tuple[str, Check]]:
     ]
     if env.web.domain_name:
         chosen.append(("hosted-zone", check_hosted_zone))
-    if env.web.runtime is WebRuntime.APP_RUNNER:
-        chosen.append(("app-runner", check_app_runner))
+    chosen += [
+        (name, RUNTIME_CHECKS[name]) for name in runtime_spec(env.web.runtime).preflight_checks
+    ]
     chosen.append(("cognito-domain", check_cognito_domain))
     return chosen
 
@@ -134,7 +145,7 @@ def run(
     try:
         env = check_deployable(config, env_name)
     except ConfigError as error:
-        fix = "edit stacks/config.py (python -m stacks.config check re-checks it)"
+        fix = "edit stacks/config/environments.py (python -m stacks.config check re-checks it)"
         yield CheckResult.failed("config", str(error), fix)
         return
     yield CheckResult.passed("config", f"'{env.name}' deploys to {env.account}/{env.region}")
@@ -162,7 +173,7 @@ def main(
     parser = argparse.ArgumentParser(
         prog="python -m preflight", description="Read-only checks of an environment's account."
     )
-    parser.add_argument("env", help="environment name (stacks/config.py)")
+    parser.add_argument("env", help="environment name (stacks/config/environments.py)")
     parser.add_argument(
         "--ci",
         action="store_true",

@@ -1,14 +1,16 @@
 """What the GitHub workflows and ``make bootstrap`` need to know from config, as plain lines.
 
-Pure Python (no CDK import), so a workflow job can ask it before installing anything:
-
 - ``python -m stacks.delivery environment-for-branch BRANCH``: ``environment=<name>`` (empty when
   the branch deploys nothing), for ``$GITHUB_OUTPUT``;
 - ``python -m stacks.delivery plan ENV``: the environment's deploy plan as ``key=value`` lines;
 - ``python -m stacks.delivery bootstrap-target ENV``: ``aws://ACCOUNT/REGION``;
 - ``python -m stacks.delivery oidc-stage ENV``: the stage holding the account's OIDC stack;
-- ``python -m stacks.delivery web-outputs ENV FILE``: ``public_url``, ``health_url`` and
-  ``service_id`` of the web stack, from ``cdk deploy --outputs-file FILE``.
+- ``python -m stacks.delivery web-outputs ENV FILE``: ``public_url``, ``health_url``,
+  ``service_id`` and ``rollout`` (how the workflow rolls a new image out) of the web stack,
+  from ``cdk deploy --outputs-file FILE``, for ``$GITHUB_ENV``.
+
+It imports no CDK code: a workflow job asks it after installing only the config's own
+requirements (``requirements-config.txt``: Pydantic).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from cdk_constructs.options import CpuArchitecture, Image
 from stacks.config import (
     APP_CONFIG,
     AppConfig,
-    ConfigError,
     EnvironmentConfig,
     check_deployable,
     repository_name,
     stack_name,
     validate_app_config,
 )
+from stacks.config.errors import exit_code
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_ARCHITECTURE = CpuArchitecture.ARM64
@@ -75,48 +77,62 @@ def deploy_plan(
 
 
 def web_outputs(config: AppConfig, env: EnvironmentConfig, outputs_file: Path) -> dict[str, str]:
-    """The web stack's outputs the workflow's smoke test and App Runner step need."""
+    """The web stack's outputs the workflow's smoke test and rollout steps need (``rollout``:
+    the web stack's ``Rollout`` output, which names the steps a new image needs)."""
     outputs = json.loads(outputs_file.read_text())[stack_name(config, env, "web")]
     public_url = str(outputs["PublicUrl"])
     return {
         "public_url": public_url,
         "health_url": f"{public_url}{env.web.health_path}",
         "service_id": str(outputs["ServiceId"]),
+        "rollout": str(outputs["Rollout"]),
     }
 
 
+USAGE = (
+    "usage: python -m stacks.delivery environment-for-branch BRANCH | plan ENV | "
+    "bootstrap-target ENV | oidc-stage ENV | web-outputs ENV FILE"
+)
+
+
 def main(argv: Sequence[str], config: AppConfig = APP_CONFIG) -> int:
-    usage = (
-        "usage: python -m stacks.delivery environment-for-branch BRANCH | plan ENV | "
-        "bootstrap-target ENV | oidc-stage ENV | web-outputs ENV FILE"
-    )
-    try:
-        match list(argv):
-            case ["environment-for-branch", branch]:
-                validate_app_config(config)
-                env = config.environment_for_branch(branch)
-                print(f"environment={env.name if env else ''}")
-            case ["plan", env_name]:
-                env = check_deployable(config, env_name)
-                for key, value in deploy_plan(config, env).items():
-                    print(f"{key}={value}")
-            case ["bootstrap-target", env_name]:
-                env = check_deployable(config, env_name)
-                print(f"aws://{env.account}/{env.region}")
-            case ["oidc-stage", env_name]:
-                env = check_deployable(config, env_name)
-                print(oidc_stage_id(env.account))
-            case ["web-outputs", env_name, outputs_file]:
-                env = config.environment(env_name)
-                for key, value in web_outputs(config, env, Path(outputs_file)).items():
-                    print(f"{key}={value}")
-            case _:
-                print(usage, file=sys.stderr)
-                return 2
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 1
+    """Each command prints ``key=value`` lines; a bad or undeployable config, its one line on
+    stderr and exit 1."""
+    return exit_code(lambda: _run(list(argv), config))
+
+
+def _run(argv: list[str], config: AppConfig) -> int:
+    match argv:
+        case ["environment-for-branch", branch]:
+            validate_app_config(config)
+            env = config.environment_for_branch(branch)
+            print(f"environment={env.name if env else ''}")
+        case ["plan", env_name]:
+            env = check_deployable(config, env_name)
+            _print(deploy_plan(config, env))
+        case ["bootstrap-target", env_name]:
+            env = check_deployable(config, env_name)
+            print(f"aws://{env.account}/{env.region}")
+        case ["oidc-stage", env_name]:
+            env = check_deployable(config, env_name)
+            print(oidc_stage_id(env.account))
+        case ["web-outputs", env_name, outputs_file]:
+            env = config.environment(env_name)
+            try:
+                outputs = web_outputs(config, env, Path(outputs_file))
+            except KeyError as missing:
+                print(f"{outputs_file} has no {missing} of {env_name}'s web stack", file=sys.stderr)
+                return 1
+            _print(outputs)
+        case _:
+            print(USAGE, file=sys.stderr)
+            return 2
     return 0
+
+
+def _print(values: dict[str, str]) -> None:
+    for key, value in values.items():
+        print(f"{key}={value}")
 
 
 if __name__ == "__main__":

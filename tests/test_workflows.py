@@ -1,33 +1,23 @@
-"""The GitHub workflows agree with config, ask for the least they need, and never cancel a
-deploy; the delivery helpers they call; the pre-commit hooks."""
+"""The GitHub workflows agree with config, ask for the least they need, install the config's
+pins where they ask it first, and never cancel a deploy; the pre-commit hooks. The delivery
+helpers they call: ``test_delivery.py``."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from cdk_constructs.options import Image, WebRuntime
-from stacks import delivery
-from stacks.config import (
-    APP_CONFIG,
-    AppConfig,
-    ConfigError,
-    EnvironmentConfig,
-    WebConfig,
-    stack_name,
-)
+from cdk_constructs.web_runtime.rollout import Rollout
+from stacks.config import APP_CONFIG
 from tests.conftest import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
-REAL_ACCOUNT = "123456789012"
-REAL_ZONE = "acme-platform.dev"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -44,35 +34,6 @@ def steps_running(job: dict[str, Any], text: str) -> list[dict[str, Any]]:
 def step_using(job: dict[str, Any], action: str) -> dict[str, Any]:
     (step,) = [step for step in job["steps"] if step.get("uses", "").startswith(f"{action}@")]
     return dict(step)
-
-
-def real_config(**web: Any) -> AppConfig:
-    """The shipped config with real-looking values for every placeholder (placeholders can't
-    deploy: stacks.config.find_placeholder): account, repository, e-mail, domain and zone."""
-
-    def real_web(env: EnvironmentConfig) -> WebConfig:
-        domain: dict[str, str] = {}
-        if env.web.domain_name is not None:
-            domain = {
-                "domain_name": f"www.{REAL_ZONE}",
-                "hosted_zone_id": "Z04517272K5GTIXMX3VQX",
-                "hosted_zone_name": REAL_ZONE,
-            }
-        return replace(env.web, **{**domain, **web})
-
-    return replace(
-        APP_CONFIG,
-        github=replace(APP_CONFIG.github, repository="acme-platform/serverless-three-tier"),
-        environments=tuple(
-            replace(
-                env,
-                account=REAL_ACCOUNT,
-                alert_email=f"alerts-{env.name}@{REAL_ZONE}",
-                web=real_web(env),
-            )
-            for env in APP_CONFIG.environments
-        ),
-    )
 
 
 # --- deploy.yml ---------------------------------------------------------------------------------
@@ -132,7 +93,8 @@ def test_deploy_steps_in_order() -> None:
     assert "--context api_image_tag=" in deploy["run"]
     assert "--require-approval never" in deploy["run"]
     (app_runner,) = steps_running(job, "aws apprunner start-deployment")
-    assert app_runner["if"] == "steps.plan.outputs.runtime == 'app_runner'"
+    # The web stack's Rollout output, which web-outputs writes to $GITHUB_ENV.
+    assert app_runner["if"] == f"env.rollout == '{Rollout.APP_RUNNER_START_DEPLOYMENT}'"
     assert str(WebRuntime.APP_RUNNER) == "app_runner"
     (build,) = steps_running(job, "docker buildx build")
     assert build["env"]["TAG"] == "${{ github.sha }}"
@@ -210,128 +172,53 @@ def test_actionlint_finds_nothing() -> None:
     assert (result.returncode, result.stdout) == (0, "")
 
 
-# --- delivery helpers ---------------------------------------------------------------------------
+# --- the config's own requirements, where a job asks stacks.delivery first --------------------
 
 
-def run_delivery(capsys: pytest.CaptureFixture[str], *argv: str, config: AppConfig) -> Any:
-    code = delivery.main(list(argv), config)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def test_the_resolve_job_installs_the_config_pins_before_asking_delivery() -> None:
+    """The resolve job runs before anything else is installed: stacks.delivery reads the
+    config, which needs Pydantic; the job installs the config's pins alone."""
+    steps = load("deploy.yml")["jobs"]["resolve"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    (install,) = [i for i, run in enumerate(runs) if "pip install" in run]
+    (resolve,) = [i for i, run in enumerate(runs) if "stacks.delivery" in run]
+    assert install < resolve
+    assert runs[install].endswith("-r requirements-config.txt")
+    python = step_using({"steps": steps}, "actions/setup-python")["with"]
+    assert python["cache-dependency-path"] == "requirements-config.txt"
 
 
-@pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
-def test_branch_resolves_to_its_environment(
-    env_name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    branch = APP_CONFIG.environment(env_name).branch
-    assert run_delivery(capsys, "environment-for-branch", branch, config=APP_CONFIG) == (
-        0,
-        f"environment={env_name}\n",
-        "",
-    )
+def test_the_deploy_job_asks_delivery_with_the_venv_make_set_up() -> None:
+    """After ``make test``, the deploy job's python is .venv's (with the config's pins)."""
+    job = load("deploy.yml")["jobs"]["deploy"]
+    for step in steps_running(job, "-m stacks.delivery"):
+        assert all(
+            line.strip().startswith(".venv/bin/python -m stacks.delivery")
+            for line in step["run"].splitlines()
+            if "-m stacks.delivery" in line
+        ), step["name"]
 
 
-def test_other_branches_deploy_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_delivery(capsys, "environment-for-branch", "feature/x", config=APP_CONFIG)
-    assert result == (0, "environment=\n", "")
-
-
-def test_plan_refuses_a_placeholder_account_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_delivery(capsys, "plan", "dev", config=APP_CONFIG)
-    assert (code, out) == (1, "")
-    assert err.count("\n") == 1
-    assert "environment 'dev', field 'account'" in err
-
-
-def test_plan_of_a_real_environment(tmp_path: Path) -> None:
-    config = real_config()
-    env = config.environment("prod")
-    plan = delivery.deploy_plan(config, env, root=tmp_path)
-    assert plan["environment"] == "prod"
-    assert plan["region"] == env.region
-    assert plan["role_session_seconds"] == str(config.github.deploy_session_hours * 3600)
-    assert plan["web_source"] == ""  # no web_app/Dockerfile in this checkout
-    (tmp_path / "web_app").mkdir()
-    (tmp_path / "web_app" / "Dockerfile").write_text("FROM scratch\n")
-    plan = delivery.deploy_plan(config, env, root=tmp_path)
-    assert plan["web_source"] == "web_app"
-    assert plan["api_source"] == ""  # not configured: the API deploys from its zip
-    assert plan["web_repository"] == "three-tier/prod/web"
-    assert (plan["web_platform"], plan["api_platform"]) == ("linux/arm64", "linux/arm64")
-    assert plan["runtime"] == "fargate"
-
-
-def test_app_runner_images_are_built_for_x86(tmp_path: Path) -> None:
-    config = real_config(runtime=WebRuntime.APP_RUNNER, spot=False)
-    plan = delivery.deploy_plan(config, config.environment("dev"), root=tmp_path)
-    assert (plan["runtime"], plan["web_platform"]) == ("app_runner", "linux/amd64")
-
-
-# https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
-# "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
-# Fargate Spot only supports Linux tasks with the X86_64 architecture."
-def test_fargate_spot_images_are_built_for_x86(capsys: pytest.CaptureFixture[str]) -> None:
-    config = real_config()
-    assert config.environment("dev").web.spot
-    code, out, _ = run_delivery(capsys, "plan", "dev", config=config)
-    assert code == 0
-    plan = dict(line.split("=", 1) for line in out.splitlines())
-    assert (plan["runtime"], plan["web_platform"]) == ("fargate", "linux/amd64")
-    assert plan["api_platform"] == "linux/arm64"
-    on_demand = real_config(spot=False)
-    assert delivery.deploy_plan(on_demand, on_demand.environment("dev"))["web_platform"] == (
-        "linux/arm64"
-    )
-
-
-def test_bootstrap_target_and_oidc_stage(capsys: pytest.CaptureFixture[str]) -> None:
-    config = real_config()
-    assert run_delivery(capsys, "bootstrap-target", "staging", config=config) == (
-        0,
-        f"aws://{REAL_ACCOUNT}/us-east-1\n",
-        "",
-    )
-    assert run_delivery(capsys, "oidc-stage", "staging", config=config) == (
-        0,
-        f"github-{REAL_ACCOUNT}\n",
-        "",
-    )
-
-
-def test_web_outputs_for_the_smoke_test(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = APP_CONFIG.environment("staging")
-    outputs = tmp_path / "outputs.json"
-    web_outputs = {"PublicUrl": "http://alb.example", "ServiceId": "arn:svc"}
-    outputs.write_text(json.dumps({stack_name(APP_CONFIG, env, "web"): web_outputs}))
-    code, out, _ = run_delivery(capsys, "web-outputs", "staging", str(outputs), config=APP_CONFIG)
-    assert code == 0
-    assert out.splitlines() == [
-        "public_url=http://alb.example",
-        f"health_url=http://alb.example{env.web.health_path}",
-        "service_id=arn:svc",
-    ]
-
-
-def test_unknown_command_prints_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_delivery(capsys, "deploy", config=APP_CONFIG)
-    assert (code, out) == (2, "")
-    assert err.startswith("usage:")
-
-
-# --- image tags passed as context ---------------------------------------------------------------
-
-
-def test_image_tags_override_only_the_environment_being_deployed() -> None:
-    config = APP_CONFIG.with_image_tags("staging", {Image.WEB: "abc123", Image.API: None})
-    assert config.environment("staging").web.image_tag == "abc123"
-    assert config.environment("staging").api.image_tag is None
-    assert config.environment("dev").web.image_tag is None
-    assert APP_CONFIG.with_image_tags(None, {Image.WEB: None, Image.API: ""}) is APP_CONFIG
-
-
-def test_an_image_tag_without_an_environment_is_refused() -> None:
-    with pytest.raises(ConfigError, match="needs the environment"):
-        APP_CONFIG.with_image_tags(None, {Image.WEB: "abc123"})
+def test_the_config_pins_are_in_one_file() -> None:
+    """Pydantic and its dependencies are pinned in requirements-config.txt only; the app's
+    requirements (and through them the dev ones) include it."""
+    pins = {
+        line.split("==")[0].lower()
+        for line in (REPO_ROOT / "requirements-config.txt").read_text().splitlines()
+        if "==" in line
+    }
+    assert pins >= {"pydantic", "pydantic-core", "annotated-types", "typing-extensions"}
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        lines = (REPO_ROOT / name).read_text().splitlines()
+        pinned = {line.split("==")[0].split("[")[0].lower() for line in lines if "==" in line}
+        assert not pins & pinned, name
+    assert "-r requirements-config.txt" in (REPO_ROOT / "requirements.txt").read_text()
+    assert "-r requirements.txt" in (REPO_ROOT / "requirements-dev.txt").read_text()
+    installed = {name: version(name) for name in pins}
+    for line in (REPO_ROOT / "requirements-config.txt").read_text().splitlines():
+        if "==" in line:
+            name, pinned_version = line.split("==")
+            assert installed[name.lower()] == pinned_version, name
 
 
 # --- pre-commit ---------------------------------------------------------------------------------

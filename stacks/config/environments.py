@@ -1,0 +1,143 @@
+"""The environments, the values to edit: what gets deployed where.
+
+Every value is checked when this module is imported: a bad one stops every command (``make
+synth``, ``make deploy``, ``python -m stacks.config check``, ...) with one line naming the
+environment, the field and what is allowed. What each field means, takes and defaults to: the
+README's configuration tables, or the sections in ``stacks/config/sections.py``.
+"""
+
+from __future__ import annotations
+
+from cdk_constructs.options import Image, InterfaceEndpoint, NatMode
+from stacks.config.schema import AppConfig, EnvironmentConfig
+from stacks.config.sections import (
+    ApiConfig,
+    DatabaseConfig,
+    GitHubConfig,
+    NetworkConfig,
+    RegistryConfig,
+    WebConfig,
+)
+
+APP_CONFIG = AppConfig(
+    app_name="three-tier",
+    github=GitHubConfig(
+        repository="example-org/serverless-three-tier",
+        image_sources={Image.WEB: "web_app"},
+    ),
+    environments=(
+        EnvironmentConfig(
+            name="dev",
+            account="111111111111",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="dev",
+            alert_email="alerts-dev@example.com",
+            log_retention_days=14,
+            retain_data=False,
+            network=NetworkConfig(
+                vpc_cidr="10.10.0.0/16",
+                nat_mode=NatMode.INSTANCE,
+                interface_endpoints=(InterfaceEndpoint.EXECUTE_API,),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0,
+                max_capacity=2,
+                auto_pause_minutes=10,
+                readers=0,
+                proxy=False,
+                backup_retention_days=1,
+            ),
+            # 25 s: the first request after an auto-pause waits for the cluster to resume.
+            api=ApiConfig(
+                memory_mb=512, timeout_seconds=25, throttle_rate_limit=20, throttle_burst_limit=40
+            ),
+            web=WebConfig(spot=True, min_instances=1, max_instances=1, canary_interval_minutes=60),
+            registry=RegistryConfig(keep_tagged_images=10),
+        ),
+        EnvironmentConfig(
+            name="staging",
+            account="222222222222",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="staging",
+            alert_email="alerts-staging@example.com",
+            log_retention_days=30,
+            retain_data=False,
+            network=NetworkConfig(
+                vpc_cidr="10.20.0.0/16",
+                nat_mode=NatMode.SINGLE_GATEWAY,
+                interface_endpoints=(
+                    InterfaceEndpoint.EXECUTE_API,
+                    InterfaceEndpoint.SECRETS_MANAGER,
+                    InterfaceEndpoint.LOGS,
+                ),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0.5,
+                max_capacity=4,
+                readers=0,
+                proxy=True,
+                backup_retention_days=7,
+            ),
+            api=ApiConfig(
+                memory_mb=512, timeout_seconds=10, throttle_rate_limit=50, throttle_burst_limit=100
+            ),
+            web=WebConfig(min_instances=1, max_instances=2, canary_interval_minutes=15),
+            registry=RegistryConfig(keep_tagged_images=20),
+        ),
+        EnvironmentConfig(
+            name="prod",
+            account="333333333333",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="main",
+            alert_email="alerts-prod@example.com",
+            log_retention_days=365,
+            retain_data=True,
+            network=NetworkConfig(
+                vpc_cidr="10.30.0.0/16",
+                nat_mode=NatMode.GATEWAY_PER_AZ,
+                interface_endpoints=(
+                    InterfaceEndpoint.EXECUTE_API,
+                    InterfaceEndpoint.SECRETS_MANAGER,
+                    InterfaceEndpoint.KMS,
+                    InterfaceEndpoint.LOGS,
+                    InterfaceEndpoint.MONITORING,
+                    InterfaceEndpoint.ECR_API,
+                    InterfaceEndpoint.ECR_DOCKER,
+                    InterfaceEndpoint.STS,
+                    InterfaceEndpoint.XRAY,
+                ),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0.5,
+                max_capacity=16,
+                readers=1,
+                proxy=True,
+                backup_retention_days=30,
+            ),
+            api=ApiConfig(
+                memory_mb=1024,
+                timeout_seconds=10,
+                # No reservation: Lambda keeps 100 executions of the account unreserved, so a
+                # reservation fails on a new account's low quota (see ApiConfig).
+                reserved_concurrency=None,
+                throttle_rate_limit=200,
+                throttle_burst_limit=400,
+            ),
+            web=WebConfig(
+                cpu=512,
+                memory_mib=1024,
+                min_instances=2,
+                max_instances=6,
+                waf=True,
+                domain_name="www.example.com",
+                hosted_zone_id="Z0123456789EXAMPLE0",
+                hosted_zone_name="example.com",
+                canary_interval_minutes=5,
+            ),
+            registry=RegistryConfig(keep_tagged_images=50),
+        ),
+    ),
+)

@@ -1,0 +1,84 @@
+"""What config allows on each web runtime: one spec per ``WebRuntime``, nothing else branches.
+
+Adding a runtime: its ``WebRuntime`` member, its row in ``RUNTIME_SPECS`` (the sizes it offers,
+its CPU, Spot, domains, the preflight checks it needs) and its construct (the CDK side's
+``cdk_constructs/web_runtime/``). Validation, ``WebConfig.cpu_architecture`` and ``make
+preflight`` read the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from cdk_constructs.options import (
+    APP_RUNNER_CPU_MEMORY,
+    FARGATE_CPU_MEMORY,
+    CpuArchitecture,
+    WebRuntime,
+)
+
+
+@dataclass(frozen=True)
+class WebRuntimeSpec:
+    """The rules of one web runtime."""
+
+    label: str
+    """Its name in messages: ``App Runner``."""
+    cpu_memory: Mapping[int, tuple[int, ...]]
+    """CPU units -> the memory sizes (MiB) it offers with them."""
+    architecture: CpuArchitecture
+    """What its on-demand containers run on (and so what the image is built for)."""
+    spot_architecture: CpuArchitecture | None
+    """What its Spot capacity runs on; None: it has no Spot capacity (``web.spot`` refused)."""
+    custom_domain: bool
+    """Whether config may give it ``web.domain_name`` (a certificate and alias record)."""
+    https_without_domain: bool
+    """Whether it serves HTTPS on its own URL; if not, a ``retain_data`` environment needs a
+    domain or ``allow_plain_http``."""
+    preflight_checks: tuple[str, ...] = ()
+    """Names of the ``make preflight`` account checks only this runtime needs."""
+
+    def cpu_architecture(self, *, spot: bool) -> CpuArchitecture:
+        """What a service of this runtime runs on, on Spot capacity or not."""
+        return self.spot_architecture if spot and self.spot_architecture else self.architecture
+
+    def offered(self) -> str:
+        """Its CPU/memory pairs, as an error line lists them."""
+        return "; ".join(
+            f"cpu {cpu}: memory {', '.join(map(str, memories))}"
+            for cpu, memories in self.cpu_memory.items()
+        )
+
+
+RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
+    {
+        # https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html:
+        # "Fargate Spot only supports Linux tasks with the X86_64 architecture."
+        WebRuntime.FARGATE: WebRuntimeSpec(
+            label="Fargate",
+            cpu_memory=FARGATE_CPU_MEMORY,
+            architecture=CpuArchitecture.ARM64,
+            spot_architecture=CpuArchitecture.X86_64,
+            custom_domain=True,
+            https_without_domain=False,
+        ),
+        # App Runner runs x86_64 only, serves HTTPS on its own URL; its custom domains are
+        # linked outside CloudFormation, and it closed to new AWS customers on 2026-04-30.
+        WebRuntime.APP_RUNNER: WebRuntimeSpec(
+            label="App Runner",
+            cpu_memory=APP_RUNNER_CPU_MEMORY,
+            architecture=CpuArchitecture.X86_64,
+            spot_architecture=None,
+            custom_domain=False,
+            https_without_domain=True,
+            preflight_checks=("app-runner",),
+        ),
+    }
+)
+"""Every ``WebRuntime`` and its rules."""
+
+
+def runtime_spec(runtime: WebRuntime) -> WebRuntimeSpec:
+    return RUNTIME_SPECS[runtime]

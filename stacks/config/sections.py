@@ -1,0 +1,294 @@
+"""The sections of an environment (network, database, api, web, registry, alarms) and the app's
+GitHub section. A field's annotation holds its type and range (or rule), its docstring what it
+means; the README's configuration tables are generated from both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import field
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+
+from cdk_constructs.options import CpuArchitecture, Image, InterfaceEndpoint, NatMode, WebRuntime
+from stacks.config.constraints import BY_VALUE, Unit, refuse
+from stacks.config.model import section
+from stacks.config.rules import (
+    DOMAIN,
+    ENGINE_VERSION,
+    HEALTH_PATH,
+    IMAGE_TAG,
+    INGRESS_CIDRS,
+    REPOSITORY,
+    VPC_CIDR,
+    is_relative_folder,
+)
+from stacks.config.runtimes import runtime_spec
+
+MAX_ACU = 256
+Acus = Annotated[float, Unit("ACUs")]
+Instances = Annotated[int, Field(ge=1, le=25)]
+Count = Annotated[int, Field(gt=0)]
+"""An alarm threshold counted in events."""
+Percent = Annotated[int, Field(gt=0, le=100)]
+"""An alarm threshold in percent."""
+
+
+@section
+class NetworkConfig:
+    """The VPC of one environment."""
+
+    vpc_cidr: Annotated[str, VPC_CIDR]
+    """IPv4 CIDR of the VPC; each of the six subnets (public, app, db in each AZ) gets an
+    eighth of it."""
+    nat_mode: Annotated[NatMode, BY_VALUE]
+    """How the app subnets reach the internet: one NAT instance (``t4g.nano``), one NAT
+    gateway, or a gateway per AZ."""
+    interface_endpoints: tuple[Annotated[InterfaceEndpoint, BY_VALUE], ...] = ()
+    """Interface endpoints to create in the app subnets; ``execute-api`` is always added. Each
+    costs per AZ-hour, so dev keeps the list short and reaches other services through NAT."""
+
+
+@section
+class RegistryConfig:
+    """The ECR repositories (``api`` and ``web``) of one environment."""
+
+    keep_tagged_images: Annotated[int, Field(ge=1, le=1000)] = 20
+    """How many tagged images each repository keeps (older ones expire)."""
+
+
+@section
+class DatabaseConfig:
+    """The Aurora PostgreSQL Serverless v2 cluster of one environment and its RDS Proxy."""
+
+    engine_version: Annotated[str, ENGINE_VERSION] = "16.13"
+    """Aurora PostgreSQL ``major.minor``: the minors that can scale to 0 ACU."""
+    min_capacity: Annotated[Acus, Field(ge=0, le=MAX_ACU, multiple_of=0.5)] = 0.5
+    """Minimum ACUs per instance; 0 lets the cluster pause when idle (about 15 s to resume)."""
+    max_capacity: Annotated[Acus, Field(ge=1, le=MAX_ACU, multiple_of=0.5)] = 4
+    """Maximum ACUs per instance, at least ``min_capacity``."""
+    auto_pause_minutes: Annotated[int, Field(ge=5, le=1440)] = 10
+    """Idle minutes before a 0-ACU cluster pauses; used only when ``min_capacity`` is 0."""
+    readers: Annotated[int, Field(ge=0, le=1)] = 0
+    """Readers in the second AZ, in promotion tier 1 (it scales and fails over with the
+    writer)."""
+    proxy: bool = True
+    """RDS Proxy in front (pooling, faster failover). Not with ``min_capacity`` 0: the proxy
+    keeps connections open so the cluster never pauses, and bills 8 ACUs minimum."""
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    """Days of automated backups (point-in-time restore)."""
+
+    @model_validator(mode="after")
+    def _capacity_rules(self) -> Self:
+        if self.min_capacity > self.max_capacity:
+            raise refuse(
+                f"{self.min_capacity:g} is above max_capacity {self.max_capacity:g}",
+                "min_capacity <= max_capacity",
+                field="min_capacity",
+            )
+        if self.proxy and self.min_capacity == 0:
+            raise refuse(
+                "a proxy with min_capacity 0 keeps connections open, so the cluster never "
+                "pauses, and RDS Proxy bills 8 ACUs minimum on Serverless v2",
+                "proxy=False with min_capacity 0, or min_capacity >= 0.5 with a proxy",
+                field="proxy",
+            )
+        return self
+
+
+@section
+class ApiConfig:
+    """The API function and the private REST API in front of it."""
+
+    image_tag: Annotated[str, IMAGE_TAG] | None = None
+    """Run this tag of the environment's ECR ``api`` image instead of the zip; None (the zip)
+    lets the first deploy run without an image."""
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 512
+    """Function memory in MB (CPU grows with it)."""
+    timeout_seconds: Annotated[int, Field(ge=1, le=29)] = 10
+    """Function timeout (API Gateway stops waiting at 29 s); the database connect timeout is
+    3 s less, so with 0 ACU keep room for a ~15 s resume."""
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Reserve and cap concurrent executions, or None for the shared pool. Lambda keeps 100
+    executions of the account unreserved and new accounts start with a low quota (10), so a
+    reservation needs a quota of at least reservation + 100: ``make preflight`` reads the
+    real quota."""
+    throttle_rate_limit: Annotated[int, Field(ge=1, le=10000)] = 50
+    """Stage-wide steady requests per second."""
+    throttle_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 100
+    """Stage-wide burst, at least the rate limit."""
+
+    @model_validator(mode="after")
+    def _burst_covers_rate(self) -> Self:
+        if self.throttle_burst_limit < self.throttle_rate_limit:
+            raise refuse(
+                f"{self.throttle_burst_limit} is below throttle_rate_limit "
+                f"{self.throttle_rate_limit}",
+                "throttle_burst_limit >= throttle_rate_limit",
+                field="throttle_burst_limit",
+            )
+        return self
+
+
+@section
+class WebConfig:
+    """The public web service, its edge (load balancer or the runtime's own URL, WAF, domain)
+    and its canary. What each runtime allows is its spec (``stacks/config/runtimes.py``)."""
+
+    runtime: Annotated[WebRuntime, BY_VALUE] = WebRuntime.FARGATE
+    """What runs the container: ECS Fargate behind an ALB, or App Runner (closed to new AWS
+    customers since 2026-04-30; existing customers keep it)."""
+    image_tag: Annotated[str, IMAGE_TAG] | None = None
+    """Run this tag of the environment's ECR ``web`` image; None runs a public placeholder that
+    answers 200 on every path, so the first deploy needs no image."""
+    container_port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    """The port the container listens on."""
+    health_path: Annotated[str, HEALTH_PATH] = "/healthz"
+    """Path of the health checks and the canary."""
+    cpu: int = 256
+    """CPU units (1024 = 1 vCPU); with ``memory_mib`` a pair the runtime offers."""
+    memory_mib: int = 512
+    """Memory (MiB); with ``cpu`` a pair the runtime offers."""
+    min_instances: Instances = 1
+    """Fewest tasks (instances) the service scales to."""
+    max_instances: Instances = 2
+    """Most tasks (instances) the service scales to, at least ``min_instances``."""
+    spot: bool = False
+    """Run on Spot capacity where the runtime has it (Fargate Spot: ~70% cheaper, may be
+    interrupted, X86_64 only: see ``cpu_architecture``)."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Plain environment variables of the container (never secrets)."""
+    domain_name: Annotated[str, DOMAIN] | None = None
+    """Public name of the service (HTTPS), where the runtime takes one; needs the hosted zone
+    below."""
+    hosted_zone_id: str | None = None
+    """Id of the Route 53 zone holding ``domain_name``."""
+    hosted_zone_name: str | None = None
+    """Name of the Route 53 zone holding ``domain_name``."""
+    allowed_ingress_cidrs: Annotated[tuple[str, ...], INGRESS_CIDRS] = ("0.0.0.0/0",)
+    """Who may reach the service on 80/443."""
+    waf: bool = False
+    """Put a WAF web ACL (managed rule groups + per-IP rate limit) in front."""
+    allow_plain_http: bool = False
+    """Let a ``retain_data`` environment serve plain HTTP where the runtime has no HTTPS of its
+    own and there is no domain."""
+    canary_interval_minutes: Annotated[int, Field(ge=1, le=60)] = 60
+    """How often the canary checks the health path, in minutes."""
+
+    @property
+    def cpu_architecture(self) -> CpuArchitecture:
+        """The CPU the web service runs on, the one place that decides it (the runtime's spec:
+        ARM64 on Fargate, X86_64 on Fargate Spot and on App Runner); the task definition and
+        the deploy workflow's image build use it."""
+        return runtime_spec(self.runtime).cpu_architecture(spot=self.spot)
+
+    @model_validator(mode="after")
+    def _runtime_rules(self) -> Self:
+        spec = runtime_spec(self.runtime)
+        if self.memory_mib not in spec.cpu_memory.get(self.cpu, ()):
+            raise refuse(
+                f"{self.runtime} does not offer cpu {self.cpu} with memory {self.memory_mib}",
+                spec.offered(),
+                field=("cpu", "memory_mib"),
+            )
+        if self.min_instances > self.max_instances:
+            raise refuse(
+                f"{self.min_instances} is above max_instances {self.max_instances}",
+                "min_instances <= max_instances",
+                field="min_instances",
+            )
+        if self.spot and spec.spot_architecture is None:
+            raise refuse(
+                "Spot is a Fargate capacity provider",
+                f"spot=False with {self.runtime}",
+                field="spot",
+            )
+        if self.domain_name is not None:
+            self._check_domain(spec.custom_domain, spec.label)
+        return self
+
+    def _check_domain(self, custom_domain: bool, label: str) -> None:
+        if not custom_domain:
+            raise refuse(
+                f"custom domains of {label} are linked outside CloudFormation here",
+                f"domain_name=None with {self.runtime} ({label} serves HTTPS on its own URL)",
+                field="domain_name",
+            )
+        zone = self.hosted_zone_name
+        if not self.hosted_zone_id or not zone:
+            raise refuse(
+                "a domain needs its Route 53 hosted zone",
+                "hosted_zone_id and hosted_zone_name of the zone holding domain_name",
+                field="hosted_zone_id",
+            )
+        domain = str(self.domain_name)
+        if domain != zone and not domain.endswith(f".{zone}"):
+            raise refuse(
+                f"'{domain}' is not in zone '{zone}'",
+                "the zone that contains domain_name",
+                field="hosted_zone_name",
+            )
+
+
+@section
+class AlarmThresholds:
+    """Every alarm threshold of an environment, in one place (the ops stack's monitoring turns
+    them into alarms on the environment's alerts topic)."""
+
+    api_5xx_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
+    """API Gateway 5XX responses as a share of requests (%), per 5 minutes."""
+    api_p99_latency_ms: Count = 3000
+    """API Gateway p99 latency (ms), per 5 minutes."""
+    lambda_errors: Count = 5
+    """Function errors per 5 minutes."""
+    lambda_throttles: Count = 1
+    """Throttled invocations per 5 minutes."""
+    lambda_duration_percent_of_timeout: Percent = 80
+    """Maximum duration as a share of the function's timeout."""
+    aurora_cpu_percent: Percent = 80
+    """Aurora maximum CPU."""
+    aurora_acu_utilization_percent: Percent = 90
+    """ACUs in use as a share of the maximum: the cluster is about to hit its ceiling."""
+    aurora_connections: Count = 400
+    """Aurora database connections."""
+    proxy_client_connections: Count = 500
+    """RDS Proxy client connections (environments with a proxy)."""
+    dynamodb_throttles: Count = 1
+    """Session table throttled requests per 5 minutes."""
+    dynamodb_system_errors: Count = 1
+    """Session table system errors per 5 minutes."""
+    web_5xx: Count = 10
+    """ALB (or App Runner) 5XX responses per 5 minutes."""
+    unhealthy_targets: Count = 1
+    """Unhealthy ALB targets."""
+
+
+@section
+class GitHubConfig:
+    """Where the deploy workflow runs and what it builds (the delivery pipeline)."""
+
+    repository: Annotated[str, REPOSITORY]
+    """``OWNER/REPO`` of this repository: each deploy role trusts only
+    ``repo:OWNER/REPO:environment:<env>``."""
+    existing_oidc_providers: Mapping[str, str] = field(default_factory=dict)
+    """Account id -> ARN of the GitHub OIDC provider that account already has (an account holds
+    one per URL); accounts not listed get one from the OIDC stack."""
+    image_sources: Mapping[Annotated[Image, BY_VALUE], str] = field(default_factory=dict)
+    """Image -> folder with a Dockerfile: the deploy workflow builds it (when the folder exists),
+    pushes it tagged with the commit SHA and deploys that tag; the deploy role may push only to
+    these images' repositories. An image without a source deploys ``image_tag`` (the API then
+    runs from its zip)."""
+    deploy_session_hours: Annotated[int, Field(ge=1, le=12)] = 3
+    """Maximum session of the deploy roles (a first deploy with Aurora and a proxy takes long);
+    the CLI refreshes the bootstrap roles' sessions from it."""
+
+    @model_validator(mode="after")
+    def _sources_are_folders(self) -> Self:
+        for image, source in self.image_sources.items():
+            if not is_relative_folder(source):
+                raise refuse(
+                    f"{source!r} is not a folder of this repository",
+                    f"a relative path, for an image in {[str(i) for i in Image]}",
+                    field=f"image_sources['{image}']",
+                )
+        return self
