@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, ArnFormat, RemovalPolicy, Stack, Validations
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+from cdk_constructs.nag import acknowledge
 
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
 
@@ -74,10 +76,9 @@ class AlertsTopic(Construct):
             )
         )
         self.subscription = self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        Validations.of(self.subscription).acknowledge(
-            Acknowledgment(
-                id="Serverless::Serverless-SNSRedrivePolicy",
-                reason="An e-mail subscription: an alert that cannot be delivered would sit in "
-                "a queue nobody reads; the alarm's state and history stay in CloudWatch.",
-            )
+        acknowledge(
+            self.subscription,
+            "Serverless-SNSRedrivePolicy",
+            "An e-mail subscription: an alert that cannot be delivered would sit in a queue "
+            "nobody reads; the alarm's state and history stay in CloudWatch.",
         )

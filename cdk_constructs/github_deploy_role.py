@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Token, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from cdk_constructs.nag import acknowledge, nag_text
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
@@ -32,12 +34,18 @@ ECR_PUSH_ACTIONS = (
 )
 """Push an image, and see whether a tag is there already (tags are immutable: a re-run of the
 same commit skips the build)."""
-APP_RUNNER_DEPLOY_ACTIONS = (
-    "apprunner:DescribeService",
-    "apprunner:ListOperations",
-    "apprunner:StartDeployment",
-)
-"""Start a deployment and follow it to its end (ListOperations says whether it succeeded)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployPermission:
+    """A statement a part of the platform needs in its deploy role (e.g. to roll out an image),
+    computed from names only: the role lives in the account's OIDC stack."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    wildcard_reason: str | None = None
+    """Why a resource ends in a wildcard (the cdk-nag acknowledgement), if one does."""
 
 
 def bootstrap_role_arn(partition: str, qualifier: str, kind: str, account: str, region: str) -> str:
@@ -60,14 +68,14 @@ class GitHubDeployRoleProps:
     max_session: Duration
     push_repositories: Sequence[str] = ()
     """ECR repository names (in ``account``/``region``) the workflow pushes images to."""
-    app_runner_service: str | None = None
-    """Name of the App Runner service the workflow starts deployments of, if any."""
+    extra_permissions: Sequence[DeployPermission] = ()
+    """What the environment's web runtime needs to roll an image out, if anything."""
 
 
 class GitHubDeployRole(Construct):
     """Trusted only by ``repo:OWNER/REPO:environment:ENV`` with audience sts.amazonaws.com
     (both ``StringEquals``); may only assume the CDK bootstrap roles of one account and region,
-    plus push to the environment's repositories and deploy its App Runner service."""
+    plus push to the environment's repositories and what its web runtime's rollout needs."""
 
     def __init__(self, scope: Construct, id_: str, *, props: GitHubDeployRoleProps) -> None:
         super().__init__(scope, id_)
@@ -101,7 +109,6 @@ class GitHubDeployRole(Construct):
                 ],
             )
         )
-        acknowledgements: list[tuple[str, str]] = []
         if props.push_repositories:
             self.role.add_to_policy(
                 iam.PolicyStatement(
@@ -120,36 +127,25 @@ class GitHubDeployRole(Construct):
                     resources=["*"],
                 )
             )
-            acknowledgements.append(
-                (
-                    "Resource::*",
-                    "ecr:GetAuthorizationToken supports no resource-level permissions; every "
-                    "push action is limited to the environment's own repositories.",
-                )
+            self._acknowledge_wildcard(
+                "*",
+                "ecr:GetAuthorizationToken supports no resource-level permissions; every push "
+                "action is limited to the environment's own repositories.",
             )
-        if props.app_runner_service is not None:
-            service_arn = (
-                f"arn:{partition}:apprunner:{props.region}:{props.account}:"
-                f"service/{props.app_runner_service}/*"
-            )
+        for permission in props.extra_permissions:
             self.role.add_to_policy(
                 iam.PolicyStatement(
-                    sid="DeployAppRunnerService",
-                    actions=list(APP_RUNNER_DEPLOY_ACTIONS),
-                    resources=[service_arn],
+                    sid=permission.sid,
+                    actions=list(permission.actions),
+                    resources=list(permission.resources),
                 )
             )
-            acknowledgements.append(
-                (
-                    f"Resource::{service_arn.replace(partition, '<AWS::Partition>')}"
-                    if Token.is_unresolved(partition)
-                    else f"Resource::{service_arn}",
-                    "App Runner appends a generated id to the service ARN; the name part is "
-                    "fixed, so the wildcard matches that one service only.",
-                )
-            )
-        policy = self.role.node.try_find_child("DefaultPolicy")
-        for applies_to, reason in acknowledgements:
-            Validations.of(policy or self.role).acknowledge(
-                Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{applies_to}]", reason=reason)
-            )
+            if permission.wildcard_reason is not None:
+                for resource in permission.resources:
+                    self._acknowledge_wildcard(resource, permission.wildcard_reason)
+
+    def _acknowledge_wildcard(self, resource: str, reason: str) -> None:
+        """On the role's policy: a resource with a wildcard, and why it is as narrow as it gets."""
+        policy = self.role.node.find_child("DefaultPolicy")
+        applies_to = f"Resource::{nag_text(Stack.of(self), resource)}"
+        acknowledge(policy, "AwsSolutions-IAM5", reason, applies_to=applies_to)

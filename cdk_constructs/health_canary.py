@@ -5,16 +5,7 @@ from __future__ import annotations
 import re
 from typing import cast
 
-from aws_cdk import (
-    Acknowledgment,
-    ArnFormat,
-    CfnElement,
-    Duration,
-    RemovalPolicy,
-    Stack,
-    Token,
-    Validations,
-)
+from aws_cdk import ArnFormat, CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -25,6 +16,7 @@ from aws_cdk import aws_synthetics as synthetics
 from constructs import Construct
 
 from cdk_constructs.logging import ImplicitLogGroup
+from cdk_constructs.nag import acknowledge, acknowledge_all, nag_text
 
 RUNTIME = synthetics.Runtime.SYNTHETICS_NODEJS_PUPPETEER_13_0
 """Newest Node.js runtime of aws-cdk-lib 2.275 (Node.js 22); its Synthetics library has the
@@ -96,20 +88,9 @@ def _check(canary_name: str, interval: Duration, artifact_retention: Duration) -
         )
 
 
-def _nag_arn(stack: Stack, arn: str) -> str:
-    """An ARN from ``format_arn`` as cdk-nag prints it in a finding id."""
-    for token, placeholder in (
-        (stack.partition, "<AWS::Partition>"),
-        (stack.region, "<AWS::Region>"),
-        (stack.account, "<AWS::AccountId>"),
-    ):
-        if Token.is_unresolved(token):
-            arn = arn.replace(token, placeholder)
-    return arn
-
-
 class HealthCanary(Construct):
-    """The canary, the bucket keeping its artifacts, and an alarm on its success rate.
+    """The canary and the bucket keeping its artifacts; ``failure_alarm`` alarms on its success
+    rate wherever the alarms live (the ops stack, next to the alerts topic).
 
     The canary runs under its own role: write its artifacts under its prefix, its metrics to the
     Synthetics namespace and its own function's logs; nothing else.
@@ -123,7 +104,6 @@ class HealthCanary(Construct):
         canary_name: str,
         url: str,
         interval: Duration,
-        alarm_topic: sns.ITopic,
         artifact_retention: Duration,
         removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
@@ -131,6 +111,9 @@ class HealthCanary(Construct):
         _check(canary_name, interval, artifact_retention)
         super().__init__(scope, id_)
         stack = Stack.of(self)
+        self.canary_name = canary_name
+        self.url = url
+        self.interval = interval
         self.artifacts_prefix = f"canary/{canary_name}"
 
         self.artifacts_bucket = s3.Bucket(
@@ -230,11 +213,21 @@ class HealthCanary(Construct):
             removal_policy=removal_policy,
         )
 
-        self.alarm = cloudwatch.Alarm(
-            self,
-            "Alarm",
-            alarm_description=f"{url} failed the {canary_name} health check in 2 of 3 runs",
-            metric=self.canary.metric_success_percent(period=interval),
+        self._acknowledge_findings(stack, function_logs)
+
+    def metric_success_percent(self, *, period: Duration) -> cloudwatch.Metric:
+        """The share of runs that passed, per ``period``."""
+        return self.canary.metric_success_percent(period=period)
+
+    def failure_alarm(self, scope: Construct, id_: str, *, topic: sns.ITopic) -> cloudwatch.Alarm:
+        """An alarm in ``scope`` when 2 of 3 runs fail, notifying ``topic`` (alarm and OK)."""
+        alarm = cloudwatch.Alarm(
+            scope,
+            id_,
+            alarm_description=(
+                f"{self.url} failed the {self.canary_name} health check in 2 of 3 runs"
+            ),
+            metric=self.metric_success_percent(period=self.interval),
             threshold=100,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=ALARM_EVALUATION_PERIODS,
@@ -242,49 +235,44 @@ class HealthCanary(Construct):
             # A stopped canary or a late run is not an outage.
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
-        self.alarm.add_ok_action(cloudwatch_actions.SnsAction(alarm_topic))
-
-        self._acknowledge_findings(stack, function_logs)
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
+        alarm.add_ok_action(cloudwatch_actions.SnsAction(topic))
+        return alarm
 
     def _acknowledge_findings(self, stack: Stack, function_logs: str) -> None:
-        Validations.of(self.artifacts_bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-S1",
-                reason="Only the canary writes here, through its own role, and its run reports, "
-                "HAR files and logs expire; logging access to them would need "
-                "another bucket for no audit value.",
-            )
+        acknowledge(
+            self.artifacts_bucket,
+            "AwsSolutions-S1",
+            "Only the canary writes here, through its own role, and its run reports, HAR files "
+            "and logs expire; logging access to them would need another bucket for no audit "
+            "value.",
         )
         bucket_id = stack.get_logical_id(cast(CfnElement, self.artifacts_bucket.node.default_child))
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id="Serverless::Serverless-LambdaStarPermissions",
-                reason="Only the two actions without resource-level permissions use '*' "
-                "(s3:ListAllMyBuckets; cloudwatch:PutMetricData, held to the Synthetics "
-                "namespace); see the AwsSolutions-IAM5 acknowledgements.",
-            )
+        acknowledge(
+            self.role,
+            "Serverless-LambdaStarPermissions",
+            "Only the two actions without resource-level permissions use '*' "
+            "(s3:ListAllMyBuckets; cloudwatch:PutMetricData, held to the Synthetics namespace); "
+            "see the AwsSolutions-IAM5 acknowledgements.",
         )
-        for resource, reason in (
-            (
-                "*",
-                "s3:ListAllMyBuckets (which the Synthetics runtime calls) and "
-                "cloudwatch:PutMetricData (limited to the CloudWatchSynthetics namespace by "
-                "condition) have no resource-level permissions.",
-            ),
-            (
-                f"<{bucket_id}.Arn>/{self.artifacts_prefix}/*",
-                "The canary writes a new object per run (screenshots, HAR, logs) under its "
-                "own prefix of its own bucket; object keys are generated per run.",
-            ),
-            (
-                _nag_arn(stack, function_logs),
-                "The log group of the function Synthetics creates for this canary: its name "
-                "ends in an id Synthetics generates.",
-            ),
-        ):
-            Validations.of(self.role).acknowledge(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason=reason
-                )
-            )
+        acknowledge_all(
+            self.role,
+            [
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "s3:ListAllMyBuckets (which the Synthetics runtime calls) and "
+                    "cloudwatch:PutMetricData (limited to the CloudWatchSynthetics namespace by "
+                    "condition) have no resource-level permissions.",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{self.artifacts_prefix}/*]",
+                    "The canary writes a new object per run (screenshots, HAR, logs) under its "
+                    "own prefix of its own bucket; object keys are generated per run.",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{nag_text(stack, function_logs)}]",
+                    "The log group of the function Synthetics creates for this canary: its name "
+                    "ends in an id Synthetics generates.",
+                ),
+            ],
+        )

@@ -1,16 +1,7 @@
 """Helpers for CloudWatch Logs settings shared by every tier."""
 
 import jsii
-from aws_cdk import (
-    Acknowledgment,
-    ArnFormat,
-    CfnResource,
-    IAspect,
-    RemovalPolicy,
-    Stack,
-    Token,
-    Validations,
-)
+from aws_cdk import ArnFormat, CfnResource, IAspect, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -18,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
+from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge, acknowledge_all, nag_text
 from cdk_constructs.options import LOG_RETENTION_DAYS
 
 _RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
@@ -57,11 +49,6 @@ def retention_from_days(days: int) -> logs.RetentionDays:
         return _RETENTION_BY_DAYS[days]
     except KeyError:
         raise ValueError(f"{days} is not a CloudWatch Logs retention period") from None
-
-
-def _nag_text(value: str, pseudo_parameter: str) -> str:
-    """How cdk-nag prints a stack attribute in a finding: literal, or ``<AWS::...>``."""
-    return f"<{pseudo_parameter}>" if Token.is_unresolved(value) else value
 
 
 def days_of(retention: logs.RetentionDays) -> int:
@@ -266,20 +253,15 @@ class ImplicitLogGroup(Construct):
             install_latest_aws_sdk=False,
         )
         self.retention.node.add_dependency(create)
-        shown = (
-            f"arn:{_nag_text(stack.partition, 'AWS::Partition')}:logs:"
-            f"{_nag_text(stack.region, 'AWS::Region')}:"
-            f"{_nag_text(stack.account, 'AWS::AccountId')}:log-group:{name_pattern}:*"
-        )
         for custom_resource in (create, self.retention):
-            Validations.of(custom_resource).acknowledge(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{shown}]",
-                    reason="The group's name ends in an id the service picks at deploy time; "
-                    "the pattern matches this service's groups only.",
-                )
+            acknowledge(
+                custom_resource,
+                "AwsSolutions-IAM5",
+                "The group's name ends in an id the service picks at deploy time; the pattern "
+                "matches this service's groups only.",
+                applies_to=f"Resource::{nag_text(stack, resource)}",
             )
-        acknowledge_aws_custom_resource_function(Stack.of(self))
+        acknowledge_aws_custom_resource_function(stack)
 
 
 def acknowledge_aws_custom_resource_function(stack: Stack) -> None:
@@ -287,14 +269,15 @@ def acknowledge_aws_custom_resource_function(stack: Stack) -> None:
     function = stack.node.try_find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
     if function is None:
         return
-    for rule, reason in (
-        (
-            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-            "service-role/AWSLambdaBasicExecutionRole]",
-            "CDK's AwsCustomResource function role; it writes only its own logs.",
-        ),
-        ("Serverless::Serverless-LambdaDLQ", "Invoked by CloudFormation, which keeps the event."),
-        ("Serverless::Serverless-LambdaDefaultMemorySize", "Sized by CDK for one SDK call."),
-        ("Serverless::Serverless-LambdaTracing", "One SDK call per deploy; nothing to trace."),
-    ):
-        Validations.of(function).acknowledge(Acknowledgment(id=rule, reason=reason))
+    acknowledge_all(
+        function,
+        [
+            (
+                f"AwsSolutions-IAM4[{LAMBDA_BASIC_EXECUTION}]",
+                "CDK's AwsCustomResource function role; it writes only its own logs.",
+            ),
+            ("Serverless-LambdaDLQ", "Invoked by CloudFormation, which keeps the event."),
+            ("Serverless-LambdaDefaultMemorySize", "Sized by CDK for one SDK call."),
+            ("Serverless-LambdaTracing", "One SDK call per deploy; nothing to trace."),
+        ],
+    )

@@ -9,34 +9,19 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_synthetics as synthetics
 from constructs import Construct
 
-from cdk_constructs.options import AlarmThresholds
+from cdk_constructs.data_engine.interface import DataEngine
+from cdk_constructs.health_canary import HealthCanary
+from cdk_constructs.web_runtime.interface import WebRuntimeService
+from stacks.config import AlarmThresholds
 
 PERIOD = Duration.minutes(5)
 SESSION_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
 """The DynamoDB ``Operation`` dimension values of what the web tier does with sessions."""
-CONTAINER_INSIGHTS = "ECS/ContainerInsights"
-APP_RUNNER = "AWS/AppRunner"
-
-
-@dataclass(frozen=True)
-class FargateWeb:
-    load_balancer: elbv2.ApplicationLoadBalancer
-    target_group: elbv2.ApplicationTargetGroup
-    service: ecs.FargateService
-
-
-@dataclass(frozen=True)
-class AppRunnerWeb:
-    service_name: str
-    service_id: str
+CANARY_ALARM = "CanaryFailed"
 
 
 @dataclass(frozen=True)
@@ -45,21 +30,24 @@ class MonitoringProps:
     """``<app>-<env>``: the dashboard's name."""
     topic: sns.ITopic
     thresholds: AlarmThresholds
-    canary: synthetics.Canary
-    web: FargateWeb | AppRunnerWeb
+    canary: HealthCanary
+    """Its failure alarm is created here, next to the topic (the canary stays in the web stack,
+    which must not depend on this one)."""
+    web: WebRuntimeService
+    """Whatever runs the web tier: its own alarms and graphs."""
     api: apigw.RestApi
     api_stage: str
     function: lambda_.IFunction
     function_timeout: Duration
-    cluster: rds.DatabaseCluster
-    proxy: rds.DatabaseProxy | None
+    database: DataEngine
     sessions: dynamodb.ITableV2
 
 
 class PlatformMonitoring(Construct):
     """An alarm per failure mode (thresholds from config, all to the alerts topic; missing
     data is not breaching, since no traffic is normal) and one dashboard: canary, web, API
-    Gateway, Lambda, proxy, Aurora, DynamoDB, in the order a request goes."""
+    Gateway, Lambda, proxy, Aurora, DynamoDB, in the order a request goes. The web runtime
+    names its own alarms (``alarm_sources``)."""
 
     def __init__(self, scope: Construct, id_: str, *, props: MonitoringProps) -> None:
         super().__init__(scope, id_)
@@ -98,10 +86,10 @@ class PlatformMonitoring(Construct):
         self._alarm("LambdaThrottles", throttles, limits.lambda_throttles, "function throttles")
         self._alarm("LambdaDuration", duration, near_timeout, "function duration near timeout")
 
-        cluster = props.cluster
-        cpu = cluster.metric_cpu_utilization(period=PERIOD, statistic="Maximum")
-        acu = cluster.metric_acu_utilization(period=PERIOD, statistic="Maximum")
-        connections = cluster.metric_database_connections(period=PERIOD, statistic="Maximum")
+        database = props.database
+        cpu = database.metric("CPUUtilization", statistic="Maximum", period=PERIOD)
+        acu = database.metric("ACUUtilization", statistic="Maximum", period=PERIOD)
+        connections = database.metric("DatabaseConnections", statistic="Maximum", period=PERIOD)
         self._alarm("AuroraCpu", cpu, limits.aurora_cpu_percent, "Aurora CPU (%)")
         self._alarm(
             "AuroraAcuUtilization", acu, limits.aurora_acu_utilization_percent, "Aurora ACU (%)"
@@ -110,11 +98,11 @@ class PlatformMonitoring(Construct):
             "AuroraConnections", connections, limits.aurora_connections, "Aurora connections"
         )
         proxy_connections: cloudwatch.Metric | None = None
-        if props.proxy is not None:
+        if database.identity.proxy_name is not None:
             proxy_connections = cloudwatch.Metric(
                 namespace="AWS/RDS",
                 metric_name="ClientConnections",
-                dimensions_map={"ProxyName": props.proxy.db_proxy_name},
+                dimensions_map={"ProxyName": database.identity.proxy_name},
                 statistic="Maximum",
                 period=PERIOD,
             )
@@ -145,7 +133,10 @@ class PlatformMonitoring(Construct):
             "DynamoSystemErrors", table_errors, limits.dynamodb_system_errors, "session errors"
         )
 
-        web_metrics = self._web_alarms(props.web, limits)
+        web_sources = props.web.alarm_sources(limits, period=PERIOD)
+        for source in web_sources:
+            self._alarm(source.id_, source.metric, source.threshold, source.what)
+        self.alarms[CANARY_ALARM] = props.canary.failure_alarm(self, CANARY_ALARM, topic=self.topic)
         canary_success = props.canary.metric_success_percent(period=PERIOD)
 
         self.dashboard = cloudwatch.Dashboard(
@@ -163,7 +154,7 @@ class PlatformMonitoring(Construct):
             return cloudwatch.GraphWidget(title=title, left=list(metrics), width=8, height=6)
 
         row("1. Canary (public health check)", graph("Canary success %", canary_success))
-        row("2. Web", *(graph(title, metric) for title, metric in web_metrics))
+        row("2. Web", *(graph(source.graph, source.metric) for source in web_sources))
         row(
             "3. API Gateway",
             graph("Requests", api_metric("Count", "Sum")),
@@ -187,77 +178,6 @@ class PlatformMonitoring(Construct):
             "7. DynamoDB sessions",
             graph("Throttles / system errors", table_throttles, table_errors),
         )
-
-    def _web_alarms(
-        self, web: FargateWeb | AppRunnerWeb, limits: AlarmThresholds
-    ) -> list[tuple[str, cloudwatch.IMetric]]:
-        """The web runtime's alarms; returns its dashboard graphs."""
-        if isinstance(web, FargateWeb):
-            elb_5xx = web.load_balancer.metrics.http_code_elb(
-                elbv2.HttpCodeElb.ELB_5XX_COUNT, period=PERIOD, statistic="Sum"
-            )
-            target_5xx = web.load_balancer.metrics.http_code_target(
-                elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=PERIOD, statistic="Sum"
-            )
-            web_5xx = cloudwatch.MathExpression(
-                expression="FILL(elb, 0) + FILL(target, 0)",
-                using_metrics={"elb": elb_5xx, "target": target_5xx},
-                label="ALB + target 5XX",
-                period=PERIOD,
-            )
-            # Built by hand: CDK's target group metrics parse the balancer's name out of a
-            # listener ARN (Fn::Split), which a cross-stack reference cannot feed.
-            unhealthy = cloudwatch.Metric(
-                namespace="AWS/ApplicationELB",
-                metric_name="UnHealthyHostCount",
-                dimensions_map={
-                    "TargetGroup": web.target_group.target_group_full_name,
-                    "LoadBalancer": web.load_balancer.load_balancer_full_name,
-                },
-                statistic="Maximum",
-                period=PERIOD,
-            )
-            service_dimensions = {
-                "ClusterName": web.service.cluster.cluster_name,
-                "ServiceName": web.service.service_name,
-            }
-            running_below_desired = cloudwatch.MathExpression(
-                expression="desired - running",
-                using_metrics={
-                    name: cloudwatch.Metric(
-                        namespace=CONTAINER_INSIGHTS,
-                        metric_name=metric,
-                        dimensions_map=service_dimensions,
-                        statistic="Minimum" if name == "running" else "Maximum",
-                        period=PERIOD,
-                    )
-                    for name, metric in (
-                        ("desired", "DesiredTaskCount"),
-                        ("running", "RunningTaskCount"),
-                    )
-                },
-                label="Tasks missing",
-                period=PERIOD,
-            )
-            self._alarm("Web5xx", web_5xx, limits.web_5xx, "ALB 5XX")
-            self._alarm(
-                "UnhealthyTargets", unhealthy, limits.unhealthy_targets, "unhealthy targets"
-            )
-            self._alarm("TasksBelowDesired", running_below_desired, 1, "running tasks < desired")
-            return [
-                ("ALB 5XX", web_5xx),
-                ("Unhealthy targets", unhealthy),
-                ("Tasks missing", running_below_desired),
-            ]
-        app_runner_5xx = cloudwatch.Metric(
-            namespace=APP_RUNNER,
-            metric_name="5xxStatusResponses",
-            dimensions_map={"ServiceName": web.service_name, "ServiceID": web.service_id},
-            statistic="Sum",
-            period=PERIOD,
-        )
-        self._alarm("Web5xx", app_runner_5xx, limits.web_5xx, "App Runner 5XX")
-        return [("App Runner 5XX", app_runner_5xx)]
 
     def _alarm(
         self, id_: str, metric: cloudwatch.IMetric, threshold: float, what: str

@@ -17,11 +17,9 @@ RATE_LIMIT_RANGE = range(10, 2_000_000_001)
 _NAME = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 REDACTED_HEADERS = ("authorization", "cookie")
 """Credentials never reach the logs."""
-
-
-class WafScope(StrEnum):
-    REGIONAL = "REGIONAL"
-    """ALB, API Gateway, App Runner, Cognito: resources in the stack's region."""
+REGIONAL_SCOPE = "REGIONAL"
+"""ALB, API Gateway, App Runner, Cognito: resources in the stack's region (the one scope this
+construct builds; CloudFront's is global)."""
 
 
 class ManagedRuleGroup(StrEnum):
@@ -115,7 +113,7 @@ class RegionalWebAcl(Construct):
             self,
             "WebAcl",
             name=name,
-            scope=WafScope.REGIONAL.value,
+            scope=REGIONAL_SCOPE,
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             rules=rules,
             visibility_config=_visibility(name),

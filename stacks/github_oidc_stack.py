@@ -15,9 +15,10 @@ from cdk_constructs.github_deploy_role import (
     GitHubDeployRole,
     GitHubDeployRoleProps,
 )
-from cdk_constructs.options import WebRuntime
+from cdk_constructs.web_runtime.factory import web_runtime_type
 from stacks.config import AppConfig, EnvironmentConfig, deploy_role_name, repository_name
 from stacks.delivery import oidc_stage_id
+from stacks.web_stack import web_service_name
 
 
 class GitHubOidcStack(Stack):
@@ -70,10 +71,11 @@ class GitHubOidcStack(Stack):
                     push_repositories=[
                         repository_name(app, env, image) for image in github.image_sources
                     ],
-                    app_runner_service=(
-                        f"{app.app_name}-{env.name}-web"
-                        if env.web.runtime is WebRuntime.APP_RUNNER
-                        else None
+                    extra_permissions=web_runtime_type(env.web.runtime).deploy_permissions(
+                        service_name=web_service_name(app, env),
+                        partition=self.partition,
+                        region=env.region,
+                        account=env.account,
                     ),
                 ),
             ).role

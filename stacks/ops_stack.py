@@ -1,4 +1,4 @@
-"""Operations of one environment: its alarms and its dashboard, over every tier."""
+"""Operations of one environment: its alerts topic, alarms and dashboard, over every tier."""
 
 from __future__ import annotations
 
@@ -7,22 +7,26 @@ from typing import Any
 from aws_cdk import Duration
 from constructs import Construct
 
-from cdk_constructs.monitoring import (
-    AppRunnerWeb,
-    FargateWeb,
-    MonitoringProps,
-    PlatformMonitoring,
-)
+from cdk_constructs.alerts import AlertsTopic
+from cdk_constructs.monitoring import MonitoringProps, PlatformMonitoring
 from stacks.api_stack import ApiStack
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.data_stack import DataStack
-from stacks.platform_stack import PlatformStack
+from stacks.platform_stack import PlatformStack, Tier
 from stacks.web_stack import WebStack
 
 
+def alerts_topic_name(app: AppConfig, env_config: EnvironmentConfig) -> str:
+    """``<app>-<env>-ops-alerts``. Not the web stack's former ``<app>-<env>-alerts``: where data
+    is retained, that topic outlives its removal from the web stack, and SNS's CloudFormation
+    handler refuses to create a topic whose name exists (README: upgrade notes)."""
+    return f"{app.app_name}-{env_config.name}-ops-alerts"
+
+
 class OpsStack(PlatformStack):
-    """Composes the monitoring of the data, API and web tiers; alarms go to the web stack's
-    alerts topic (the canary's alarm lives next to the canary)."""
+    """Holds the alerts topic and composes the monitoring of the data, API and web tiers. The
+    canary lives in the web stack; its alarm is made here, so the web stack never depends on
+    this one (this one reads the web stack's runtime and canary)."""
 
     def __init__(
         self,
@@ -36,35 +40,36 @@ class OpsStack(PlatformStack):
         web: WebStack,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id_, env_config=env_config, **kwargs)
-        web_runtime: FargateWeb | AppRunnerWeb
-        if web.fargate is not None:
-            web_runtime = FargateWeb(
-                load_balancer=web.fargate.load_balancer,
-                target_group=web.fargate.target_group,
-                service=web.fargate.service,
-            )
-        else:
-            assert web.app_runner is not None
-            web_runtime = AppRunnerWeb(
-                service_name=web.app_runner.service_name,
-                service_id=web.app_runner.service.attr_service_id,
-            )
+        super().__init__(
+            scope,
+            id_,
+            env_config=env_config,
+            app=app,
+            tier=Tier.OPS,
+            summary="operations (alerts topic, alarms, dashboard)",
+            **kwargs,
+        )
+        self.alerts = AlertsTopic(
+            self,
+            "Alerts",
+            topic_name=alerts_topic_name(app, env_config),
+            email=env_config.alert_email,
+            removal_policy=self.removal_policy,
+        ).topic
         self.monitoring = PlatformMonitoring(
             self,
             "Monitoring",
             props=MonitoringProps(
                 name=f"{app.app_name}-{env_config.name}",
-                topic=web.alerts,
+                topic=self.alerts,
                 thresholds=env_config.alarms,
-                canary=web.canary.canary,
-                web=web_runtime,
-                api=api.api.api,
-                api_stage=api.api.stage.stage_name,
+                canary=web.canary,
+                web=web.runtime,
+                api=api.private_api.rest_api,
+                api_stage=api.private_api.stage.stage_name,
                 function=api.function.function,
                 function_timeout=Duration.seconds(env_config.api.timeout_seconds),
-                cluster=data.database.cluster,
-                proxy=data.database.proxy,
+                database=data.database,
                 sessions=data.sessions,
             ),
         )

@@ -63,7 +63,6 @@ class PlatformStage(Stage):
             api_client_secret=self.api.web_client_secret,
             app=app,
             env_config=env_config,
-            **self._stack_props("web", f"web tier ({env_config.web.runtime})"),
         )
         self.ops = OpsStack(
             self,
@@ -73,7 +72,6 @@ class PlatformStage(Stage):
             web=self.web,
             app=app,
             env_config=env_config,
-            **self._stack_props("ops", "operations (alarms, dashboard)"),
         )
         Aspects.of(self).add(
             FunctionLogGroups(

@@ -1,36 +1,32 @@
-"""Web tier of one environment: the public web service, its secrets, WAF, canary and alerts."""
+"""Web tier of one environment: the public web runtime, its secrets, WAF and canary.
+
+Which runtime runs the container (Fargate, App Runner, ...) is config (``web.runtime``): the
+factory builds it and this stack talks to it through ``WebRuntimeService`` only.
+"""
 
 from __future__ import annotations
 
 import json
-import shlex
-from typing import Any, cast
+from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, CfnResource, Duration, Stack, Validations
+from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_constructs.alerts import AlertsTopic
-from cdk_constructs.app_runner_service import AppRunnerService, AppRunnerServiceProps
 from cdk_constructs.container_secret import ContainerSecret
-from cdk_constructs.fargate_web_service import (
-    FargateWebService,
-    FargateWebServiceProps,
-    PublicDomain,
-)
 from cdk_constructs.health_canary import HealthCanary
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.network import Network
-from cdk_constructs.options import Image, ProtectedKind, WebRuntime
+from cdk_constructs.options import Image
 from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.factory import build_web_runtime
+from cdk_constructs.web_runtime.image import RepositoryImage, WebImage, placeholder_image
+from cdk_constructs.web_runtime.interface import WebRuntimeProps, WebRuntimeService
 from stacks.config import AppConfig, EnvironmentConfig, repository_name
-from stacks.platform_stack import PlatformStack
+from stacks.platform_stack import PlatformStack, Tier
 
-PLACEHOLDER_IMAGE = "public.ecr.aws/nginx/nginx:1.27-alpine"
-"""Multi-arch public image; with PLACEHOLDER_COMMAND it answers 200 on every path."""
 SESSION_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -68,19 +64,15 @@ def canary_reaches_database(env_config: EnvironmentConfig) -> bool:
     return env_config.web.image_tag is not None and env_config.database.min_capacity > 0
 
 
-def placeholder_command(port: int) -> list[str]:
-    """nginx answering 200 "ok" on every path at ``port``: the first deploy needs no image."""
-    config = f"server {{ listen {port}; location / {{ return 200 'ok'; }} }}"
-    return [
-        "/bin/sh",
-        "-c",
-        f"echo {shlex.quote(config)} > /etc/nginx/conf.d/default.conf && "
-        "exec nginx -g 'daemon off;'",
-    ]
+def web_service_name(app: AppConfig, env_config: EnvironmentConfig) -> str:
+    """``<app>-<env>-web``: the runtime's service (or cluster) name; the deploy role of an App
+    Runner environment is scoped to it."""
+    return f"{app.app_name}-{env_config.name}-web"
 
 
 class WebStack(PlatformStack):
-    """Composes the web runtime (Fargate or App Runner) with its secrets and watchers."""
+    """Composes the web runtime with its secrets, WAF and canary (alarms live in the ops
+    stack, next to the alerts topic)."""
 
     def __init__(
         self,
@@ -94,171 +86,104 @@ class WebStack(PlatformStack):
         api_client_secret: secretsmanager.ISecret,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id_, env_config=env_config, **kwargs)
         web = env_config.web
-        prefix = f"{app.app_name}-{env_config.name}"
-        retention = self.log_retention
-        removal_policy = self.removal_policy
-
-        self.alerts = AlertsTopic(
-            self,
-            "Alerts",
-            topic_name=f"{prefix}-alerts",
-            email=env_config.alert_email,
-            removal_policy=removal_policy,
-        ).topic
-        self.app_secret = self._app_secret(prefix)
+        summary = f"web tier ({web.runtime})"
+        super().__init__(
+            scope, id_, env_config=env_config, app=app, tier=Tier.WEB, summary=summary, **kwargs
+        )
+        name = web_service_name(app, env_config)
+        self.app_secret = self._app_secret(f"{app.app_name}-{env_config.name}")
         secrets = [
             ContainerSecret(name=variable, secret=api_client_secret, field=json_field)
             for variable, json_field in API_CLIENT_FIELDS.items()
         ]
         secrets.append(ContainerSecret(name=APP_SECRETS_VARIABLE, secret=self.app_secret))
-        environment = {
-            "SESSION_TABLE": sessions.table_name,
-            "HEALTH_PATH": web.health_path,
-            "PORT": str(web.container_port),
-            **web.environment,
-        }
-        repository_uri_name = repository_name(app, env_config, Image.WEB)
-
-        if web.runtime is WebRuntime.FARGATE:
-            image = (
-                ecs.ContainerImage.from_ecr_repository(
-                    ecr.Repository.from_repository_name(self, "WebRepository", repository_uri_name),
-                    tag=web.image_tag,
-                )
-                if web.image_tag
-                else ecs.ContainerImage.from_registry(PLACEHOLDER_IMAGE)
-            )
-            domain = None
-            if web.domain_name and web.hosted_zone_id and web.hosted_zone_name:
-                domain = PublicDomain(
-                    domain_name=web.domain_name,
-                    hosted_zone=route53.HostedZone.from_hosted_zone_attributes(
-                        self,
-                        "Zone",
-                        hosted_zone_id=web.hosted_zone_id,
-                        zone_name=web.hosted_zone_name,
-                    ),
-                )
-            fargate = FargateWebService(
-                self,
-                "Service",
-                props=FargateWebServiceProps(
-                    cluster_name=f"{prefix}-web",
-                    vpc=network.vpc,
-                    public_subnets=network.public_subnets,
-                    app_subnets=network.app_subnets,
-                    image=image,
-                    command=None if web.image_tag else placeholder_command(web.container_port),
-                    port=web.container_port,
-                    health_path=web.health_path,
-                    cpu=web.cpu,
-                    memory_mib=web.memory_mib,
-                    min_tasks=web.min_instances,
-                    max_tasks=web.max_instances,
-                    spot=web.spot,
-                    cpu_architecture=web.cpu_architecture,
-                    allowed_ingress_cidrs=web.allowed_ingress_cidrs,
-                    log_retention=retention,
-                    removal_policy=removal_policy,
-                    deletion_protection=env_config.retain_data,
-                    environment=environment,
-                    secrets=secrets,
-                    domain=domain,
+        image: WebImage = (
+            RepositoryImage(
+                ecr.Repository.from_repository_name(
+                    self, "WebRepository", repository_name(app, env_config, Image.WEB)
                 ),
+                web.image_tag,
             )
-            self.url = fargate.url
-            self.service_id = fargate.service.service_arn
-            self.runtime_role = fargate.task_role
-            protected_arn = fargate.load_balancer.load_balancer_arn
-            self.fargate: FargateWebService | None = fargate
-            self.app_runner: AppRunnerService | None = None
-            if env_config.retain_data:
-                self.rollback_guard.protect(
-                    "LoadBalancer",
-                    resource=cast(CfnResource, fargate.load_balancer.node.default_child),
-                    kind=ProtectedKind.LOAD_BALANCER,
-                    target=fargate.load_balancer.load_balancer_arn,
-                    arn=fargate.load_balancer.load_balancer_arn,
-                )
-        else:
-            stack = Stack.of(self)
-            image_identifier = (
-                f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}/"
-                f"{repository_uri_name}:{web.image_tag}"
-                if web.image_tag
-                else PLACEHOLDER_IMAGE
+            if web.image_tag
+            else placeholder_image(web.container_port)
+        )
+        self.runtime: WebRuntimeService = build_web_runtime(
+            self,
+            "Service",
+            props=WebRuntimeProps(
+                name=name,
+                vpc=network.vpc,
+                public_subnets=network.public_subnets,
+                app_subnets=network.app_subnets,
+                image=image,
+                port=web.container_port,
+                health_path=web.health_path,
+                cpu=web.cpu,
+                memory_mib=web.memory_mib,
+                min_instances=web.min_instances,
+                max_instances=web.max_instances,
+                environment={
+                    "SESSION_TABLE": sessions.table_name,
+                    "HEALTH_PATH": web.health_path,
+                    "PORT": str(web.container_port),
+                    **web.environment,
+                },
+                secrets=secrets,
+                log_retention=self.log_retention,
+                removal_policy=self.removal_policy,
+                deletion_protection=env_config.retain_data,
+            ),
+            settings=web,
+        )
+        for protected in self.runtime.deletion_protected:
+            self.rollback_guard.protect(
+                protected.id_,
+                resource=protected.resource,
+                kind=protected.kind,
+                target=protected.target,
+                arn=protected.arn,
             )
-            runner = AppRunnerService(
-                self,
-                "Service",
-                props=AppRunnerServiceProps(
-                    service_name=f"{prefix}-web",
-                    vpc=network.vpc,
-                    subnets=network.app_subnets,
-                    image_identifier=image_identifier,
-                    image_repository=(
-                        ecr.Repository.from_repository_name(
-                            self, "WebRepository", repository_uri_name
-                        )
-                        if web.image_tag
-                        else None
-                    ),
-                    start_command=(
-                        None
-                        if web.image_tag
-                        else shlex.join(placeholder_command(web.container_port))
-                    ),
-                    port=web.container_port,
-                    health_path=web.health_path,
-                    cpu=web.cpu,
-                    memory_mib=web.memory_mib,
-                    min_instances=web.min_instances,
-                    max_instances=web.max_instances,
-                    environment=environment,
-                    secrets=secrets,
-                    log_retention=retention,
-                    removal_policy=removal_policy,
-                ),
-            )
-            self.url = runner.service_url
-            self.service_id = runner.service_arn
-            self.runtime_role = runner.instance_role
-            protected_arn = runner.service_arn
-            self.fargate = None
-            self.app_runner = runner
 
         # The app itself may read its two secrets and keep sessions, nothing else.
-        api_client_secret.grant_read(self.runtime_role)
-        self.app_secret.grant_read(self.runtime_role)
-        sessions.grant(self.runtime_role, *SESSION_ITEM_ACTIONS)
+        runtime_role = self.runtime.runtime_role
+        api_client_secret.grant_read(runtime_role)
+        self.app_secret.grant_read(runtime_role)
+        sessions.grant(runtime_role, *SESSION_ITEM_ACTIONS)
 
         self.web_acl: RegionalWebAcl | None = None
         if web.waf:
             self.web_acl = RegionalWebAcl(
                 self,
                 "WebAcl",
-                name=f"{prefix}-web",
-                log_retention=retention,
-                removal_policy=removal_policy,
+                name=name,
+                log_retention=self.log_retention,
+                removal_policy=self.removal_policy,
             )
-            self.web_acl.associate("Association", protected_arn)
+            self.runtime.associate_web_acl(self.web_acl)
 
         self.canary = HealthCanary(
             self,
             "Canary",
             canary_name=f"{env_config.name}-web-health"[:21],
-            url=self.url + canary_path(web.health_path, deep=canary_reaches_database(env_config)),
+            url=self.runtime.url
+            + canary_path(web.health_path, deep=canary_reaches_database(env_config)),
             interval=Duration.minutes(web.canary_interval_minutes),
-            alarm_topic=self.alerts,
             artifact_retention=CANARY_ARTIFACT_RETENTION,
-            removal_policy=removal_policy,
-            log_retention=retention,
+            removal_policy=self.removal_policy,
+            log_retention=self.log_retention,
         )
 
-        CfnOutput(self, "PublicUrl", value=self.url, description="The web service")
-        CfnOutput(self, "ServiceId", value=self.service_id, description=f"{web.runtime} service")
+        CfnOutput(self, "PublicUrl", value=self.runtime.url, description="The web service")
+        CfnOutput(
+            self, "ServiceId", value=self.runtime.service_id, description=f"{web.runtime} service"
+        )
+        CfnOutput(
+            self,
+            "Rollout",
+            value=self.runtime.rollout.value,
+            description="How the deploy workflow rolls a new image out",
+        )
         CfnOutput(
             self,
             "AppSecretArn",
@@ -283,11 +208,10 @@ class WebStack(PlatformStack):
             ),
             removal_policy=self.removal_policy,
         )
-        Validations.of(secret).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SMG4",
-                reason="Third-party keys are issued by their providers; the app's operators "
-                "rotate them there and put the new values here.",
-            )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "Third-party keys are issued by their providers; the app's operators rotate them "
+            "there and put the new values here.",
         )
         return secret

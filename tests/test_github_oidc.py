@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,13 @@ from typing import Any
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from cdk_constructs.github_deploy_role import (
-    APP_RUNNER_DEPLOY_ACTIONS,
-    CDK_BOOTSTRAP_ROLES,
-    ECR_PUSH_ACTIONS,
-)
+from cdk_constructs.github_deploy_role import CDK_BOOTSTRAP_ROLES, ECR_PUSH_ACTIONS
 from cdk_constructs.options import Image, WebRuntime
+from cdk_constructs.web_runtime.app_runner import APP_RUNNER_DEPLOY_ACTIONS
 from stacks.config import (
     APP_CONFIG,
     AppConfig,
+    EnvironmentConfig,
     GitHubConfig,
     deploy_role_name,
     repository_name,
@@ -32,7 +31,7 @@ from stacks.platform_app import (
     oidc_stages,
     unacknowledged_findings,
 )
-from tests.conftest import Synthesized, cdk_json_context
+from tests.synth import Synthesized, cdk_json_context
 from tests.template_queries import policy_statements_of_role, ref, resources
 
 HOST = "token.actions.githubusercontent.com"
@@ -56,6 +55,17 @@ def actions(statement: dict[str, Any]) -> list[str]:
 def statement_resources(statement: dict[str, Any]) -> list[Any]:
     resource = statement["Resource"]
     return resource if isinstance(resource, list) else [resource]
+
+
+def shipped_role_statements(
+    synthesized: Synthesized,
+) -> Iterator[tuple[EnvironmentConfig, list[dict[str, Any]]]]:
+    """Each shipped environment and every statement of its deploy role."""
+    for account, envs in APP_CONFIG.accounts().items():
+        template = synthesized.oidc[account]
+        for env in envs:
+            role = roles(template)[deploy_role_name(APP_CONFIG, env)]
+            yield env, policy_statements_of_role(template, role["id"])
 
 
 def synth_oidc(
@@ -142,53 +152,43 @@ def test_no_statement_grants_a_wildcard_action(synthesized: Synthesized) -> None
 def test_role_assumes_only_the_bootstrap_roles_of_its_own_account_and_region(
     synthesized: Synthesized,
 ) -> None:
-    for account, envs in APP_CONFIG.accounts().items():
-        template = synthesized.oidc[account]
-        for env in envs:
-            role = roles(template)[deploy_role_name(APP_CONFIG, env)]
-            statements = policy_statements_of_role(template, role["id"])
-            assumed = [s for s in statements if "sts:AssumeRole" in actions(s)]
-            (assume,) = assumed
-            assert actions(assume) == ["sts:AssumeRole"]
-            pattern = re.compile(
-                rf"arn:aws:iam::{env.account}:role/cdk-hnb659fds-([a-z-]+)-{env.account}-"
-                rf"{re.escape(env.region)}"
-            )
-            kinds = []
-            for arn in statement_resources(assume):
-                match = pattern.fullmatch(arn)
-                assert match, arn
-                kinds.append(match.group(1))
-            assert sorted(kinds) == sorted(CDK_BOOTSTRAP_ROLES)
-            assert "cfn-exec-role" not in kinds
-            # Nothing else may reach IAM or STS.
-            for statement in statements:
-                if statement is not assume:
-                    assert not [a for a in actions(statement) if a.split(":")[0] in {"iam", "sts"}]
+    for env, statements in shipped_role_statements(synthesized):
+        assumed = [s for s in statements if "sts:AssumeRole" in actions(s)]
+        (assume,) = assumed
+        assert actions(assume) == ["sts:AssumeRole"]
+        pattern = re.compile(
+            rf"arn:aws:iam::{env.account}:role/cdk-hnb659fds-([a-z-]+)-{env.account}-"
+            rf"{re.escape(env.region)}"
+        )
+        kinds = []
+        for arn in statement_resources(assume):
+            match = pattern.fullmatch(arn)
+            assert match, arn
+            kinds.append(match.group(1))
+        assert sorted(kinds) == sorted(CDK_BOOTSTRAP_ROLES)
+        assert "cfn-exec-role" not in kinds
+        # Nothing else may reach IAM or STS.
+        for statement in statements:
+            if statement is not assume:
+                assert not [a for a in actions(statement) if a.split(":")[0] in {"iam", "sts"}]
 
 
 def test_ecr_push_only_to_the_environments_sourced_repositories(synthesized: Synthesized) -> None:
     sourced = set(APP_CONFIG.github.image_sources)
     assert sourced == {Image.WEB}  # as shipped: the API deploys from its zip
-    for account, envs in APP_CONFIG.accounts().items():
-        template = synthesized.oidc[account]
-        for env in envs:
-            role = roles(template)[deploy_role_name(APP_CONFIG, env)]
-            statements = policy_statements_of_role(template, role["id"])
-            push = [s for s in statements if "ecr:PutImage" in actions(s)]
-            (push_statement,) = push
-            assert sorted(actions(push_statement)) == sorted(ECR_PUSH_ACTIONS)
-            assert statement_resources(push_statement) == [
-                f"arn:aws:ecr:{env.region}:{env.account}:repository/"
-                f"{repository_name(APP_CONFIG, env, image)}"
-                for image in sorted(sourced)
-            ]
-            token = [s for s in statements if "ecr:GetAuthorizationToken" in actions(s)]
-            assert [actions(s) for s in token] == [["ecr:GetAuthorizationToken"]]
-            # Shipped envs run Fargate: no App Runner permission at all.
-            assert not [
-                s for s in statements if any(a.startswith("apprunner:") for a in actions(s))
-            ]
+    for env, statements in shipped_role_statements(synthesized):
+        push = [s for s in statements if "ecr:PutImage" in actions(s)]
+        (push_statement,) = push
+        assert sorted(actions(push_statement)) == sorted(ECR_PUSH_ACTIONS)
+        assert statement_resources(push_statement) == [
+            f"arn:aws:ecr:{env.region}:{env.account}:repository/"
+            f"{repository_name(APP_CONFIG, env, image)}"
+            for image in sorted(sourced)
+        ]
+        token = [s for s in statements if "ecr:GetAuthorizationToken" in actions(s)]
+        assert [actions(s) for s in token] == [["ecr:GetAuthorizationToken"]]
+        # Shipped envs run Fargate: no App Runner permission at all.
+        assert not [s for s in statements if any(a.startswith("apprunner:") for a in actions(s))]
 
 
 # --- variants ------------------------------------------------------------------------------------

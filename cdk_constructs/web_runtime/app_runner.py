@@ -6,25 +6,34 @@ Built on the L1 ``aws_apprunner.Cfn*`` resources of aws-cdk-lib (no alpha packag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import ClassVar
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Token, Validations
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_apprunner as apprunner
-from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk_constructs.container_secret import ContainerSecret
+from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import ImplicitLogGroup
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import APP_RUNNER_CPU_MEMORY
+from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.image import PublicImage, RepositoryImage
+from cdk_constructs.web_runtime.interface import (
+    ProtectedResource,
+    WebAlarm,
+    WebAlarmThresholds,
+    WebRuntimeProps,
+    WebSettings,
+    https_out_security_group,
+)
+from cdk_constructs.web_runtime.rollout import Rollout
 
-__all__ = ["AppRunnerService", "AppRunnerServiceProps", "ContainerSecret"]
-
-HTTPS_PORT = 443
 MAX_CONCURRENCY = 100
 """Concurrent requests per instance before App Runner adds one (App Runner's default)."""
 MAX_MIN_SIZE = 25
@@ -56,40 +65,15 @@ ECR_PULL_ACTIONS = (
 )
 """What App Runner's access role needs on the repository (AWSAppRunnerServicePolicyForECRAccess
 without its ``Resource: *``): pull layers, and describe images to resolve the tag."""
-
-
-@dataclass(frozen=True)
-class AppRunnerServiceProps:
-    service_name: str
-    vpc: ec2.IVpc
-    subnets: ec2.SubnetSelection
-    """App subnets (private, with egress): the VPC connector's network interfaces live here."""
-    image_identifier: str
-    """``public.ecr.aws/...:tag`` without ``image_repository``; else an image of that repository,
-    ``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>``. linux/amd64: App Runner runs
-    x86_64 only."""
-    image_repository: ecr.IRepository | None
-    """None: an ECR Public image (no access role). Else the private repository of the image;
-    App Runner's access role may pull from it and nothing else."""
-    start_command: str | None
-    """Overrides the image's start command (e.g. for a placeholder image)."""
-    port: int
-    health_path: str
-    cpu: int
-    """CPU units: 256, 512, 1024, 2048 or 4096."""
-    memory_mib: int
-    """A size App Runner offers with ``cpu`` (``APP_RUNNER_CPU_MEMORY``)."""
-    min_instances: int
-    max_instances: int
-    environment: Mapping[str, str]
-    """Plain settings only (visible in the service configuration): never a secret. ``PORT`` is
-    reserved by App Runner: left out when it equals ``port``, rejected otherwise."""
-    secrets: Sequence[ContainerSecret]
-    """Injected by App Runner from Secrets Manager when an instance starts."""
-    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
-    """Of the application and service log groups App Runner creates."""
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
-    """Of those log groups."""
+APP_RUNNER_DEPLOY_ACTIONS = (
+    "apprunner:DescribeService",
+    "apprunner:ListOperations",
+    "apprunner:StartDeployment",
+)
+"""Start a deployment and follow it to its end (ListOperations says whether it succeeded)."""
+NAMESPACE = "AWS/AppRunner"
+LOG_KINDS = ("application", "service")
+"""App Runner's own log groups of a service."""
 
 
 class AppRunnerService(Construct):
@@ -103,31 +87,32 @@ class AppRunnerService(Construct):
     Automatic deployments are OFF on purpose: with them on, every ECR push starts a deployment
     that collides with CloudFormation's own service updates (OPERATION_IN_PROGRESS fails the
     stack update). Deployments happen only when this template changes or when the deploy
-    workflow calls ``StartDeployment``.
+    workflow calls ``StartDeployment`` (``rollout``).
+
+    App Runner runs x86_64 only: a private image must be built for linux/amd64.
     """
 
-    def __init__(self, scope: Construct, id_: str, *, props: AppRunnerServiceProps) -> None:
+    rollout: ClassVar[Rollout] = Rollout.APP_RUNNER_START_DEPLOYMENT
+
+    def __init__(self, scope: Construct, id_: str, *, props: WebRuntimeProps) -> None:
         super().__init__(scope, id_)
         _validate(props)
+        self.service_name = props.name
 
-        self.security_group = ec2.SecurityGroup(
+        self.security_group = https_out_security_group(
             self,
             "SecurityGroup",
             vpc=props.vpc,
-            description=f"{props.service_name} VPC connector: no ingress, HTTPS out only",
-            allow_all_outbound=False,
+            description=f"{props.name} VPC connector: no ingress, HTTPS out only",
         )
-        # The private API (execute-api endpoint), Cognito, DynamoDB, Secrets Manager: all HTTPS.
-        self.security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "HTTPS to AWS APIs and the private API"
-        )
+        subnets = props.app_subnets
         subnet_ids = props.vpc.select_subnets(
-            subnet_group_name=props.subnets.subnet_group_name,
-            subnet_type=props.subnets.subnet_type,
-            subnets=props.subnets.subnets,
-            availability_zones=props.subnets.availability_zones,
-            one_per_az=props.subnets.one_per_az,
-            subnet_filters=props.subnets.subnet_filters,
+            subnet_group_name=subnets.subnet_group_name,
+            subnet_type=subnets.subnet_type,
+            subnets=subnets.subnets,
+            availability_zones=subnets.availability_zones,
+            one_per_az=subnets.one_per_az,
+            subnet_filters=subnets.subnet_filters,
         ).subnet_ids
         # No VpcConnectorName: a change of subnets or group replaces the connector, and a fixed
         # name would make the replacement collide with the old one.
@@ -151,73 +136,19 @@ class AppRunnerService(Construct):
                 vendor=TRACING_VENDOR
             ),
         )
-
-        self.instance_role = iam.Role(
-            self,
-            "InstanceRole",
-            assumed_by=iam.ServicePrincipal("tasks.apprunner.amazonaws.com"),
-            description=f"{props.service_name}: what the app's code may call",
-        )
-        for secret in props.secrets:
-            secret.secret.grant_read(self.instance_role)
-        # App Runner's tracing collector sends the app's spans with the instance role's
-        # credentials; without this the observability configuration records nothing.
-        self.instance_role.add_to_policy(
-            iam.PolicyStatement(actions=list(XRAY_WRITE_ACTIONS), resources=["*"])
-        )
-        Validations.of(self.instance_role.node.find_child("DefaultPolicy")).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="X-Ray's trace and sampling write actions support no resource-level "
-                "permissions (the statement is AWSXRayDaemonWriteAccess minus its summaries).",
-            )
-        )
-
+        self.instance_role = self._instance_role(props)
+        self.runtime_role: iam.IRole = self.instance_role
+        self.deletion_protected: Sequence[ProtectedResource] = ()
+        """App Runner has no deletion protection."""
         self.access_role: iam.Role | None = None
-        if props.image_repository is not None:
-            self.access_role = self._access_role(props.service_name, props.image_repository)
+        if isinstance(props.image, RepositoryImage):
+            self.access_role = self._access_role(props.name, props.image.repository)
 
-        observability = apprunner.CfnService.ServiceObservabilityConfigurationProperty(
-            observability_enabled=True,
-            observability_configuration_arn=(
-                self.observability_configuration.attr_observability_configuration_arn
-            ),
-        )
         self.service = apprunner.CfnService(
             self,
             "Service",
-            service_name=props.service_name,
-            source_configuration=apprunner.CfnService.SourceConfigurationProperty(
-                auto_deployments_enabled=False,
-                authentication_configuration=(
-                    apprunner.CfnService.AuthenticationConfigurationProperty(
-                        access_role_arn=self.access_role.role_arn
-                    )
-                    if self.access_role is not None
-                    else None
-                ),
-                image_repository=apprunner.CfnService.ImageRepositoryProperty(
-                    image_identifier=props.image_identifier,
-                    image_repository_type="ECR" if props.image_repository else "ECR_PUBLIC",
-                    image_configuration=apprunner.CfnService.ImageConfigurationProperty(
-                        port=str(props.port),
-                        start_command=props.start_command,
-                        runtime_environment_variables=[
-                            apprunner.CfnService.KeyValuePairProperty(name=name, value=value)
-                            for name, value in props.environment.items()
-                            if name != PORT_VARIABLE
-                        ]
-                        or None,
-                        runtime_environment_secrets=[
-                            apprunner.CfnService.KeyValuePairProperty(
-                                name=secret.name, value=_secret_reference(secret)
-                            )
-                            for secret in props.secrets
-                        ]
-                        or None,
-                    ),
-                ),
-            ),
+            service_name=props.name,
+            source_configuration=self._source(props),
             instance_configuration=apprunner.CfnService.InstanceConfigurationProperty(
                 cpu=str(props.cpu),
                 memory=str(props.memory_mib),
@@ -240,7 +171,12 @@ class AppRunnerService(Construct):
                 healthy_threshold=HEALTHY_THRESHOLD,
                 unhealthy_threshold=UNHEALTHY_THRESHOLD,
             ),
-            observability_configuration=observability,
+            observability_configuration=apprunner.CfnService.ServiceObservabilityConfigurationProperty(
+                observability_enabled=True,
+                observability_configuration_arn=(
+                    self.observability_configuration.attr_observability_configuration_arn
+                ),
+            ),
             auto_scaling_configuration_arn=(
                 self.auto_scaling_configuration.attr_auto_scaling_configuration_arn
             ),
@@ -258,20 +194,131 @@ class AppRunnerService(Construct):
             ImplicitLogGroup(
                 self,
                 f"{kind.capitalize()}Logs",
-                log_group_name=(
-                    f"/aws/apprunner/{props.service_name}/{self.service.attr_service_id}/{kind}"
-                ),
-                name_pattern=f"/aws/apprunner/{props.service_name}/*",
+                log_group_name=f"/aws/apprunner/{props.name}/{self.service.attr_service_id}/{kind}",
+                name_pattern=f"/aws/apprunner/{props.name}/*",
                 retention=props.log_retention,
                 removal_policy=props.removal_policy,
             )
-            for kind in ("application", "service")
+            for kind in LOG_KINDS
         ]
-
-        self.service_name = props.service_name
-        self.service_arn: str = self.service.attr_service_arn
-        self.service_url: str = f"https://{self.service.attr_service_url}"
+        self.url: str = f"https://{self.service.attr_service_url}"
         """The service's own HTTPS URL (``ServiceUrl`` is a bare host name)."""
+        self.service_id: str = self.service.attr_service_arn
+        """The service's ARN (what start-deployment takes)."""
+
+    @classmethod
+    def build(
+        cls, scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
+    ) -> AppRunnerService:
+        """The service from the common props: App Runner has no setting of its own."""
+        return cls(scope, id_, props=props)
+
+    @classmethod
+    def deploy_permissions(
+        cls, *, service_name: str, partition: str, region: str, account: str
+    ) -> tuple[DeployPermission, ...]:
+        """Start and watch deployments of the environment's service (``rollout``)."""
+        return (
+            DeployPermission(
+                sid="DeployAppRunnerService",
+                actions=APP_RUNNER_DEPLOY_ACTIONS,
+                resources=(
+                    f"arn:{partition}:apprunner:{region}:{account}:service/{service_name}/*",
+                ),
+                wildcard_reason="App Runner appends a generated id to the service ARN; the name "
+                "part is fixed, so the wildcard matches that one service only.",
+            ),
+        )
+
+    def associate_web_acl(self, web_acl: RegionalWebAcl) -> None:
+        """The web ACL filters what reaches the service's public endpoint."""
+        web_acl.associate("Association", self.service_id)
+
+    def alarm_sources(
+        self, thresholds: WebAlarmThresholds, *, period: Duration
+    ) -> Sequence[WebAlarm]:
+        """The service's 5XX responses."""
+        app_runner_5xx = cloudwatch.Metric(
+            namespace=NAMESPACE,
+            metric_name="5xxStatusResponses",
+            dimensions_map={
+                "ServiceName": self.service_name,
+                "ServiceID": self.service.attr_service_id,
+            },
+            statistic="Sum",
+            period=period,
+        )
+        return (
+            WebAlarm(
+                "Web5xx", app_runner_5xx, thresholds.web_5xx, "App Runner 5XX", "App Runner 5XX"
+            ),
+        )
+
+    def _source(self, props: WebRuntimeProps) -> apprunner.CfnService.SourceConfigurationProperty:
+        """The image, its settings and secrets; automatic deployments off."""
+        image = props.image
+        if isinstance(image, RepositoryImage):
+            stack = Stack.of(self)
+            identifier = (
+                f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}/"
+                f"{image.repository.repository_name}:{image.tag}"
+            )
+            start_command = None
+        else:
+            identifier, start_command = image.name, image.start_command
+        return apprunner.CfnService.SourceConfigurationProperty(
+            auto_deployments_enabled=False,
+            authentication_configuration=(
+                apprunner.CfnService.AuthenticationConfigurationProperty(
+                    access_role_arn=self.access_role.role_arn
+                )
+                if self.access_role is not None
+                else None
+            ),
+            image_repository=apprunner.CfnService.ImageRepositoryProperty(
+                image_identifier=identifier,
+                image_repository_type="ECR" if self.access_role is not None else "ECR_PUBLIC",
+                image_configuration=apprunner.CfnService.ImageConfigurationProperty(
+                    port=str(props.port),
+                    start_command=start_command,
+                    runtime_environment_variables=[
+                        apprunner.CfnService.KeyValuePairProperty(name=name, value=value)
+                        for name, value in props.environment.items()
+                        if name != PORT_VARIABLE
+                    ]
+                    or None,
+                    runtime_environment_secrets=[
+                        apprunner.CfnService.KeyValuePairProperty(
+                            name=secret.name, value=_secret_reference(secret)
+                        )
+                        for secret in props.secrets
+                    ]
+                    or None,
+                ),
+            ),
+        )
+
+    def _instance_role(self, props: WebRuntimeProps) -> iam.Role:
+        """What the app's code may call: its secrets, and X-Ray's trace writes."""
+        role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("tasks.apprunner.amazonaws.com"),
+            description=f"{props.name}: what the app's code may call",
+        )
+        for secret in props.secrets:
+            secret.secret.grant_read(role)
+        # App Runner's tracing collector sends the app's spans with the instance role's
+        # credentials; without this the observability configuration records nothing.
+        role.add_to_policy(iam.PolicyStatement(actions=list(XRAY_WRITE_ACTIONS), resources=["*"]))
+        acknowledge(
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "X-Ray's trace and sampling write actions support no resource-level permissions (the "
+            "statement is AWSXRayDaemonWriteAccess minus its summaries).",
+            applies_to="Resource::*",
+        )
+        return role
 
     def _access_role(self, service_name: str, repository: ecr.IRepository) -> iam.Role:
         """Lets App Runner pull from ``repository`` and nowhere else."""
@@ -283,13 +330,12 @@ class AppRunnerService(Construct):
         )
         repository.grant(role, *ECR_PULL_ACTIONS)
         ecr.AuthorizationToken.grant_read(role)
-        policy = role.node.find_child("DefaultPolicy")
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="ecr:GetAuthorizationToken supports no resource-level permissions; every "
-                "pull action is limited to the one repository of the image.",
-            )
+        acknowledge(
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "ecr:GetAuthorizationToken supports no resource-level permissions; every pull action "
+            "is limited to the one repository of the image.",
+            applies_to="Resource::*",
         )
         return role
 
@@ -311,13 +357,11 @@ def _full_arn(secret: secretsmanager.ISecret) -> str:
     return arn
 
 
-def _validate(props: AppRunnerServiceProps) -> None:
+def _validate(props: WebRuntimeProps) -> None:
     """Fail the synth on what App Runner would only reject at deploy time."""
-    if not Token.is_unresolved(props.service_name) and not SERVICE_NAME.fullmatch(
-        props.service_name
-    ):
+    if not Token.is_unresolved(props.name) and not SERVICE_NAME.fullmatch(props.name):
         raise ValueError(
-            f"service name {props.service_name!r}: 4-40 letters, digits, '-' or '_', "
+            f"service name {props.name!r}: 4-40 letters, digits, '-' or '_', "
             "starting with a letter or digit"
         )
     offered = APP_RUNNER_CPU_MEMORY.get(props.cpu, ())
@@ -331,14 +375,13 @@ def _validate(props: AppRunnerServiceProps) -> None:
             f"instances: need 1 <= min ({props.min_instances}) <= max ({props.max_instances}) "
             f"and min <= {MAX_MIN_SIZE}"
         )
+    image = props.image
     if (
-        props.image_repository is None
-        and not Token.is_unresolved(props.image_identifier)
-        and not props.image_identifier.startswith(PUBLIC_REGISTRY)
+        isinstance(image, PublicImage)
+        and not Token.is_unresolved(image.name)
+        and not image.name.startswith(PUBLIC_REGISTRY)
     ):
-        raise ValueError(
-            f"{props.image_identifier!r} is not an ECR Public image: pass its image_repository"
-        )
+        raise ValueError(f"{image.name!r} is not an ECR Public image: pass a RepositoryImage")
     for secret in props.secrets:
         _full_arn(secret.secret)
     names = [*props.environment, *(secret.name for secret in props.secrets)]

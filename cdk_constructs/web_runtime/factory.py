@@ -1,0 +1,43 @@
+"""The one place that maps ``WebRuntime`` (config) to the class that implements it.
+
+Adding a runtime: write its module (a construct satisfying ``WebRuntimeService``, with the
+class-level ``rollout``, ``build`` and ``deploy_permissions`` of ``WebRuntimeType``), add its row
+below, its config spec and its tests. Nothing else names a runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from constructs import Construct
+
+from cdk_constructs.options import WebRuntime
+from cdk_constructs.web_runtime.app_runner import AppRunnerService
+from cdk_constructs.web_runtime.fargate import FargateWebService
+from cdk_constructs.web_runtime.interface import (
+    WebRuntimeProps,
+    WebRuntimeService,
+    WebRuntimeType,
+    WebSettings,
+)
+
+WEB_RUNTIMES: Mapping[WebRuntime, WebRuntimeType] = MappingProxyType(
+    {
+        WebRuntime.FARGATE: FargateWebService,
+        WebRuntime.APP_RUNNER: AppRunnerService,
+    }
+)
+"""Every ``WebRuntime`` and the class that runs it."""
+
+
+def web_runtime_type(runtime: WebRuntime) -> WebRuntimeType:
+    """The class of a runtime: its rollout and deploy permissions, without building it."""
+    return WEB_RUNTIMES[runtime]
+
+
+def build_web_runtime(
+    scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
+) -> WebRuntimeService:
+    """The runtime ``settings.runtime`` names, built from the common props and its settings."""
+    return web_runtime_type(settings.runtime).build(scope, id_, props=props, settings=settings)

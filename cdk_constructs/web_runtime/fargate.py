@@ -1,0 +1,405 @@
+"""The public web service on ECS Fargate behind an internet-facing Application Load Balancer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, cast
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_constructs.github_deploy_role import DeployPermission
+from cdk_constructs.nag import acknowledge
+from cdk_constructs.options import CpuArchitecture, ProtectedKind
+from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.image import PublicImage, RepositoryImage
+from cdk_constructs.web_runtime.interface import (
+    HTTPS_PORT,
+    ProtectedResource,
+    WebAlarm,
+    WebAlarmThresholds,
+    WebRuntimeProps,
+    WebSettings,
+    closed_security_group,
+    https_out_security_group,
+)
+from cdk_constructs.web_runtime.rollout import Rollout
+
+HTTP_PORT = 80
+ACCESS_LOG_EXPIRY = Duration.days(90)
+CPU_TARGET_PERCENT = 60
+CONTAINER_NAME = "web"
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+_ECS_ARCHITECTURE = {
+    CpuArchitecture.ARM64: ecs.CpuArchitecture.ARM64,
+    CpuArchitecture.X86_64: ecs.CpuArchitecture.X86_64,
+}
+
+
+@dataclass(frozen=True)
+class PublicDomain:
+    """A name in a Route 53 zone: the ALB gets a DNS-validated certificate and an alias."""
+
+    domain_name: str
+    hosted_zone: route53.IHostedZone
+
+
+@dataclass(frozen=True, kw_only=True)
+class FargateOptions:
+    """What only the Fargate runtime takes (besides ``WebRuntimeProps``)."""
+
+    spot: bool
+    cpu_architecture: CpuArchitecture
+    """The tasks' CPU; X86_64 with ``spot`` (Fargate Spot runs no ARM64 task)."""
+    allowed_ingress_cidrs: Sequence[str]
+    domain: PublicDomain | None = None
+
+
+class FargateWebService(Construct):
+    """Tasks (ARM64, or X86_64 on Fargate Spot) in the app subnets, reachable only from the ALB,
+    which is reachable only from the allowed CIDRs; circuit breaker with rollback; CPU target
+    tracking; Spot on demand.
+
+    With a domain the ALB serves HTTPS (TLS 1.2+) and redirects HTTP; without, plain HTTP.
+    A new image is rolled out by the stack update itself (a new task definition revision).
+    """
+
+    rollout: ClassVar[Rollout] = Rollout.CLOUDFORMATION
+
+    def __init__(
+        self, scope: Construct, id_: str, *, props: WebRuntimeProps, options: FargateOptions
+    ) -> None:
+        super().__init__(scope, id_)
+        if options.spot and options.cpu_architecture is not CpuArchitecture.X86_64:
+            # https://docs.aws.amazon.com/AmazonECS/latest/userguide/fargate-capacity-providers.html
+            # "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity
+            # provider. Fargate Spot only supports Linux tasks with the X86_64 architecture."
+            raise ValueError(
+                f"Fargate Spot runs only X86_64 Linux tasks, not {options.cpu_architecture}"
+            )
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # what ALB log delivery supports
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
+            removal_policy=props.removal_policy,
+            auto_delete_objects=props.removal_policy == RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This bucket holds the ALB's access logs; logging access to the log bucket itself "
+            "would need yet another bucket.",
+        )
+        self._security_groups(props, options)
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=props.vpc,
+            vpc_subnets=props.public_subnets,
+            internet_facing=True,
+            security_group=self.alb_security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=props.deletion_protection,
+        )
+        self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
+        self.service = self._service(props, options)
+        self.service_id: str = self.service.service_arn
+        """The ECS service's ARN."""
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=props.min_instances, max_capacity=props.max_instances
+        )
+        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=CPU_TARGET_PERCENT)
+
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            # The port is fixed at creation: another port is another target group, and its new
+            # id changes every template that refers to it (README: cross-stack references).
+            f"Targets{props.port}",
+            vpc=props.vpc,
+            port=props.port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            target_type=elbv2.TargetType.IP,
+            targets=[self.service],
+            health_check=elbv2.HealthCheck(
+                path=props.health_path, healthy_http_codes="200", interval=Duration.seconds(15)
+            ),
+            deregistration_delay=Duration.seconds(30),
+        )
+        self.url = self._listeners(options.domain)
+        """The public URL (https with a domain, else http on the ALB's DNS name)."""
+        arn = self.load_balancer.load_balancer_arn
+        alb = cast(CfnResource, self.load_balancer.node.default_child)
+        guarded = ProtectedResource("LoadBalancer", alb, ProtectedKind.LOAD_BALANCER, arn, arn)
+        self.deletion_protected: Sequence[ProtectedResource] = (
+            (guarded,) if props.deletion_protection else ()
+        )
+        """The ALB, where it is deletion-protected."""
+
+    @classmethod
+    def build(
+        cls, scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
+    ) -> FargateWebService:
+        """The service from config: Spot, architecture, ingress CIDRs and the domain."""
+        domain = None
+        if settings.domain_name and settings.hosted_zone_id and settings.hosted_zone_name:
+            domain = PublicDomain(
+                domain_name=settings.domain_name,
+                hosted_zone=route53.HostedZone.from_hosted_zone_attributes(
+                    scope,
+                    "Zone",
+                    hosted_zone_id=settings.hosted_zone_id,
+                    zone_name=settings.hosted_zone_name,
+                ),
+            )
+        options = FargateOptions(
+            spot=settings.spot,
+            cpu_architecture=settings.cpu_architecture,
+            allowed_ingress_cidrs=settings.allowed_ingress_cidrs,
+            domain=domain,
+        )
+        return cls(scope, id_, props=props, options=options)
+
+    @classmethod
+    def deploy_permissions(
+        cls, *, service_name: str, partition: str, region: str, account: str
+    ) -> tuple[DeployPermission, ...]:
+        """None: CloudFormation (through the CDK bootstrap roles) rolls the image out."""
+        return ()
+
+    def associate_web_acl(self, web_acl: RegionalWebAcl) -> None:
+        """The web ACL filters what reaches the ALB."""
+        web_acl.associate("Association", self.load_balancer.load_balancer_arn)
+
+    def alarm_sources(
+        self, thresholds: WebAlarmThresholds, *, period: Duration
+    ) -> Sequence[WebAlarm]:
+        """ALB and target 5XX, unhealthy targets, and running tasks below desired."""
+        elb_5xx = self.load_balancer.metrics.http_code_elb(
+            elbv2.HttpCodeElb.ELB_5XX_COUNT, period=period, statistic="Sum"
+        )
+        target_5xx = self.load_balancer.metrics.http_code_target(
+            elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period, statistic="Sum"
+        )
+        web_5xx = cloudwatch.MathExpression(
+            expression="FILL(elb, 0) + FILL(target, 0)",
+            using_metrics={"elb": elb_5xx, "target": target_5xx},
+            label="ALB + target 5XX",
+            period=period,
+        )
+        # Built by hand: CDK's target group metrics parse the balancer's name out of a
+        # listener ARN (Fn::Split), which a cross-stack reference cannot feed.
+        unhealthy = cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name="UnHealthyHostCount",
+            dimensions_map={
+                "TargetGroup": self.target_group.target_group_full_name,
+                "LoadBalancer": self.load_balancer.load_balancer_full_name,
+            },
+            statistic="Maximum",
+            period=period,
+        )
+        service_dimensions = {
+            "ClusterName": self.cluster.cluster_name,
+            "ServiceName": self.service.service_name,
+        }
+        tasks_missing = cloudwatch.MathExpression(
+            expression="desired - running",
+            using_metrics={
+                name: cloudwatch.Metric(
+                    namespace=CONTAINER_INSIGHTS,
+                    metric_name=metric,
+                    dimensions_map=service_dimensions,
+                    statistic="Minimum" if name == "running" else "Maximum",
+                    period=period,
+                )
+                for name, metric in (
+                    ("desired", "DesiredTaskCount"),
+                    ("running", "RunningTaskCount"),
+                )
+            },
+            label="Tasks missing",
+            period=period,
+        )
+        return (
+            WebAlarm("Web5xx", web_5xx, thresholds.web_5xx, "ALB 5XX", "ALB 5XX"),
+            WebAlarm(
+                "UnhealthyTargets",
+                unhealthy,
+                thresholds.unhealthy_targets,
+                "unhealthy targets",
+                "Unhealthy targets",
+            ),
+            WebAlarm(
+                "TasksBelowDesired", tasks_missing, 1, "running tasks < desired", "Tasks missing"
+            ),
+        )
+
+    def _security_groups(self, props: WebRuntimeProps, options: FargateOptions) -> None:
+        """The ALB admits the listener ports from the allowed CIDRs; the tasks admit the
+        container port from the ALB and send HTTPS only."""
+        self.alb_security_group = closed_security_group(
+            self,
+            "AlbSecurityGroup",
+            vpc=props.vpc,
+            description="Public ALB: HTTP(S) from the allowed CIDRs only",
+        )
+        listener_ports = (HTTP_PORT, HTTPS_PORT) if options.domain else (HTTP_PORT,)
+        for cidr in options.allowed_ingress_cidrs:
+            for port in listener_ports:
+                self.alb_security_group.add_ingress_rule(
+                    ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"Port {port} from {cidr}"
+                )
+        acknowledge(
+            self.alb_security_group,
+            "AwsSolutions-EC23",
+            "The public entry point of the web tier: it admits the configured CIDRs (the whole "
+            "internet by default) on 80/443 only.",
+        )
+        self.service_security_group = https_out_security_group(
+            self,
+            "ServiceSecurityGroup",
+            vpc=props.vpc,
+            description="Web tasks: the container port from the ALB; HTTPS out",
+        )
+        self.alb_security_group.connections.allow_to(
+            self.service_security_group, ec2.Port.tcp(props.port), "ALB to the web tasks"
+        )
+
+    def _service(self, props: WebRuntimeProps, options: FargateOptions) -> ecs.FargateService:
+        """The cluster (Container Insights on), the task definition and the service."""
+        # Container Insights writes to /aws/ecs/containerinsights/<cluster>/performance,
+        # created on first use: create it first, with retention (hence the fixed name).
+        self.insights_log_group = logs.LogGroup(
+            self,
+            "InsightsLogGroup",
+            log_group_name=f"/aws/ecs/containerinsights/{props.name}/performance",
+            retention=props.log_retention,
+            removal_policy=props.removal_policy,
+        )
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            cluster_name=props.name,
+            vpc=props.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            enable_fargate_capacity_providers=True,
+        )
+        self.cluster.node.add_dependency(self.insights_log_group)
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=props.log_retention, removal_policy=props.removal_policy
+        )
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "Task",
+            cpu=props.cpu,
+            memory_limit_mib=props.memory_mib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=_ECS_ARCHITECTURE[options.cpu_architecture],
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        self.runtime_role: iam.IRole = self.task_definition.task_role
+        """The task role: what the app's code may call."""
+        image = props.image
+        self.container = self.task_definition.add_container(
+            CONTAINER_NAME,
+            image=(
+                ecs.ContainerImage.from_ecr_repository(image.repository, tag=image.tag)
+                if isinstance(image, RepositoryImage)
+                else ecs.ContainerImage.from_registry(image.name)
+            ),
+            command=list(image.command)
+            if isinstance(image, PublicImage) and image.command
+            else None,
+            port_mappings=[ecs.PortMapping(container_port=props.port)],
+            logging=ecs.LogDrivers.aws_logs(stream_prefix=CONTAINER_NAME, log_group=self.log_group),
+            environment=dict(props.environment),
+            secrets={
+                secret.name: ecs.Secret.from_secrets_manager(secret.secret, secret.field)
+                for secret in props.secrets
+            },
+        )
+        execution_role = self.task_definition.execution_role
+        if isinstance(image, RepositoryImage) and execution_role is not None:
+            acknowledge(
+                execution_role,
+                "AwsSolutions-IAM5",
+                "ecr:GetAuthorizationToken has no resource-level permissions; the image pull "
+                "itself is scoped to the web repository.",
+                applies_to="Resource::*",
+            )
+        if props.environment:
+            acknowledge(
+                self.task_definition,
+                "AwsSolutions-ECS2",
+                "Only plain settings from config; every secret is injected through `secrets` "
+                "from Secrets Manager.",
+            )
+        capacity = "FARGATE_SPOT" if options.spot else "FARGATE"
+        return ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            desired_count=props.min_instances,
+            vpc_subnets=props.app_subnets,
+            security_groups=[self.service_security_group],
+            assign_public_ip=False,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            capacity_provider_strategies=[
+                ecs.CapacityProviderStrategy(capacity_provider=capacity, weight=1)
+            ],
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            health_check_grace_period=Duration.seconds(60),
+        )
+
+    def _listeners(self, domain: PublicDomain | None) -> str:
+        if domain is None:
+            self.load_balancer.add_listener(
+                "Http",
+                port=HTTP_PORT,
+                open=False,
+                default_target_groups=[self.target_group],
+            )
+            return f"http://{self.load_balancer.load_balancer_dns_name}"
+        self.certificate = acm.Certificate(
+            self,
+            "Certificate",
+            domain_name=domain.domain_name,
+            validation=acm.CertificateValidation.from_dns(domain.hosted_zone),
+        )
+        self.load_balancer.add_listener(
+            "Https",
+            port=HTTPS_PORT,
+            open=False,
+            certificates=[self.certificate],
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            default_target_groups=[self.target_group],
+        )
+        self.load_balancer.add_redirect(source_port=HTTP_PORT, target_port=HTTPS_PORT, open=False)
+        self.alias = route53.ARecord(
+            self,
+            "Alias",
+            zone=domain.hosted_zone,
+            record_name=domain.domain_name,
+            target=route53.RecordTarget.from_alias(
+                route53_targets.LoadBalancerTarget(self.load_balancer)
+            ),
+        )
+        return f"https://{domain.domain_name}"

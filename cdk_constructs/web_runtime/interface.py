@@ -1,0 +1,195 @@
+"""What the platform needs of a web runtime, whichever service runs the container.
+
+The web stack, the ops stack's monitoring, the OIDC stack's deploy role and the deploy workflow
+talk to a runtime through ``WebRuntimeService`` (a built runtime) and ``WebRuntimeType`` (its
+class: what is known from names alone), never through its concrete type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct, Node
+
+from cdk_constructs.container_secret import ContainerSecret
+from cdk_constructs.github_deploy_role import DeployPermission
+from cdk_constructs.options import CpuArchitecture, ProtectedKind, WebRuntime
+from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.image import WebImage
+from cdk_constructs.web_runtime.rollout import Rollout
+
+HTTPS_PORT = 443
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebRuntimeProps:
+    """What every runtime is built from; a runtime's own settings come from ``WebSettings``."""
+
+    name: str
+    """``<app>-<env>-web``: the service's (or its cluster's) name."""
+    vpc: ec2.IVpc
+    public_subnets: ec2.SubnetSelection
+    """Where a runtime's own public entry point (a load balancer) lives."""
+    app_subnets: ec2.SubnetSelection
+    """Private, with egress: where the containers (or their network interfaces) live."""
+    image: WebImage
+    port: int
+    health_path: str
+    cpu: int
+    """CPU units (1024 = 1 vCPU), a size the runtime offers with ``memory_mib``."""
+    memory_mib: int
+    min_instances: int
+    max_instances: int
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Plain settings only (visible in the service's configuration): never a secret."""
+    secrets: Sequence[ContainerSecret] = ()
+    """Injected from Secrets Manager when a container starts; the runtime role may read them."""
+    log_retention: logs.RetentionDays
+    removal_policy: RemovalPolicy
+    """Of the runtime's stateful resources (log groups, log buckets)."""
+    deletion_protection: bool = False
+    """Deletion-protect what a runtime can protect (an ALB); see ``deletion_protected``."""
+
+
+class WebSettings(Protocol):
+    """The web tier's config as the runtimes read it (``stacks.config.WebConfig``): which
+    runtime, and the settings only some runtimes have."""
+
+    @property
+    def runtime(self) -> WebRuntime: ...
+    @property
+    def spot(self) -> bool: ...
+    @property
+    def cpu_architecture(self) -> CpuArchitecture: ...
+    @property
+    def allowed_ingress_cidrs(self) -> Sequence[str]: ...
+    @property
+    def domain_name(self) -> str | None: ...
+    @property
+    def hosted_zone_id(self) -> str | None: ...
+    @property
+    def hosted_zone_name(self) -> str | None: ...
+
+
+class WebAlarmThresholds(Protocol):
+    """The thresholds of the environment's alarms (config's ``AlarmThresholds``) that the
+    runtimes' alarms read."""
+
+    @property
+    def web_5xx(self) -> float: ...
+    @property
+    def unhealthy_targets(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class WebAlarm:
+    """One alarm on the runtime, which the platform's monitoring creates on the alerts topic and
+    graphs on the dashboard."""
+
+    id_: str
+    metric: cloudwatch.IMetric
+    threshold: float
+    what: str
+    """The alarm description: ``<what> at or above <threshold>``."""
+    graph: str
+    """The dashboard graph's title."""
+
+
+@dataclass(frozen=True)
+class ProtectedResource:
+    """A deletion-protected resource the stack's create-rollback guard must be able to lift."""
+
+    id_: str
+    resource: CfnResource
+    kind: ProtectedKind
+    target: str
+    """What the guard's unprotect call names (for a load balancer, its ARN)."""
+    arn: str
+
+
+@runtime_checkable
+class WebRuntimeService(Protocol):
+    """A built runtime (a construct): what the web stack, its WAF and guard, and the
+    monitoring use."""
+
+    rollout: ClassVar[Rollout]
+
+    @property
+    def node(self) -> Node: ...
+
+    @property
+    def url(self) -> str:
+        """The public URL (scheme and host, no trailing slash)."""
+        ...
+
+    @property
+    def service_id(self) -> str:
+        """What the deploy workflow addresses the service by (the ``ServiceId`` output)."""
+        ...
+
+    @property
+    def runtime_role(self) -> iam.IRole:
+        """The role the app's code runs with: the stack grants it the secrets and sessions."""
+        ...
+
+    @property
+    def deletion_protected(self) -> Sequence[ProtectedResource]:
+        """What must be unprotected when the stack's first create rolls back (may be empty)."""
+        ...
+
+    def associate_web_acl(self, web_acl: RegionalWebAcl) -> None:
+        """Put the web ACL in front of the runtime's public entry point."""
+        ...
+
+    def alarm_sources(
+        self, thresholds: WebAlarmThresholds, *, period: Duration
+    ) -> Sequence[WebAlarm]:
+        """The runtime's alarms (and dashboard graphs), metrics over ``period``."""
+        ...
+
+
+class WebRuntimeType(Protocol):
+    """A runtime's class: what is known before it is built, from names only (the OIDC stack
+    holds the deploy role of every environment of an account, not the environment itself)."""
+
+    @property
+    def rollout(self) -> Rollout: ...
+
+    def build(
+        self, scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
+    ) -> WebRuntimeService:
+        """The runtime, from the common props and its own settings."""
+        ...
+
+    def deploy_permissions(
+        self, *, service_name: str, partition: str, region: str, account: str
+    ) -> tuple[DeployPermission, ...]:
+        """What the environment's deploy role needs beyond deploying stacks and pushing images
+        (for ``rollout``)."""
+        ...
+
+
+def closed_security_group(
+    scope: Construct, id_: str, *, vpc: ec2.IVpc, description: str
+) -> ec2.SecurityGroup:
+    """A group that admits and sends nothing until its owner adds rules."""
+    return ec2.SecurityGroup(scope, id_, vpc=vpc, description=description, allow_all_outbound=False)
+
+
+def https_out_security_group(
+    scope: Construct, id_: str, *, vpc: ec2.IVpc, description: str
+) -> ec2.SecurityGroup:
+    """A group admitting nothing (callers add ingress) and sending only HTTPS: the private API
+    (through the execute-api endpoint), Cognito, ECR, Secrets Manager, DynamoDB."""
+    group = closed_security_group(scope, id_, vpc=vpc, description=description)
+    group.add_egress_rule(
+        ec2.Peer.any_ipv4(), ec2.Port.tcp(HTTPS_PORT), "HTTPS to AWS APIs and the private API"
+    )
+    return group
