@@ -52,19 +52,25 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(VENV)/bin/mypy
 
-# A browser for the end-to-end test: Debian's Chromium and ChromeDriver (apt; root or sudo),
-# unless one is there already (GitHub's runners have Chrome and its driver).
-BROWSER_STAMP := .cache/browser.installed
-$(BROWSER_STAMP):
-	@mkdir -p $(@D)
-	@if command -v chromium >/dev/null || command -v google-chrome >/dev/null; then :; else \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			$$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	fi
-	@touch $@
+# The end-to-end test's browser, looked for as tests/test_e2e.py looks: a browser (`chromium` or
+# `google-chrome`) and a driver (`chromedriver`, or $CHROMEWEBDRIVER/chromedriver as on GitHub's
+# runners). Only if either is missing: apt-get install Debian's chromium and chromium-driver, as
+# root or through sudo. Checked on every run (no stamp), so a driver removed later comes back.
+.PHONY: browser
+browser: ## Chromium + ChromeDriver for the e2e test (apt-get, only if one is missing)
+	@if { command -v chromium || command -v google-chrome; } >/dev/null && \
+		{ command -v chromedriver || test -x "$${CHROMEWEBDRIVER:-/nonexistent}/chromedriver"; } \
+		>/dev/null; then exit 0; fi; \
+	command -v apt-get >/dev/null || { echo "make browser: no apt-get here; install Chromium (or \
+	Chrome) and its ChromeDriver yourself" >&2; exit 1; }; \
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	[ -z "$$SUDO" ] || command -v sudo >/dev/null || { echo "make browser: installing chromium \
+	and chromium-driver with apt-get needs root or sudo" >&2; exit 1; }; \
+	echo "make browser: apt-get install chromium chromium-driver (no browser or no driver found)"; \
+	$$SUDO apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 
-unit: setup $(BROWSER_STAMP)
+unit: setup browser
 	$(VENV)/bin/pytest
 
 test: ## ruff (lint + format), actionlint, mypy, pytest (cfn-lint, snapshots), in parallel

@@ -4,8 +4,8 @@ Starts its own PostgreSQL (pgserver, Unix socket), applies the migrations, and d
 handler as `app_api` with only the IAM token faked. For GET /items/{id} and POST /items it
 reports p50/p99 latency and requests/s through the handler and for the handler's own SQL on the
 handler's own connection (so the ratio is the cost of routing, validation, JSON, logging and
-metrics); then the cold init of a fresh interpreter and the unzipped size of the Lambda package,
-built as the CDK bundler builds it.
+metrics). `bench.cold_start` measures the cold start and the Lambda package's size (its table
+follows this one's).
 
     .venv/bin/python -m bench.api_bench [--requests N]
 """
@@ -18,35 +18,24 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-import warnings
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
-from bench.events import FakeRds, fake_boto3_client, lambda_context, rest_event
-from cdk_constructs.python_bundling import lambda_dependencies
-from cdk_constructs.vpc_function import ARCHITECTURE, PYTHON_RUNTIME
-from stacks.platform_stack import BUNDLE_CACHE_DIR
-
-if TYPE_CHECKING:
-    from pgserver.postgres_server import PostgresServer
+from devkit.api_env import api_environment
+from devkit.events import FakeRds, lambda_context, rest_event
+from devkit.migrations import migrate
+from devkit.postgres import postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
-API_PACKAGE = LAMBDA_SRC / "api"
-MIGRATIONS = LAMBDA_SRC / "db_migrate" / "migrations"
 
-COLD_RUNS = 5
 SEED_ITEMS = 1000
 WARM_UP = 200
 
@@ -81,45 +70,6 @@ def measure(call: Callable[[int], object], count: int) -> Timings:
     return Timings(seconds, time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL 16; yields the superuser's URI."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs on XDG_RUNTIME_DIR
-        from pgserver.postgres_server import get_server
-
-    shm = Path("/dev/shm")  # noqa: S108  # a private TemporaryDirectory inside it
-    parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    with tempfile.TemporaryDirectory(prefix="pgserver-bench-", dir=parent) as root:
-        server: PostgresServer = get_server(Path(root) / "data", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
-def migrate(uri: str) -> None:
-    from db_migrate.migrate import apply_migrations, load_migrations
-
-    with psycopg.connect(uri) as conn:
-        apply_migrations(conn, load_migrations(MIGRATIONS))
-
-
-def api_environment(uri: str) -> dict[str, str]:
-    params = conninfo_to_dict(uri)
-    return {
-        "DB_HOST": str(params["host"]),
-        "DB_PORT": str(params.get("port") or 5432),
-        "DB_NAME": str(params.get("dbname") or "postgres"),
-        "DB_USER": "app_api",
-        "DB_SSLMODE": "require",  # ignored on a Unix socket
-        "AWS_REGION": "eu-west-1",
-        "POWERTOOLS_SERVICE_NAME": "items-api",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-    }
-
-
 @dataclass(frozen=True)
 class Comparison:
     name: str
@@ -128,11 +78,10 @@ class Comparison:
 
 
 def warm_benchmarks(uri: str, count: int) -> list[Comparison]:
-    import boto3
-
     from api import db, handler, items
 
-    boto3.client = fake_boto3_client(FakeRds())
+    # The local server trusts its socket: any token will do, as long as one is asked for.
+    db.IamTokenSigner = lambda **_: FakeRds()  # type: ignore[assignment,misc]
     with psycopg.connect(uri, autocommit=True) as admin:
         admin.execute(
             "INSERT INTO items (name, description)"
@@ -169,66 +118,10 @@ def warm_benchmarks(uri: str, count: int) -> list[Comparison]:
     ]
 
 
-def cold_starts(environment: dict[str, str], item_id: str, *, with_pyc: bool) -> dict[str, float]:
-    """Medians over fresh interpreters. Without .pyc, every module compiles from source, as from
-    the bundler's zip (built with --no-compile onto Lambda's read-only file system)."""
-    env = os.environ | environment | {"PYTHONPATH": f"{LAMBDA_SRC}{os.pathsep}{REPO_ROOT}"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    runs: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        if not with_pyc:
-            env["PYTHONDONTWRITEBYTECODE"] = "1"
-            env["PYTHONPYCACHEPREFIX"] = str(Path(scratch) / "empty-pycache")
-        result = Path(scratch) / "result.json"
-        # One unmeasured run first, so "with .pyc" really finds every module compiled.
-        for run in range(COLD_RUNS + 1):
-            subprocess.run(  # noqa: S603  # this interpreter on this repository's module
-                [sys.executable, "-m", "bench.cold_start", item_id, str(result)],
-                env=env,
-                cwd=REPO_ROOT,
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-            if run:
-                runs.append(json.loads(result.read_text()))
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-
-
-def package_size() -> tuple[int, int]:
-    """(unzipped, zipped) bytes of the Lambda package: the requirements installed for Lambda
-    (arm64, CPython 3.14) as the bundler installs them, minus what the runtime provides, plus
-    the api package."""
-    deps = lambda_dependencies(
-        API_PACKAGE / "requirements.txt",
-        runtime=PYTHON_RUNTIME,
-        architecture=ARCHITECTURE,
-        cache_dir=BUNDLE_CACHE_DIR,
-    )
-    files = [(path, path.relative_to(deps)) for path in deps.rglob("*") if path.is_file()]
-    files += [
-        (path, Path("api") / path.relative_to(API_PACKAGE))
-        for path in API_PACKAGE.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    ]
-    unzipped = sum(path.stat().st_size for path, _ in files)
-    with tempfile.TemporaryFile() as raw:
-        with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path, arcname in files:
-                archive.write(path, arcname.as_posix())
-        zipped = raw.tell()
-    return unzipped, zipped
-
-
 Row = tuple[str, str, str, str]
 
 
-def rows_of(
-    comparisons: list[Comparison],
-    cold: dict[str, float],
-    cold_no_pyc: dict[str, float],
-    size: tuple[int, int],
-) -> list[Row]:
+def rows_of(comparisons: list[Comparison]) -> list[Row]:
     """The benchmark's figures as (metric, handler, direct SQL, handler/direct) rows."""
     rows: list[Row] = []
     for c in comparisons:
@@ -253,26 +146,13 @@ def rows_of(
                 f"{h.per_second / d.per_second:.2f}x",
             ),
         ]
-    for label, result in (("cold init", cold), ("cold init, no .pyc", cold_no_pyc)):
-        total = result["import_ms"] + result["first_ms"]
-        rows += [
-            (f"{label}: import (ms)", f"{result['import_ms']:.0f}", "", ""),
-            (f"{label}: first request (ms)", f"{result['first_ms']:.1f}", "", ""),
-            (f"{label}: total (ms)", f"{total:.0f}", "", ""),
-        ]
-    unzipped, zipped = size
-    rows += [
-        ("Lambda package unzipped (MB)", f"{unzipped / 1e6:.1f}", "", ""),
-        ("Lambda package zipped (MB)", f"{zipped / 1e6:.1f}", "", ""),
-    ]
     return rows
 
 
 def caption(count: int) -> str:
     return (
         f"items API: {count} requests per row after {WARM_UP} warm-up; PostgreSQL 16 on a Unix"
-        f" socket; cold init = median of {COLD_RUNS} fresh interpreters (Python"
-        f" {sys.version_info.major}.{sys.version_info.minor} here, 3.14 on Lambda)"
+        f" socket (Python {sys.version_info.major}.{sys.version_info.minor} here, 3.14 on Lambda)"
     )
 
 
@@ -296,16 +176,9 @@ def run(count: int) -> list[Row]:
     if str(LAMBDA_SRC) not in sys.path:
         sys.path.insert(0, str(LAMBDA_SRC))  # the Lambda packages import as in their zip
 
-    size = package_size()  # first: the only step that may need the package index
     with postgres() as uri:
         migrate(uri)
-        environment = api_environment(uri)
-        os.environ.update(environment)
-        with psycopg.connect(uri, autocommit=True) as admin:
-            row = admin.execute("INSERT INTO items (name) VALUES ('cold') RETURNING id").fetchone()
-        assert row is not None
-        cold = cold_starts(environment, str(row[0]), with_pyc=True)
-        cold_no_pyc = cold_starts(environment, str(row[0]), with_pyc=False)
+        os.environ.update(api_environment(uri))
         # The handler logs a line per request and EMF metrics for writes: kept, but not shown.
         with Path(os.devnull).open("w") as devnull, contextlib.redirect_stdout(devnull):
             from api import handler
@@ -313,7 +186,7 @@ def run(count: int) -> list[Row]:
             stream = cast("logging.StreamHandler[Any]", handler.logger.registered_handler)
             stream.setStream(devnull)
             comparisons = warm_benchmarks(uri, count)
-    return rows_of(comparisons, cold, cold_no_pyc, size)
+    return rows_of(comparisons)
 
 
 HEADER: Row = ("metric", "handler", "direct SQL", "handler/direct")
@@ -324,6 +197,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per row")
     args = parser.parse_args()
     print(render(HEADER, run(args.requests), [caption(args.requests)]))
+    from bench import cold_start
+
+    cold_caption = (cold_start.__doc__ or "").splitlines()[0]
+    print(render(("metric", "value", "target", "ratio"), cold_start.rows(), [cold_caption]))
 
 
 if __name__ == "__main__":

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-from cdk_constructs.options import RESOURCE_SERVER_ID, ApiScope
-
-__all__ = ["RESOURCE_SERVER_ID", "ApiAuth", "ApiScope"]
+from cdk_constructs.nag import acknowledge_all
 
 
 class ApiAuth(Construct):
     """A user pool that issues access tokens to app clients, not to people.
 
     No self sign-up and a strict password policy (there are no users today; any created by an
-    admin later still get a safe default). The web tier's app client uses the client-credentials
-    grant with a generated secret and gets both scopes.
+    admin later still get a safe default). One resource server carries the API's scopes; the web
+    tier's app client uses the client-credentials grant with a generated secret and gets all of
+    them. A retained pool (any ``removal_policy`` but DESTROY) is also deletion-protected.
     """
 
-    def __init__(self, scope: Construct, id_: str, *, domain_prefix: str, retain: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        domain_prefix: str,
+        resource_server_id: str,
+        scopes: Sequence[str],
+        removal_policy: RemovalPolicy,
+    ) -> None:
         super().__init__(scope, id_)
         self.user_pool = cognito.UserPool(
             self,
@@ -38,30 +48,30 @@ class ApiAuth(Construct):
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             account_recovery=cognito.AccountRecovery.NONE,
             feature_plan=cognito.FeaturePlan.ESSENTIALS,
-            deletion_protection=retain,
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
+            deletion_protection=removal_policy is not RemovalPolicy.DESTROY,
+            removal_policy=removal_policy,
         )
-        for rule in ("COG3", "COG8"):
-            Validations.of(self.user_pool).acknowledge(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-{rule}",
-                    reason="Only app clients get tokens (client-credentials grant). Threat "
-                    "protection (Plus plan) scores user sign-ins, of which there are none.",
-                )
-            )
+        no_user_sign_ins = (
+            "Only app clients get tokens (client-credentials grant). Threat protection (Plus "
+            "plan) scores user sign-ins, of which there are none."
+        )
+        acknowledge_all(
+            self.user_pool,
+            [("AwsSolutions-COG3", no_user_sign_ins), ("AwsSolutions-COG8", no_user_sign_ins)],
+        )
         self.domain = self.user_pool.add_domain(
             "Domain",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix),
         )
         self.scopes = {
-            api_scope: cognito.ResourceServerScope(
-                scope_name=api_scope.value, scope_description=f"{api_scope.value} of the API"
+            name: cognito.ResourceServerScope(
+                scope_name=name, scope_description=f"{name} of the API"
             )
-            for api_scope in ApiScope
+            for name in scopes
         }
         self.resource_server = self.user_pool.add_resource_server(
             "ResourceServer",
-            identifier=RESOURCE_SERVER_ID,
+            identifier=resource_server_id,
             scopes=list(self.scopes.values()),
         )
         self.web_client = self.user_pool.add_client(
@@ -81,8 +91,3 @@ class ApiAuth(Construct):
         )
         self.token_url = f"{self.domain.base_url()}/oauth2/token"
         """Where the web tier exchanges its client id and secret for an access token."""
-
-    @staticmethod
-    def scope_name(api_scope: ApiScope) -> str:
-        """The scope as it appears in tokens and authorizers: ``api/items.read``."""
-        return api_scope.token_scope

@@ -22,8 +22,10 @@ def rule_id(rule: str, applies_to: str | None = None) -> str:
     """The validation id of a cdk-nag rule (``AwsSolutions-IAM5`` becomes
     ``AwsSolutions::AwsSolutions-IAM5``), with ``[applies_to]`` for one finding of a rule that
     names resources or policies."""
-    pack = rule.split("-", 1)[0]
     finding = f"[{applies_to}]" if applies_to is not None else ""
+    if "::" in rule:  # already qualified, e.g. ``CloudFormation-Validate::W3010``
+        return f"{rule}{finding}"
+    pack = rule.split("-", 1)[0]
     return f"{pack}::{rule}{finding}"
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from http import HTTPMethod, HTTPStatus
+from typing import Any
 
-from aws_cdk import Acknowledgment, RemovalPolicy, Validations
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
@@ -15,11 +18,30 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_constructs.logging import ImplicitLogGroup
+from cdk_constructs.nag import acknowledge
 
 ERROR_TEMPLATE = (
     '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
 )
 """API Gateway's own errors in the API's error shape (messageString is already a JSON string)."""
+
+GATEWAY_ERRORS: dict[str, tuple[HTTPStatus, str]] = {
+    "BAD_REQUEST_BODY": (HTTPStatus.UNPROCESSABLE_ENTITY, "VALIDATION_ERROR"),
+    "MISSING_AUTHENTICATION_TOKEN": (HTTPStatus.NOT_FOUND, "ROUTE_NOT_FOUND"),
+}
+"""API Gateway's own answers that the API gives its status and code, as the function would, so
+clients see one API. MISSING_AUTHENTICATION_TOKEN (403 by default) is what a REST API answers
+for a method or a path it does not define, before any authorizer runs ("including the cases
+when the client attempts to invoke an unsupported API method or resource",
+https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html;
+https://repost.aws/knowledge-center/api-gateway-authentication-token-errors): a wrong method on
+a known path is a 404, never a 405 (``make local`` answers alike)."""
+
+API_GATEWAY_LOGGING_POLICY = (
+    "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+)
+"""The managed policy of API Gateway's account-wide logging role, as cdk-nag names it (CDK
+writes its ARN with the partition token even where the stack's partition is a literal)."""
 
 API_GATEWAY_WELCOME_LOG_GROUP = "/aws/apigateway/welcome"
 """Created by API Gateway in every account whose API Gateway settings have a CloudWatch role."""
@@ -36,11 +58,33 @@ def _invoke(effect: iam.Effect, operator: str, endpoint_id: str) -> iam.PolicySt
     )
 
 
-class HttpMethod(StrEnum):
-    GET = "GET"
-    POST = "POST"
-    PUT = "PUT"
-    DELETE = "DELETE"
+_SCHEMA_KEYWORDS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "minLength", "maxLength",
+     "minimum", "maximum", "pattern", "enum", "title", "description", "default"}
+)  # fmt: skip
+"""The JSON Schema keywords ``json_schema`` converts (draft 4, the version API Gateway checks)."""
+
+
+def json_schema(
+    document: Mapping[str, Any], *, version: apigw.JsonSchemaVersion | None = None
+) -> apigw.JsonSchema:
+    """A JSON Schema document (such as pydantic's ``model_json_schema()``) as CDK's
+    ``JsonSchema``, declared as ``version``. A keyword outside ``_SCHEMA_KEYWORDS`` fails the
+    synth instead of being dropped, so API Gateway never checks less than the document says."""
+    unknown = set(document) - _SCHEMA_KEYWORDS
+    if unknown:
+        raise ValueError(f"JSON Schema keywords not supported here: {sorted(unknown)}")
+    kwargs: dict[str, Any] = {
+        re.sub(r"(?<!^)([A-Z])", r"_\1", keyword).lower(): value
+        for keyword, value in document.items()
+    }
+    if "type" in kwargs:
+        kwargs["type"] = apigw.JsonSchemaType[str(kwargs["type"]).upper()]
+    if "properties" in kwargs:
+        kwargs["properties"] = {
+            name: json_schema(schema) for name, schema in kwargs["properties"].items()
+        }
+    return apigw.JsonSchema(schema=version, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -82,7 +126,7 @@ class PrivateRestApi(Construct):
             retention=props.log_retention,
             removal_policy=props.removal_policy,
         )
-        self.api = apigw.RestApi(
+        self.rest_api = apigw.RestApi(
             self,
             "Api",
             rest_api_name=props.name,
@@ -118,7 +162,7 @@ class PrivateRestApi(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
         )
-        self.stage = self.api.deployment_stage
+        self.stage = self.rest_api.deployment_stage
         # Once the account has a CloudWatch role, API Gateway writes a "welcome" stream to
         # /aws/apigateway/welcome, a group it creates with no expiry. AWS does not document it
         # (nor say it is not created), so it is created first, or adopted, with retention. It is
@@ -132,7 +176,7 @@ class PrivateRestApi(Construct):
             retention=props.log_retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        account = self.api.node.try_find_child("Account")
+        account = self.rest_api.node.try_find_child("Account")
         if account is not None:
             account.node.add_dependency(self.welcome_log_group)
         # Execution logs (level ERROR) go to a group API Gateway would create on first use with
@@ -141,7 +185,7 @@ class PrivateRestApi(Construct):
             self,
             "ExecutionLogs",
             log_group_name=(
-                f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{props.stage_name}"
+                f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{props.stage_name}"
             ),
             retention=props.log_retention,
             removal_policy=props.removal_policy,
@@ -150,42 +194,42 @@ class PrivateRestApi(Construct):
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Authorizer", cognito_user_pools=[props.user_pool]
         )
-        self.validator = self.api.add_request_validator(
+        self.validator = self.rest_api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
         self.integration = apigw.LambdaIntegration(props.handler, allow_test_invoke=False)
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
-            self.api.add_gateway_response(
+            self.rest_api.add_gateway_response(
                 f"Json{response_type.response_type}",
                 type=response_type,
                 templates={"application/json": ERROR_TEMPLATE},
             )
-        # Answered by API Gateway before the function runs: same status and code as the
-        # function would give, so clients see one API.
-        for response_type, status, code in (
-            (apigw.ResponseType.BAD_REQUEST_BODY, "422", "VALIDATION_ERROR"),
-            (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "ROUTE_NOT_FOUND"),
-        ):
-            self.api.add_gateway_response(
-                f"Json{response_type.response_type}",
+        for name, (status, code) in GATEWAY_ERRORS.items():
+            response_type = apigw.ResponseType.of(name)
+            self.rest_api.add_gateway_response(
+                f"Json{name}",
                 type=response_type,
-                status_code=status,
+                status_code=str(status.value),
                 templates={
                     "application/json": ERROR_TEMPLATE.replace("$context.error.responseType", code)
                 },
             )
         self._acknowledge_findings()
 
-    def add_json_model(self, name: str, schema: apigw.JsonSchema) -> apigw.Model:
-        """A request body model that the validator enforces before the function runs."""
-        return self.api.add_model(
-            name, content_type="application/json", model_name=name, schema=schema
+    def add_json_model(self, name: str, schema: Mapping[str, Any]) -> apigw.Model:
+        """A request body model (a JSON Schema document, checked as draft 4) that the validator
+        enforces before the function runs."""
+        return self.rest_api.add_model(
+            name,
+            content_type="application/json",
+            model_name=name,
+            schema=json_schema(schema, version=apigw.JsonSchemaVersion.DRAFT4),
         )
 
     def add_route(
         self,
         path: str,
-        method: HttpMethod,
+        method: HTTPMethod,
         *,
         scope: str,
         body: apigw.Model | None = None,
@@ -193,7 +237,7 @@ class PrivateRestApi(Construct):
     ) -> apigw.Method:
         """``method path`` to the handler, for tokens carrying ``scope``; ``{x}`` path
         parameters are required, query parameters optional."""
-        resource = self.api.root.resource_for_path(path)
+        resource = self.rest_api.root.resource_for_path(path)
         parameters = {
             f"method.request.path.{segment[1:-1]}": True
             for segment in path.split("/")
@@ -212,19 +256,16 @@ class PrivateRestApi(Construct):
         )
 
     def _acknowledge_findings(self) -> None:
-        Validations.of(self.stage).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-APIG3",
-                reason="A PRIVATE API: only this VPC's execute-api endpoint reaches it (resource "
-                "policy); the public web tier is where a web ACL filters internet traffic.",
-            )
+        acknowledge(
+            self.stage,
+            "AwsSolutions-APIG3",
+            "A PRIVATE API: only this VPC's execute-api endpoint reaches it (resource policy); "
+            "the public web tier is where a web ACL filters internet traffic.",
         )
-        cloud_watch_role = self.api.node.find_child("CloudWatchRole")
-        Validations.of(cloud_watch_role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-                "service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-                reason="The AWS-managed policy API Gateway documents for its account-wide "
-                "logging role; it only writes API Gateway's own log groups.",
-            )
+        acknowledge(
+            self.rest_api.node.find_child("CloudWatchRole"),
+            "AwsSolutions-IAM4",
+            "The AWS-managed policy API Gateway documents for its account-wide logging role; it "
+            "only writes API Gateway's own log groups.",
+            applies_to=API_GATEWAY_LOGGING_POLICY,
         )

@@ -3,17 +3,37 @@
 Dependencies come from pip as wheels for the function's runtime and architecture
 (``--platform manylinux... --only-binary=:all:``), so the zip is right for Lambda whatever the
 build machine is. They are cached by the hash of the requirements, the runtime and the
-architecture, so synth touches the package index only when the requirements change.
+architecture, so synth touches the package index only when the requirements change. What the
+runtime already has and what no function imports (``PRUNED``) stay out of the zip.
+
+Bytecode: Lambda's ``/var/task`` is read-only, so a zip without ``.pyc`` files compiles every
+module it imports again on every cold start. ``.pyc`` files are per interpreter version, so they
+are written only by an interpreter of the runtime's exact version (``python3.14`` on the PATH,
+checked by its cache tag); without one, the zip has none rather than wrong ones. They are
+unchecked-hash pycs (PEP 552, https://peps.python.org/pep-0552/): CDK zips every file with one
+fixed timestamp, which a timestamp-checked pyc would never match, and hash checking would read
+every source again.
+
+Not SnapStart, yet: it restores published versions and their aliases only, never ``$LATEST``,
+which is what API Gateway invokes here
+(https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html), and for Python it bills every
+cached snapshot and every restore (https://aws.amazon.com/lambda/pricing/). It comes with the
+alias; the API function connects and signs its token only on its first request, so a snapshot
+holds no connection and no token, and needs no runtime hook for them
+(https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsii
@@ -34,7 +54,33 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 _RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python_dateutil", "six",
                           "urllib3")  # fmt: skip
 
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
+_UNUSED_POWERTOOLS_UTILITIES = (
+    "auth_alpha", "batch", "circuit_breaker", "data_masking", "feature_flags", "idempotency",
+    "kafka", "parameters", "parser", "streaming", "validation",
+)  # fmt: skip
+
+PRUNED: tuple[tuple[str, str], ...] = (
+    ("**/*.pyi", "type stubs: read by type checkers, never imported"),
+    ("*-stubs/**", "stub-only packages"),
+    ("**/*.c", "C sources shipped beside their compiled extension"),
+    ("bin/**", "console scripts of pip's --target install"),
+    ("*/tests/**", "the dependencies' own tests"),
+    ("pydantic/v1/**", "pydantic 1 compatibility, imported only for pydantic 1 types"),
+    ("pydantic/mypy.py", "pydantic's mypy plugin"),
+    *(
+        (f"aws_lambda_powertools/event_handler/openapi/swagger_ui/*.{kind}", "Swagger UI's assets")
+        for kind in ("js", "css")
+    ),
+    *(
+        (f"aws_lambda_powertools/utilities/{name}/**", "a Powertools utility no function imports")
+        for name in _UNUSED_POWERTOOLS_UTILITIES
+    ),
+)
+"""(glob relative to the zip's root, why it is left out): files no function imports. A function
+that starts using one must take it off this list (a test fails until then). Globs: ``**/`` is
+any number of directories, ``*`` any part of one name."""
+
+_IGNORED_SOURCES = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
 
 
 def _python_version(runtime: lambda_.Runtime) -> str:
@@ -43,6 +89,56 @@ def _python_version(runtime: lambda_.Runtime) -> str:
     if not runtime.name.startswith(prefix):
         raise ValueError(f"{runtime.name} is not a Python runtime")
     return runtime.name.removeprefix(prefix)
+
+
+def pip_platforms(machine: str) -> tuple[str, ...]:
+    """The wheel platform tags for a machine (``platform.machine()``: ``aarch64``, ``x86_64``)
+    or a Lambda architecture name (``arm64``, ``x86_64``)."""
+    return _PIP_PLATFORMS[{"aarch64": "arm64", "amd64": "x86_64"}.get(machine.lower(), machine)]
+
+
+def cache_tag(python_version: str) -> str:
+    """``3.14`` -> ``cpython-314``: the tag in the names of the pycs that version reads."""
+    major, minor = python_version.split(".")
+    return f"cpython-{major}{minor}"
+
+
+@functools.cache
+def bytecode_interpreter(python_version: str) -> str | None:
+    """An interpreter on the PATH whose pycs ``python_version`` reads (same cache tag), or None.
+    This one is used when it is that version; another is checked by running it once."""
+    wanted = cache_tag(python_version)
+    if sys.implementation.cache_tag == wanted:
+        return sys.executable
+    found = shutil.which(f"python{python_version}")
+    if found is None:
+        return None
+    probe = subprocess.run(  # noqa: S603 - the interpreter found on the PATH, a fixed one-liner
+        [found, "-c", "import sys; print(sys.implementation.cache_tag)"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return found if probe.returncode == 0 and probe.stdout.strip() == wanted else None
+
+
+def compile_bytecode(directory: Path, interpreter: str) -> None:
+    """Unchecked-hash pycs next to every module under ``directory`` (``__pycache__``)."""
+    subprocess.run(  # noqa: S603 - an interpreter checked by bytecode_interpreter
+        [
+            interpreter,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(directory),
+        ],
+        check=True,
+    )
 
 
 def _tree_digest(directory: Path) -> str:
@@ -55,38 +151,90 @@ def _tree_digest(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def _glob(pattern: str) -> re.Pattern[str]:
+    parts = re.split(r"(\*\*/|\*\*|\*)", pattern)
+    wildcards = {"**/": "(?:[^/]+/)*", "**": ".*", "*": "[^/]*"}
+    return re.compile("".join(wildcards.get(part) or re.escape(part) for part in parts) + r"\Z")
+
+
+_PRUNED_PATHS = [_glob(pattern) for pattern, _ in PRUNED]
+
+
+def asset_hash(
+    package_dir: Path, python_version: str, platforms: tuple[str, ...], *, bytecode: str | None
+) -> str:
+    """The zip's identity: bundler, what it leaves out, runtime, platforms, pycs (their cache
+    tag) and the package's sources (requirements included)."""
+    pruned = (pattern for pattern, _ in PRUNED)
+    parts = (BUNDLER_VERSION, *pruned, python_version, *platforms, bytecode or "no-bytecode")
+    return hashlib.sha256("\n".join((*parts, _tree_digest(package_dir))).encode()).hexdigest()
+
+
+def _pruned(relative: PurePosixPath) -> bool:
+    return any(pattern.match(relative.as_posix()) for pattern in _PRUNED_PATHS)
+
+
+def package_files(
+    package_dir: Path, *, python_version: str, platforms: tuple[str, ...], cache_dir: Path
+) -> Iterator[tuple[Path, PurePosixPath]]:
+    """(file, its path in the zip) of everything the zip holds: the installed requirements
+    minus ``PRUNED``, then ``package_dir`` as the package of the same name (sources only)."""
+    dependencies = installed_dependencies(
+        package_dir / "requirements.txt",
+        python_version=python_version,
+        platforms=platforms,
+        cache_dir=cache_dir,
+    )
+    for path in sorted(dependencies.rglob("*")):
+        relative = PurePosixPath(path.relative_to(dependencies).as_posix())
+        if path.is_file() and not _pruned(relative):
+            yield path, relative
+    for path in sorted(package_dir.rglob("*")):
+        relative = PurePosixPath(package_dir.name, path.relative_to(package_dir).as_posix())
+        if path.is_file() and path.suffix != ".pyc" and _IGNORED_SOURCES.isdisjoint(relative.parts):
+            yield path, relative
+
+
+def write_package(files: Iterator[tuple[Path, PurePosixPath]], output: Path) -> None:
+    """Copies ``package_files`` to ``output``, where the zip is made from."""
+    for path, relative in files:
+        target = output.joinpath(*relative.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+
 @jsii.implements(ILocalBundling)
 class _LocalPythonBundling:
-    """Copies cached dependencies and the package into the asset's output directory."""
+    """Writes the zip's files (``package_files``) into the asset's output directory, compiled
+    when an interpreter of the runtime's version is at hand."""
 
     def __init__(
         self,
         *,
         package_dir: Path,
-        requirements: Path,
         python_version: str,
         platforms: tuple[str, ...],
         cache_dir: Path,
+        interpreter: str | None,
     ) -> None:
         self._package_dir = package_dir
-        self._requirements = requirements
         self._python_version = python_version
         self._platforms = platforms
         self._cache_dir = cache_dir
+        self._interpreter = interpreter
 
     def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
         """jsii passes the BundlingOptions struct positionally; nothing in it is needed here."""
         output = Path(output_dir)
-        dependencies = installed_dependencies(
-            self._requirements,
+        files = package_files(
+            self._package_dir,
             python_version=self._python_version,
             platforms=self._platforms,
             cache_dir=self._cache_dir,
         )
-        shutil.copytree(dependencies, output, dirs_exist_ok=True)
-        shutil.copytree(
-            self._package_dir, output / self._package_dir.name, ignore=_IGNORED, dirs_exist_ok=True
-        )
+        write_package(files, output)
+        if self._interpreter is not None:
+            compile_bytecode(output, self._interpreter)
         return True
 
 
@@ -134,16 +282,16 @@ def installed_dependencies(
     return target
 
 
-def lambda_dependencies(
-    requirements: Path,
+def lambda_package_files(
+    package_dir: Path,
     *,
     runtime: lambda_.Runtime,
     architecture: lambda_.Architecture,
     cache_dir: Path,
-) -> Path:
-    """What the zip of a function with this runtime and architecture holds besides its code."""
-    return installed_dependencies(
-        requirements,
+) -> Iterator[tuple[Path, PurePosixPath]]:
+    """``package_files`` of the zip of a function with this runtime and architecture."""
+    return package_files(
+        package_dir,
         python_version=_python_version(runtime),
         platforms=_PIP_PLATFORMS[architecture.name],
         cache_dir=cache_dir,
@@ -173,28 +321,27 @@ def python_function_code(
     """A zip holding ``package_dir`` as a package plus its pinned ``requirements.txt``.
 
     The handler is addressed as ``<package>.<module>.<function>``. The asset hash covers the
-    package, the requirements, the runtime and the architecture, so an unchanged function keeps
-    its zip and is not redeployed.
+    package, the requirements, the runtime, the architecture and whether the zip has bytecode,
+    so an unchanged function keeps its zip and is not redeployed, and a zip built with pycs
+    never shares a hash with one built without.
     """
-    requirements = package_dir / "requirements.txt"
     python_version = _python_version(runtime)
     platforms = _PIP_PLATFORMS[architecture.name]
-    asset_hash = hashlib.sha256(
-        "\n".join((BUNDLER_VERSION, python_version, *platforms, _tree_digest(package_dir))).encode()
-    ).hexdigest()
+    interpreter = bytecode_interpreter(python_version)
+    bytecode = cache_tag(python_version) if interpreter is not None else None
     return lambda_.Code.from_asset(
         str(package_dir),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=asset_hash,
+        asset_hash=asset_hash(package_dir, python_version, platforms, bytecode=bytecode),
         bundling=BundlingOptions(
             # Never pulled: local bundling always succeeds or fails the synth.
             image=DockerImage.from_registry("local-bundling-only"),
             local=_LocalPythonBundling(
                 package_dir=package_dir,
-                requirements=requirements,
                 python_version=python_version,
                 platforms=platforms,
                 cache_dir=cache_dir,
+                interpreter=interpreter,
             ),
         ),
     )

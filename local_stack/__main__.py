@@ -1,24 +1,70 @@
-"""``make local``: run the three tiers on localhost until Ctrl-C."""
+"""``make local``: run the three tiers on localhost until Ctrl-C, and say how to call them."""
 
 from __future__ import annotations
 
+import json
+import shlex
 import signal
-import threading
+import time
 
-from local_stack.stack import running
+from api.routes import ApiScope
+from local_stack.stack import READ_ONLY_CLIENT_ID, WEB_CLIENT_ID, LocalStack, running
+from local_stack.token_server import TOKEN_LIFETIME_SECONDS
+
+
+def banner(stack: LocalStack) -> str:
+    """The URLs, a ready-to-paste curl line with a write-scoped token, and the read-only
+    client's credentials (to mint a read token and see a write refused)."""
+    scopes = " ".join(scope.token_scope for scope in ApiScope)
+    token = stack.access_token(WEB_CLIENT_ID, scopes)
+    add_item = shlex.join(
+        [
+            "curl", "-s",
+            "-H", f"Authorization: Bearer {token}",
+            "-H", "Content-Type: application/json",
+            "-d", json.dumps({"name": "from curl", "description": "added by hand"}),
+            f"{stack.api_url}items",
+        ]
+    )  # fmt: skip
+    reader_secret = stack.clients[READ_ONLY_CLIENT_ID]
+    read_token = shlex.join(
+        [
+            "curl", "-s",
+            "-u", f"{READ_ONLY_CLIENT_ID}:{reader_secret}",
+            "-d", "grant_type=client_credentials",
+            stack.token_url,
+        ]
+    )  # fmt: skip
+    return "\n".join(
+        [
+            f"web app:        {stack.web_url}",
+            f"items API:      {stack.api_url}  (Bearer token from the endpoint below)",
+            f"token endpoint: {stack.token_url}  (client-credentials grant, HTTP basic auth)",
+            f"DynamoDB:       {stack.dynamodb_url}  (table {stack.session_table})",
+            "",
+            f"Add an item (token with {scopes}, valid {TOKEN_LIFETIME_SECONDS // 60} minutes):",
+            f"  {add_item}",
+            "",
+            f"Read-only client ({ApiScope.ITEMS_READ.token_scope}):"
+            f" id {READ_ONLY_CLIENT_ID}, secret {reader_secret}, token URL {stack.token_url}",
+            f"  {read_token}",
+            "",
+            "Ctrl-C stops everything.",
+        ]
+    )
 
 
 def main() -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A handler runs in the main thread between two bytecodes, possibly while that thread holds
+    # a lock (threading.Event.set() there can deadlock), so it only records the signal. A Ctrl-C
+    # during start-up stops everything once it is up; more of them during shutdown do nothing.
+    received: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: received.append(number))
     with running() as stack:
-        print(f"web app:        {stack.web_url}", flush=True)
-        print(f"items API:      {stack.api_url}  (Bearer token from the endpoint below)")
-        print(f"token endpoint: {stack.token_url}  (client-credentials grant)")
-        print(f"DynamoDB:       {stack.dynamodb_url}  (table {stack.session_table})")
-        print("Ctrl-C stops everything.", flush=True)
-        stop.wait()
+        print(banner(stack), flush=True)
+        while not received:
+            time.sleep(0.1)
     print("stopped.")
 
 

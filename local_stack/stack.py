@@ -11,17 +11,20 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import httpx
 import uvicorn
 from moto.server import ThreadedMotoServer
 
-from bench.api_bench import api_environment, migrate, postgres
-from bench.events import STAGE
-from cdk_constructs.options import ApiScope
+from api.routes import ApiScope
+from devkit.api_env import api_environment
+from devkit.events import STAGE, FakeRds
+from devkit.migrations import migrate
+from devkit.postgres import postgres
 from local_stack.api_server import api_app
 from local_stack.token_server import TOKEN_PATH, AppClient, token_app
 from local_stack.tokens import TokenSigner
@@ -50,6 +53,18 @@ class LocalStack:
         return boto3.resource("dynamodb", endpoint_url=self.dynamodb_url, region_name=REGION).Table(
             self.session_table
         )
+
+    def access_token(self, client_id: str, scopes: str = "") -> str:
+        """A token from the local token endpoint, as that client gets one (all of its scopes
+        when ``scopes`` is empty)."""
+        response = httpx.post(
+            self.token_url,
+            auth=(client_id, self.clients[client_id]),
+            data={"grant_type": "client_credentials", "scope": scopes},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
 
 
 def free_port() -> int:
@@ -111,10 +126,11 @@ def running(conninfo: str | None = None) -> Iterator[LocalStack]:
         from api import db
 
         # The function signs an RDS IAM token for its login; the local server trusts logins on
-        # its Unix socket instead (and boto3 cannot sign for a socket path as host).
-        original_source = db.rds_token_source
-        db.rds_token_source = _trusted_login
-        stack.callback(setattr, db, "rds_token_source", original_source)
+        # its Unix socket instead (and boto3 cannot sign for a socket path as host), so the
+        # signer, the one seam the tests replace too, hands out a fixed token.
+        original_signer = db.IamTokenSigner
+        db.IamTokenSigner = lambda **_: FakeRds()  # type: ignore[assignment,misc]
+        stack.callback(setattr, db, "IamTokenSigner", original_signer)
         db.reset()
         stack.callback(db.reset)
 
@@ -177,11 +193,6 @@ def running(conninfo: str | None = None) -> Iterator[LocalStack]:
             session_table=SESSION_TABLE,
             clients=clients,
         )
-
-
-def _trusted_login(settings: Any) -> Callable[[], str]:
-    """Stands in for ``api.db.rds_token_source``: any password will do on a trusted socket."""
-    return lambda: "local-trust-auth"
 
 
 def _restore(saved: dict[str, str | None]) -> None:

@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, cast
 
-from aws_cdk import (
-    Acknowledgment,
-    CfnOutput,
-    CfnResource,
-    Duration,
-    SecretValue,
-    Validations,
-)
-from aws_cdk import aws_apigateway as apigw
+from aws_cdk import CfnOutput, CfnResource, Duration, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_constructs.api_auth import ApiAuth, ApiScope
-from cdk_constructs.database import AuroraDatabase
+from cdk_constructs.api_auth import ApiAuth
+from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.logging import acknowledge_aws_custom_resource_function
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.network import HTTPS_PORT, Network
-from cdk_constructs.options import API_ROUTES, Image, ProtectedKind
-from cdk_constructs.private_api import HttpMethod, PrivateApiProps, PrivateRestApi
+from cdk_constructs.options import Image, ProtectedKind
+from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 from stacks.config import AppConfig, EnvironmentConfig, cognito_domain_prefix, repository_name
 from stacks.data_stack import API_DB_USER
 from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
-"""The id CDK gives the stack-wide function of every AwsCustomResource."""
 API_HANDLER = "api.handler.lambda_handler"
 API_STAGE = "v1"
-NAME_MAX_LENGTH = 200
-DESCRIPTION_MAX_LENGTH = 2000
-"""The limits of the ``items`` columns (migrations) and of the handler's models."""
+
+# The function's package defines the routes and request models this stack deploys (CDK-free):
+# imported as the function imports it, `api`, with lambda_src on the path as pytest and
+# `make local` have it.
+if str(API_PACKAGE.parent) not in sys.path:
+    sys.path.append(str(API_PACKAGE.parent))
+
+from api.routes import API_ROUTES, RESOURCE_SERVER_ID, ApiRoute, ApiScope  # noqa: E402
+
+GATEWAY_SCHEMA_KEYWORDS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "minLength", "maxLength", "minimum"}
+)
+"""What API Gateway checks of a body model before the function runs: types, required and
+unknown fields, lengths and the least version. Bounds beyond these stay the function's (the
+model's ``version`` maximum): in API Gateway they would reject bodies the API passes today."""
+
+
+def gateway_schema(document: dict[str, Any]) -> dict[str, Any]:
+    """A body model's JSON Schema (pydantic's) reduced to ``GATEWAY_SCHEMA_KEYWORDS``."""
+    schema = {k: v for k, v in document.items() if k in GATEWAY_SCHEMA_KEYWORDS}
+    if "properties" in schema:
+        schema["properties"] = {
+            name: gateway_schema(field) for name, field in schema["properties"].items()
+        }
+    return schema
 
 
 class ApiStack(PlatformStack):
@@ -50,7 +65,7 @@ class ApiStack(PlatformStack):
         app: AppConfig,
         env_config: EnvironmentConfig,
         network: Network,
-        database: AuroraDatabase,
+        database: DataEngine,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, env_config=env_config, **kwargs)
@@ -87,26 +102,27 @@ class ApiStack(PlatformStack):
                 image=self._image(app, env_config),
             ),
         )
-        database.allow_client(self.function.security_group, "Items API")
-        database.grant_connect(self.function.role, API_DB_USER)
+        database.allow_client(self.function.security_group, description="Items API")
+        database.grant_connect(self.function.role, db_user=API_DB_USER)
         self.function.security_group.add_egress_rule(
             network.endpoint_security_group,
             ec2.Port.tcp(HTTPS_PORT),
             "AWS APIs through the VPC's interface endpoints",
         )
-        Validations.of(self.function.function).acknowledge(
-            Acknowledgment(
-                id="Serverless::Serverless-LambdaDLQ",
-                reason="Invoked synchronously by API Gateway: the caller gets the error, there "
-                "is no asynchronous event to keep.",
-            )
+        acknowledge(
+            self.function.function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by API Gateway: the caller gets the error, there is no "
+            "asynchronous event to keep.",
         )
 
         self.auth = ApiAuth(
             self,
             "Auth",
             domain_prefix=cognito_domain_prefix(app, env_config),
-            retain=env_config.retain_data,
+            resource_server_id=RESOURCE_SERVER_ID,
+            scopes=[scope.value for scope in ApiScope],
+            removal_policy=removal_policy,
         )
         if env_config.retain_data:
             self.rollback_guard.protect(
@@ -116,7 +132,7 @@ class ApiStack(PlatformStack):
                 target=self.auth.user_pool.user_pool_id,
                 arn=self.auth.user_pool.user_pool_arn,
             )
-        self.api = PrivateRestApi(
+        self.private_api = PrivateRestApi(
             self,
             "ItemsApi",
             props=PrivateApiProps(
@@ -138,7 +154,7 @@ class ApiStack(PlatformStack):
         CfnOutput(
             self,
             "ApiUrl",
-            value=self.api.api.url,
+            value=self.private_api.rest_api.url,
             description="Private API base URL (resolves only inside the VPC)",
         )
         CfnOutput(self, "TokenUrl", value=self.auth.token_url)
@@ -152,7 +168,7 @@ class ApiStack(PlatformStack):
         appears in a template, an output or a plain environment variable.
         """
         client = self.auth.web_client
-        scopes = " ".join(ApiAuth.scope_name(scope) for scope in ApiScope)
+        scopes = " ".join(scope.token_scope for scope in ApiScope)
         secret = secretsmanager.Secret(
             self,
             "WebClientSecret",
@@ -163,18 +179,17 @@ class ApiStack(PlatformStack):
                 "client_secret": client.user_pool_client_secret,
                 "token_url": SecretValue.unsafe_plain_text(self.auth.token_url),
                 "scopes": SecretValue.unsafe_plain_text(scopes),
-                "api_base_url": SecretValue.unsafe_plain_text(self.api.api.url),
+                "api_base_url": SecretValue.unsafe_plain_text(self.private_api.rest_api.url),
             },
             removal_policy=self.removal_policy,
         )
         # CDK's function behind user_pool_client_secret: one DescribeUserPoolClient call.
         acknowledge_aws_custom_resource_function(self)
-        Validations.of(secret).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SMG4",
-                reason="Rewritten from Cognito whenever the app client changes; its secret is "
-                "rotated by replacing the app client, not by a rotation function.",
-            )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "Rewritten from Cognito whenever the app client changes; its secret is rotated by "
+            "replacing the app client, not by a rotation function.",
         )
         return secret
 
@@ -195,45 +210,23 @@ class ApiStack(PlatformStack):
         return lambda_.DockerImageCode.from_ecr(repository, tag_or_digest=tag)
 
     def _add_routes(self) -> None:
-        api = self.api
-        name = apigw.JsonSchema(
-            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=NAME_MAX_LENGTH
-        )
-        description = apigw.JsonSchema(
-            type=apigw.JsonSchemaType.STRING, max_length=DESCRIPTION_MAX_LENGTH
-        )
-        new_item = api.add_json_model(
-            "NewItem",
-            apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                type=apigw.JsonSchemaType.OBJECT,
-                properties={"name": name, "description": description},
-                required=["name"],
-                additional_properties=False,
-            ),
-        )
-        item_update = api.add_json_model(
-            "ItemUpdate",
-            apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                type=apigw.JsonSchemaType.OBJECT,
-                properties={
-                    "name": name,
-                    "description": description,
-                    "version": apigw.JsonSchema(type=apigw.JsonSchemaType.INTEGER, minimum=1),
-                },
-                required=["name", "description", "version"],  # a full replacement
-                additional_properties=False,
-            ),
-        )
-        bodies = {("/items", "POST"): new_item, ("/items/{id}", "PUT"): item_update}
-        query_parameters = {("/items", "GET"): ("limit", "cursor")}
-        for route in API_ROUTES:
-            key = (route.path, route.method)
-            api.add_route(
-                route.path,
-                HttpMethod(route.method),
-                scope=route.scope.token_scope,
-                body=bodies.get(key),
-                query_parameters=query_parameters.get(key, ()),
+        """Every route of the table, with a body model generated from the route's pydantic
+        model (named as the model) and the fields of its query model as query parameters."""
+        models = {
+            body.__name__: self.private_api.add_json_model(
+                body.__name__, gateway_schema(body.model_json_schema())
             )
+            for body in dict.fromkeys(route.body for route in API_ROUTES if route.body)
+        }
+        for route in API_ROUTES:
+            self.private_api.add_route(
+                route.path,
+                route.method,
+                scope=route.scope.token_scope,
+                body=models[route.body.__name__] if route.body else None,
+                query_parameters=_query_parameters(route),
+            )
+
+
+def _query_parameters(route: ApiRoute) -> tuple[str, ...]:
+    return tuple(route.query.model_fields) if route.query is not None else ()

@@ -22,9 +22,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 from starlette.testclient import TestClient
 
+from devkit.postgres import create_database, drop_database
 from local_stack.stack import READ_ONLY_CLIENT_ID, LocalStack, running
 from tests.conftest import REPO_ROOT
-from tests.postgres import create_database, drop_database
 from web_app.app import create_app
 from web_app.settings import Settings
 
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 
 def _browser_binaries() -> tuple[Path, Path]:
-    """Debian's chromium and chromedriver (``make setup``), or GitHub runners' Chrome."""
+    """Chromium or Chrome, and ChromeDriver, found as ``make browser`` looks for them (Debian's
+    chromium and chromium-driver it installs, or GitHub runners' Chrome and driver)."""
     browser = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
     runner_driver = Path(os.environ.get("CHROMEWEBDRIVER", "/nonexistent")) / "chromedriver"
     driver = shutil.which("chromedriver") or str(runner_driver)
@@ -42,6 +43,10 @@ def _browser_binaries() -> tuple[Path, Path]:
 
 CHROMIUM, CHROMEDRIVER = _browser_binaries()
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens
+NO_BROWSER = (
+    "no {what} found: `make test` runs `make browser`, which apt-get installs Debian's chromium"
+    " and chromium-driver (as root or through sudo) when a browser or its driver is missing"
+)
 SCREENSHOT = REPO_ROOT / "e2e-artifacts" / "items-page.png"
 
 
@@ -58,8 +63,8 @@ def stack(pg_server: PostgresServer) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    assert CHROMIUM.exists(), "make setup installs Debian's chromium"
-    assert CHROMEDRIVER.exists(), "make setup installs Debian's chromium-driver"
+    assert CHROMIUM.exists(), NO_BROWSER.format(what="chromium or google-chrome")
+    assert CHROMEDRIVER.exists(), NO_BROWSER.format(what="chromedriver")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (
@@ -79,6 +84,12 @@ def browser() -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+def across_navigation(browser: WebDriver) -> WebDriverWait[WebDriver]:
+    """A wait over a form's submission: the old page may go away while it is read, so its
+    elements going stale is not an error."""
+    return WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def item_rows(stack: LocalStack, name: str) -> list[tuple[object, ...]]:
@@ -117,8 +128,7 @@ def test_add_list_and_delete_an_item_through_the_page(
     assert int(session["expires_at"]) > time.time()
 
     listed.find_element(By.XPATH, ".//button[text()='Delete']").click()
-    # The old page may go away while it is read: its elements are stale then, not an error.
-    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+    across_navigation(browser).until(
         lambda driver: [
             status
             for status in driver.find_elements(By.CSS_SELECTOR, "p[role=status]")
@@ -127,6 +137,25 @@ def test_add_list_and_delete_an_item_through_the_page(
     )
     assert not browser.find_elements(By.XPATH, item_xpath)
     assert item_rows(stack, name) == []
+
+
+def test_the_page_shows_which_field_the_api_refused(stack: LocalStack, browser: WebDriver) -> None:
+    browser.get(stack.web_url)
+    browser.find_element(By.NAME, "name").send_keys("   ")  # the form allows it, the API not
+    browser.find_element(By.XPATH, "//button[text()='Add']").click()
+    (name,) = across_navigation(browser).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, "input[name=name][aria-invalid=true]")
+    )
+    # The API's own words (pydantic's, today "String should have at least 1 character").
+    reason = browser.find_element(By.ID, str(name.get_attribute("aria-describedby"))).text
+    assert reason
+    status = browser.find_element(By.CSS_SELECTOR, "p[role=status]").text
+    assert status == f"Not added: name: {reason}"
+    description = browser.find_element(By.NAME, "description")
+    assert description.get_attribute("aria-invalid") is None
+    viewport = browser.find_element(By.CSS_SELECTOR, "meta[name=viewport]")
+    assert viewport.get_attribute("content") == "width=device-width, initial-scale=1"
+    assert browser.execute_script("return document.styleSheets.length") == 1
 
 
 def test_deep_health_goes_through_the_api_to_the_database(stack: LocalStack) -> None:

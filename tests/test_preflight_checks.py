@@ -100,7 +100,7 @@ def test_availability_zones_the_account_cannot_use(
     )
     assert _failed_line(account, capsys, config, "dev", "availability-zones") == (
         f"FAIL availability-zones: {problem} in us-east-1; fix: set availability_zones of 'dev' "
-        "in stacks/config.py to two of: us-east-1a, us-east-1c"
+        "in stacks/config/environments.py to two of: us-east-1a, us-east-1c"
     )
 
 
@@ -268,7 +268,7 @@ def test_app_runner_closed_to_this_account(
         f"FAIL app-runner: App Runner refused ListServices ({code}): it closed to new customers "
         "on 2026-04-30, so an account that never used it cannot run this web tier (or this "
         "principal may not call apprunner:ListServices); fix: set web.runtime of 'staging' to "
-        "WebRuntime.FARGATE in stacks/config.py"
+        "WebRuntime.FARGATE in stacks/config/environments.py"
     )
 
 
@@ -295,7 +295,7 @@ def test_the_cognito_domain_of_another_pool_of_this_account(
         "(some-pool) of this account, not to this environment's (tags app=three-tier, "
         "environment=staging); fix: if it is unused, aws cognito-idp delete-user-pool-domain "
         f"--domain three-tier-staging-123456789012 --user-pool-id {pool}; otherwise change "
-        "app_name in stacks/config.py"
+        "app_name in stacks/config/environments.py"
     )
 
 
@@ -312,7 +312,7 @@ def test_the_cognito_domain_of_another_account(
     assert _failed_line(account, capsys, config, "staging", "cognito-domain") == (
         "FAIL cognito-domain: three-tier-staging-123456789012 belongs to user pool "
         "us-east-1_Theirs of another AWS account (999999999999); fix: change app_name in "
-        "stacks/config.py (the prefix is <app_name>-staging-<account>)"
+        "stacks/config/environments.py (the prefix is <app_name>-staging-<account>)"
     )
 
 

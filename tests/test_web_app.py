@@ -1,13 +1,19 @@
 """The reference web app's API client: one Cognito token per process, renewed shortly before it
-expires or once after a 401; the API's refusals and outages become clear errors."""
+expires or once after a 401; the API's refusals and outages become clear errors; the page names
+the field the API refused, and every page is styled for any screen."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from moto import mock_aws
+from starlette.testclient import TestClient
 
 from web_app.api_client import (
     REFRESH_BEFORE_EXPIRY_SECONDS,
@@ -16,12 +22,29 @@ from web_app.api_client import (
     ItemsApi,
     TokenCache,
 )
-from web_app.app import error_page, page
+from web_app.app import create_app
+from web_app.pages import STYLESHEET, csrf_page, error_page, page
 from web_app.settings import Settings
 
 TOKEN_URL = "https://auth.example/oauth2/token"
 API_URL = "https://api.example/v1/"
 LIFETIME = 3600
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+NAME_REFUSED = {
+    "error": {
+        "code": "VALIDATION_ERROR",
+        "message": "the request is not valid",
+        "details": [
+            {
+                "location": "body",
+                "field": "name",
+                "type": "string_too_short",
+                "message": "String should have at least 1 character",
+            }
+        ],
+    }
+}
+"""The API's 422 for a blank name (lambda_src/api: models.validation_error)."""
 
 
 class FakeServices:
@@ -31,6 +54,7 @@ class FakeServices:
         self.tokens_issued = 0
         self.token_requests: list[httpx.Request] = []
         self.api_status = 200
+        self.write_refusal: dict[str, Any] | None = None
         self.unauthorized_once = False
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -42,6 +66,8 @@ class FakeServices:
         if self.unauthorized_once:
             self.unauthorized_once = False
             return httpx.Response(401, json={"message": "Unauthorized"})
+        if self.write_refusal is not None and request.method == "POST":
+            return httpx.Response(422, json=self.write_refusal)
         if self.api_status != 200:
             body = {"error": {"code": "VALIDATION_ERROR", "message": "name is too long"}}
             return httpx.Response(self.api_status, json=body)
@@ -145,3 +171,81 @@ def test_settings_come_from_the_injected_variables() -> None:
     del environ["API_CLIENT_SECRET"]
     with pytest.raises(RuntimeError, match="API_CLIENT_SECRET"):
         Settings.from_environment(environ)
+
+
+def test_a_refusal_names_each_field_the_api_refused(services: FakeServices) -> None:
+    api, _ = client(services, [0.0])
+    services.write_refusal = NAME_REFUSED
+    with pytest.raises(ApiRejectedError) as refused:
+        api.create_item("", "")
+    assert refused.value.field_errors == {"name": "String should have at least 1 character"}
+    assert refused.value.explanation == "name: String should have at least 1 character"
+    # Details that are not about a field (a 409's current version) leave the message as it is.
+    services.write_refusal = {
+        "error": {"code": "CONFLICT", "message": "stale", "details": [{"current_version": 2}]}
+    }
+    with pytest.raises(ApiRejectedError) as conflict:
+        api.create_item("x", "")
+    assert conflict.value.field_errors == {}
+    assert conflict.value.explanation == "stale"
+
+
+def test_page_marks_the_refused_field_and_says_why() -> None:
+    html = page([], "t", "Not added: name: too short", {"name": "too <short>"})
+    (name_input,) = re.findall(r"<input name=\"name\"[^>]*>", html)
+    assert 'aria-invalid="true"' in name_input
+    assert 'aria-describedby="name-error"' in name_input
+    assert '<span class="field-error" id="name-error">too &lt;short&gt;</span>' in html
+    (description_input,) = re.findall(r"<input name=\"description\"[^>]*>", html)
+    assert "aria-invalid" not in description_input
+    assert not [tag for tag in re.findall("<input[^>]*>", page([], "t", "")) if "aria-" in tag]
+
+
+def test_every_page_fits_the_screen_and_has_the_stylesheet() -> None:
+    assert 0 < len(STYLESHEET) < 4096  # small
+    pages = {
+        "items": page([], "t", ""),
+        "error": bytes(error_page(ApiUnavailableError("down")).body).decode(),
+        "csrf": bytes(csrf_page().body).decode(),
+    }
+    for name, html in pages.items():
+        assert VIEWPORT in html, name
+        assert f"<style>{STYLESHEET}</style>" in html, name
+
+
+@pytest.fixture
+def session_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName="sessions",
+            AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield "sessions"
+
+
+def test_a_refused_add_shows_the_field_once(services: FakeServices, session_table: str) -> None:
+    settings = Settings(
+        api_client_id="web",
+        api_client_secret="s3cret",  # the fake endpoint's
+        api_token_url=TOKEN_URL,
+        api_scopes="api/items.read api/items.write",
+        api_base_url=API_URL,
+        session_table=session_table,
+    )
+    http = httpx.Client(transport=httpx.MockTransport(services.handle))
+    browser = TestClient(create_app(settings, http=http))
+    (csrf,) = re.findall(r'name="csrf" value="([^"]+)"', browser.get("/").text)
+    services.write_refusal = NAME_REFUSED
+    added = browser.post("/items", data={"csrf": csrf, "name": " "}, follow_redirects=False)
+    assert added.status_code == 303
+    shown = browser.get("/").text
+    assert "Not added: name: String should have at least 1 character" in shown
+    assert 'aria-invalid="true" aria-describedby="name-error"' in shown
+    again = browser.get("/").text  # shown once, then gone
+    assert "Not added" not in again
+    assert 'aria-invalid="true" aria-describedby' not in again

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from cdk_constructs.options import Image, WebRuntime
+from cdk_constructs.vpc_function import PYTHON_RUNTIME
 from cdk_constructs.web_runtime.rollout import Rollout
 from stacks.config import APP_CONFIG
 from tests.conftest import REPO_ROOT
@@ -119,7 +120,12 @@ def test_node_22_and_python_from_the_project_with_caches() -> None:
                 continue
             node = step_using(job, "actions/setup-node")["with"]
             assert (node["node-version"], node["cache"]) == (22, "npm"), (name, job_name)
-            python = step_using(job, "actions/setup-python")["with"]
+            (python,) = [
+                step["with"]
+                for step in job["steps"]
+                if step.get("uses", "").startswith("actions/setup-python@")
+                and "python-version-file" in step["with"]
+            ]
             assert python["python-version-file"] == ".python-version"
             assert python["cache"] == "pip"
     assert (REPO_ROOT / ".python-version").read_text().strip() == "3.11"
@@ -252,3 +258,23 @@ def test_pre_commit_hooks_are_local_and_installed() -> None:
         assert hook["language"] == "system"
         executable = REPO_ROOT / hook["entry"].split()[0]
         assert executable.is_file(), hook["entry"]
+
+
+def test_the_deploy_job_has_the_lambda_runtimes_python_before_it_synthesizes() -> None:
+    """The API zip carries bytecode only if the bundler finds ``python<runtime version>``; the
+    deploy job installs that version before any step that synthesizes (make test, cdk deploy)."""
+    runtime_version = PYTHON_RUNTIME.name.removeprefix("python")
+    steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
+    installs = [
+        index
+        for index, step in enumerate(steps)
+        if step.get("uses", "").startswith("actions/setup-python@")
+        and str(step.get("with", {}).get("python-version")) == runtime_version
+    ]
+    first_synth = min(
+        index
+        for index, step in enumerate(steps)
+        if "make test" in step.get("run", "") or "cdk deploy" in step.get("run", "")
+    )
+    assert installs, f"no setup-python step installs {runtime_version}"
+    assert installs[0] < first_synth

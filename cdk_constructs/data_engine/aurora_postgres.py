@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from aws_cdk import (
-    Acknowledgment,
     ArnFormat,
     CfnElement,
     CfnOutput,
@@ -15,7 +14,6 @@ from aws_cdk import (
     Names,
     RemovalPolicy,
     Stack,
-    Validations,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -180,12 +178,11 @@ class AuroraPostgres(Construct):
             removal_policy=RemovalPolicy.SNAPSHOT if retained else RemovalPolicy.DESTROY,
             copy_tags_to_snapshot=True,
         )
-        Validations.of(cluster).acknowledge(
-            Acknowledgment(
-                id="CloudFormation-Validate::W3010",
-                reason="Instances are placed in the two AZs the config names for the "
-                "environment: the writer in the first, a reader in the second.",
-            )
+        acknowledge(
+            cluster,
+            "CloudFormation-Validate::W3010",
+            "Instances are placed in the two AZs the config names for the "
+            "environment: the writer in the first, a reader in the second.",
         )
         acknowledge(
             cluster,

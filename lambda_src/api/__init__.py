@@ -1,6 +1,8 @@
 """The items API: one Lambda function behind the private REST API (handler: `api.handler`).
 
-`handler` routes API Gateway REST proxy events, `models` validates what clients send, `items`
-holds the SQL and the page cursor, and `db` owns the one PostgreSQL connection of the execution
-environment (IAM token sign-in, reconnect once when it drops).
+`routes` is the route table (also deployed by the API stack and enforced by ``make local``),
+`models` what clients may send, `handler` serves the routes with Powertools' validation,
+`items` holds the SQL and the page cursor, `db` owns the one PostgreSQL connection of the
+execution environment (reconnect once when it drops), signing in with an IAM token from
+`iam_token`. CDK-free: the API stack imports `routes` and `models` as they are.
 """

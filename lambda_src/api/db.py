@@ -6,7 +6,10 @@ environment can outlive its TCP session, a database failover ends every session.
 
 Sign-in uses an IAM auth token as the password. A token is only checked when a connection is
 opened (an open connection outlives it) and is valid for 15 minutes, so one is fetched only when
-a connection is opened and the cached one is older than TOKEN_MAX_AGE_SECONDS.
+a connection is opened and the cached one is older than TOKEN_MAX_AGE_SECONDS. It is signed by
+`iam_token` with the standard library: boto3 and an RDS client would add their imports and
+service model to the first request for one local signature. Nothing connects or signs at
+import, so a snapshot of an initialized environment (SnapStart) would hold neither.
 
 Nothing here sends libpq startup options or session-level SET: RDS Proxy refuses the former
 ("RDS Proxy currently doesn't support command-line options") and pins the client to one database
@@ -24,17 +27,15 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
+from typing import Any, LiteralString, TypeVar
 
-import boto3
 import certifi
 import psycopg
 from aws_lambda_powertools import Logger
 from psycopg import ClientCursor
 from psycopg.rows import TupleRow
 
-if TYPE_CHECKING:
-    from mypy_boto3_rds import RDSClient
+from .iam_token import IamTokenSigner as IamTokenSigner  # the one seam tests replace
 
 SSL_MODES = ("verify-full", "require")
 TOKEN_MAX_AGE_SECONDS = 600.0
@@ -88,14 +89,14 @@ class DatabaseSettings:
 
 
 def rds_token_source(settings: DatabaseSettings) -> Callable[[], str]:
-    """Signs an IAM auth token locally (no network call); the client is made on first use."""
-    client: RDSClient | None = None
+    """Signs an IAM auth token locally (no network call); the signer is made on first use."""
+    signer: IamTokenSigner | None = None
 
     def fetch() -> str:
-        nonlocal client
-        if client is None:
-            client = boto3.client("rds", region_name=settings.region)
-        return client.generate_db_auth_token(
+        nonlocal signer
+        if signer is None:
+            signer = IamTokenSigner(region_name=settings.region)
+        return signer.generate_db_auth_token(
             DBHostname=settings.host,
             Port=settings.port,
             DBUsername=settings.user,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -37,3 +38,14 @@ def error_body(
     if details:
         error["details"] = details
     return {"error": error}
+
+
+def validation_error(details: Iterable[Mapping[str, str]]) -> ApiError:
+    """The 422 for input the models reject; each detail names location, field, type and message
+    (never the input itself)."""
+    return ApiError(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "VALIDATION_ERROR",
+        "the request is not valid",
+        details=[dict(detail) for detail in details],
+    )

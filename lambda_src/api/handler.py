@@ -1,8 +1,14 @@
 """Lambda entry point of the items API (`api.handler.lambda_handler`), API Gateway REST proxy.
 
 The stage's Cognito authorizer has already checked the token and its scope; the function logs
-the caller's `client_id` claim and trusts the rest. Every response is JSON; every failure has the
+the caller's `client_id` claim and trusts the rest. Powertools validates every route's path,
+query and body against the models (`routes`, `models`) before the route runs, and one exception
+handler turns what it rejects into this API's 422. Every response is JSON; every failure has the
 shape {"error": {"code", "message", "details"?}} (see `errors`), and input never causes a 500.
+
+API Gateway answers every method or path outside `routes.API_ROUTES` itself (404
+`ROUTE_NOT_FOUND`, see the private API construct), so such a request never reaches this
+function; the resolver's not-found answer says the same.
 
 Environment: see `db` for the database; POWERTOOLS_SERVICE_NAME and
 POWERTOOLS_METRICS_NAMESPACE name the logs and metrics.
@@ -14,45 +20,63 @@ import json
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import psycopg
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import items
+from . import items, routes
 from .db import DatabaseUnavailableError, Session, database
-from .errors import ApiError, error_body
-from .models import ItemCreate, ItemUpdate, ListQuery, parse_json_body, validate
+from .errors import ApiError, error_body, validation_error
+from .models import ItemUpdate, ListQuery, NewItem, parse_json_body
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.types import EventHandlerInstance
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 # No auto-patching: it imports every library X-Ray supports (slower cold start) and would wrap
 # the psycopg connection; the SQL is traced below as subsegments instead.
 tracer = Tracer(auto_patch=False)
 metrics = Metrics()
-app = APIGatewayRestResolver()
 
 # Reads emit no business metric; the EMF flush would warn on every one of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 T = TypeVar("T")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 _INTERNAL_ERROR = error_body("INTERNAL_ERROR", "internal error")
 
-_ROUTES: dict[str, set[str]] = {}
-"""Rule -> its methods; every other method on a known path is a 405 (see "405" below)."""
-_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, reading every body by this API's rules whatever its
+    Content-Type: at most 16 KiB, base64 when API Gateway says so, strict JSON
+    (`models.parse_json_body`, a 413 or 400 before any model runs)."""
+
+    def _get_body(self, app: EventHandlerInstance) -> Any:
+        event = app.current_event
+        return parse_json_body(event.body, is_base64=bool(event.is_base64_encoded))
 
 
-def _route(rule: str, method: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`app.route`, recording the method for the 405 routes."""
-    _ROUTES.setdefault(rule, set()).add(method)
-    register: Callable[[Callable[..., Any]], Callable[..., Any]] = app.route(rule, method)
+app = APIGatewayRestResolver(enable_validation=True)
+# Powertools' own hook for reading the body: the middleware's body reader, replaced as a whole.
+app._request_validation_middleware = _JsonBodyValidation()  # type: ignore[no-untyped-call]
+
+
+def _route(route: routes.ApiRoute) -> Callable[[Handler], Handler]:
+    """`app.route` for a route of the table, typed."""
+    register: Callable[[Handler], Handler] = app.route(route.rule, route.method.value)
     return register
 
 
@@ -76,28 +100,8 @@ def _json(
     )
 
 
-def _item_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            "VALIDATION_ERROR",
-            "the request is not valid",
-            details=[
-                {
-                    "location": "path",
-                    "field": "id",
-                    "type": "uuid_parsing",
-                    "message": "must be a UUID",
-                }
-            ],
-        ) from None
-
-
-def _body() -> Any:
-    event = app.current_event
-    return parse_json_body(event.body, is_base64=bool(event.is_base64_encoded))
+ItemId = Annotated[uuid.UUID, Path(alias="id")]
+"""The ``{id}`` of the item routes; anything but a UUID is a 422 before the route runs."""
 
 
 def _not_found_item(item_id: uuid.UUID) -> ApiError:
@@ -114,7 +118,7 @@ def _item_location(item_id: uuid.UUID) -> str:
 # --- routes --------------------------------------------------------------------------------
 
 
-@_route("/health", "GET")
+@_route(routes.HEALTH)
 def health() -> Response[Any]:
     try:
         database().run(items.ping)
@@ -131,9 +135,8 @@ def health() -> Response[Any]:
     return _json(HTTPStatus.OK, {"status": "ok", "database": "ok"})
 
 
-@_route("/items", "GET")
-def list_items() -> Response[Any]:
-    query = validate(ListQuery, app.current_event.query_string_parameters or {}, "query")
+@_route(routes.LIST_ITEMS)
+def list_items(query: Annotated[ListQuery, Query()]) -> Response[Any]:
     after = items.decode_cursor(query.cursor) if query.cursor is not None else None
     page = _traced_db("list_items", lambda s: items.list_items(s, limit=query.limit, after=after))
     return _json(
@@ -142,9 +145,8 @@ def list_items() -> Response[Any]:
     )
 
 
-@_route("/items", "POST")
-def create_item() -> Response[Any]:
-    payload = validate(ItemCreate, _body(), "body")
+@_route(routes.CREATE_ITEM)
+def create_item(payload: Annotated[NewItem, Body()]) -> Response[Any]:
     item_id = uuid.uuid4()
     item = _traced_db(
         "create_item",
@@ -154,45 +156,41 @@ def create_item() -> Response[Any]:
     return _json(HTTPStatus.CREATED, item.to_json(), {"Location": _item_location(item.id)})
 
 
-@_route("/items/<item_id>", "GET")
-def get_item(item_id: str) -> Response[Any]:
-    key = _item_id(item_id)
-    item = _traced_db("get_item", lambda s: items.get_item(s, key))
+@_route(routes.GET_ITEM)
+def get_item(item_id: ItemId) -> Response[Any]:
+    item = _traced_db("get_item", lambda s: items.get_item(s, item_id))
     if item is None:
-        raise _not_found_item(key)
+        raise _not_found_item(item_id)
     return _json(HTTPStatus.OK, item.to_json())
 
 
-@_route("/items/<item_id>", "PUT")
-def update_item(item_id: str) -> Response[Any]:
-    key = _item_id(item_id)
-    payload = validate(ItemUpdate, _body(), "body")
+@_route(routes.UPDATE_ITEM)
+def update_item(item_id: ItemId, payload: Annotated[ItemUpdate, Body()]) -> Response[Any]:
     result = _traced_db(
         "update_item",
         lambda s: items.update_item(
-            s, key, name=payload.name, description=payload.description, version=payload.version
+            s, item_id, name=payload.name, description=payload.description, version=payload.version
         ),
     )
     if result.item is not None:
         metrics.add_metric(name="ItemsUpdated", unit=MetricUnit.Count, value=1)
         return _json(HTTPStatus.OK, result.item.to_json())
     if result.current_version is None:
-        raise _not_found_item(key)
+        raise _not_found_item(item_id)
     metrics.add_metric(name="VersionConflicts", unit=MetricUnit.Count, value=1)
     raise ApiError(
         HTTPStatus.CONFLICT,
         "VERSION_CONFLICT",
-        f"item {key} is at version {result.current_version}, not {payload.version}:"
+        f"item {item_id} is at version {result.current_version}, not {payload.version}:"
         " read it again and retry",
         details=[{"current_version": result.current_version}],
     )
 
 
-@_route("/items/<item_id>", "DELETE")
-def delete_item(item_id: str) -> Response[Any]:
-    key = _item_id(item_id)
-    if not _traced_db("delete_item", lambda s: items.delete_item(s, key)):
-        raise _not_found_item(key)
+@_route(routes.DELETE_ITEM)
+def delete_item(item_id: ItemId) -> Response[Any]:
+    if not _traced_db("delete_item", lambda s: items.delete_item(s, item_id)):
+        raise _not_found_item(item_id)
     metrics.add_metric(name="ItemsDeleted", unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.NO_CONTENT, content_type=None, body="")
 
@@ -203,30 +201,32 @@ def _traced_db(name: str, work: Callable[[Session], T]) -> T:
         return database().run(work)
 
 
-# --- 405 ---------------------------------------------------------------------------------
-
-
-def _method_not_allowed(allowed: set[str]) -> Callable[..., Response[Any]]:
-    allow = ", ".join(sorted(allowed))
-
-    def respond(**_path_parameters: str) -> Response[Any]:
-        event = app.current_event
-        return _json(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            error_body("METHOD_NOT_ALLOWED", f"{event.http_method} is not allowed on {event.path}"),
-            {"Allow": allow},
-        )
-
-    return respond
-
-
-# After the last route: every other method of a known path, as a route of its own, so a 405
-# matches paths exactly as the resolver does.
-for _rule, _allowed in _ROUTES.items():
-    app.route(_rule, [m for m in _HTTP_METHODS if m not in _allowed])(_method_not_allowed(_allowed))
-
-
 # --- errors --------------------------------------------------------------------------------
+
+
+def _details(exc: RequestValidationError) -> Iterator[dict[str, str]]:
+    """Powertools' errors in this API's terms: ``location`` (path, query, body) and the field
+    the client sent. Powertools puts a query model's parameter name first (the client never
+    sent it) and validates bodies with ``from_attributes``, so a body that is not a JSON object
+    (``null`` included) is reported here as pydantic's ``model_type``."""
+    for error in exc.errors():
+        location, *field = (str(part) for part in error["loc"])
+        if location == "query":
+            field = field[1:]
+        kind = error["type"]
+        if location == "body" and not field and kind in ("missing", "model_attributes_type"):
+            kind = "model_type"
+        yield {
+            "location": location,
+            "field": ".".join(field) or location,
+            "type": kind,
+            "message": error["msg"],
+        }
+
+
+@_on_error(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response[Any]:
+    return _api_error(validation_error(_details(exc)))
 
 
 @_on_error(ApiError)
@@ -248,14 +248,8 @@ def _check_violation(exc: psycopg.errors.CheckViolation) -> Response[Any]:
     constraint = exc.diag.constraint_name or ""
     field = "description" if "description" in constraint else "name"
     logger.warning("a CHECK constraint rejected input the models accepted", constraint=constraint)
-    return _json(
-        HTTPStatus.UNPROCESSABLE_ENTITY,
-        error_body(
-            "VALIDATION_ERROR",
-            "the request is not valid",
-            [{"location": "body", "field": field, "type": "constraint", "message": "not allowed"}],
-        ),
-    )
+    detail = {"location": "body", "field": field, "type": "constraint", "message": "not allowed"}
+    return _api_error(validation_error([detail]))
 
 
 @_on_error(psycopg.errors.QueryCanceled)
@@ -287,7 +281,7 @@ def _unexpected(_: Exception) -> Response[Any]:
 # --- entry point -----------------------------------------------------------------------------
 
 
-def _client_id(event: dict[str, Any]) -> str | None:
+def _client_id(event: Mapping[str, Any]) -> str | None:
     context = event.get("requestContext") or {}
     claims = (context.get("authorizer") or {}).get("claims") or {}
     client_id = claims.get("client_id") if isinstance(claims, dict) else None

@@ -1,10 +1,11 @@
-"""What clients may send, checked before any SQL runs.
+"""What clients may send, checked before any SQL runs (Powertools validates routes against it).
 
 The limits repeat the CHECK constraints of `items` (migration 0001), so a bad request is a 422
-that names the field rather than a database error. Bodies are strict: unknown fields, wrong JSON
-types (a string for `version`, `true` for a number) and text PostgreSQL cannot store (NUL, lone
-surrogates) are all rejected. `name` loses leading and trailing whitespace, so "  x " is stored
-as "x" and a whitespace-only name is blank; `description` is kept exactly as sent.
+that names the field rather than a database error. This is their one place: the API stack
+generates API Gateway's request models from these models. Bodies are strict: unknown fields,
+wrong JSON types (a string for `version`, `true` for a number) and text PostgreSQL cannot store
+(NUL, lone surrogates) are all rejected. `name` loses leading and trailing whitespace, so "  x "
+is stored as "x" and a whitespace-only name is blank; `description` is kept exactly as sent.
 """
 
 from __future__ import annotations
@@ -13,16 +14,9 @@ import base64
 import binascii
 import json
 from http import HTTPStatus
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from .errors import ApiError
 
@@ -55,7 +49,7 @@ Description = Annotated[
 Version = Annotated[int, Field(ge=1, le=VERSION_MAX)]
 
 
-class ItemCreate(BaseModel):
+class NewItem(BaseModel):
     """POST /items."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -82,35 +76,6 @@ class ListQuery(BaseModel):
 
     limit: Annotated[int, Field(ge=1, le=LIMIT_MAX)] = LIMIT_DEFAULT
     cursor: str | None = None
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def validate(model: type[ModelT], data: object, location: str) -> ModelT:
-    """`model` from `data`, or a 422 listing every problem (never echoing the input)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, location) from None
-
-
-def validation_error(exc: ValidationError, location: str) -> ApiError:
-    details = [
-        {
-            "location": location,
-            "field": ".".join(str(part) for part in error["loc"]) or location,
-            "type": error["type"],
-            "message": error["msg"],
-        }
-        for error in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
-    return ApiError(
-        HTTPStatus.UNPROCESSABLE_ENTITY,
-        "VALIDATION_ERROR",
-        "the request is not valid",
-        details=details,
-    )
 
 
 def parse_json_body(body: str | None, *, is_base64: bool) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,28 @@ class ApiUnavailableError(Exception):
 
 
 class ApiRejectedError(Exception):
-    """The API refused the request (4XX); ``message`` is its own explanation."""
+    """The API refused the request (4XX); ``message`` is its own explanation and
+    ``field_errors`` names each input field it refused, with why."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field_errors: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.field_errors = dict(field_errors or {})
+
+    @property
+    def explanation(self) -> str:
+        """What to tell the user: each refused field, else the API's message."""
+        if not self.field_errors:
+            return self.message
+        return "; ".join(f"{field}: {why}" for field, why in self.field_errors.items())
 
 
 @dataclass
@@ -146,7 +161,20 @@ def _result(response: httpx.Response) -> Any:
             response.status_code,
             str(error.get("code", "REJECTED")),
             str(message or "request refused"),
+            _field_errors(error.get("details")),
         )
     if response.status_code == httpx.codes.NO_CONTENT:
         return None
     return response.json()
+
+
+def _field_errors(details: object) -> dict[str, str]:
+    """Field -> message from the error's ``details`` (``[{"field", "message", ...}]``; entries
+    without a field, such as a 409's current version, are not about input)."""
+    if not isinstance(details, list):
+        return {}
+    return {
+        str(detail["field"]): str(detail.get("message") or "not valid")
+        for detail in details
+        if isinstance(detail, dict) and detail.get("field")
+    }

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import boto3
 import httpx
@@ -17,6 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from web_app.api_client import ApiRejectedError, ApiUnavailableError, ItemsApi, TokenCache
+from web_app.pages import csrf_page, error_page, page
 from web_app.sessions import Session, SessionStore
 from web_app.settings import Settings
 
@@ -64,9 +63,10 @@ def create_app(settings: Settings, *, http: httpx.Client | None = None) -> Starl
             items = await run_in_threadpool(api.list_items)
         except (ApiUnavailableError, ApiRejectedError) as error:
             return with_cookie(error_page(error), request, session)
-        flash, session.flash = session.flash, ""
+        shown = page(items, session.csrf_token, session.flash, session.field_errors)
+        session.flash, session.field_errors = "", {}  # shown once
         await run_in_threadpool(store.save, session)
-        return with_cookie(HTMLResponse(page(items, session.csrf_token, flash)), request, session)
+        return with_cookie(HTMLResponse(shown), request, session)
 
     async def add(request: Request) -> Response:
         session, fresh = await session_of(request)
@@ -78,7 +78,8 @@ def create_app(settings: Settings, *, http: httpx.Client | None = None) -> Starl
         try:
             item = await run_in_threadpool(api.create_item, name, description)
         except ApiRejectedError as error:
-            session.flash = f"Not added: {error.message}"
+            session.flash = f"Not added: {error.explanation}"
+            session.field_errors = error.field_errors
         except ApiUnavailableError as error:
             return with_cookie(error_page(error), request, session)
         else:
@@ -123,58 +124,6 @@ def create_app(settings: Settings, *, http: httpx.Client | None = None) -> Starl
             Route(health_path, healthz, methods=["GET"]),
             Route(f"{health_path}/deep", healthz_deep, methods=["GET"]),
         ]
-    )
-
-
-def page(items: list[dict[str, Any]], csrf: str, flash: str) -> str:
-    escape = html.escape
-    rows = "\n".join(
-        f"<li data-item-id='{escape(item['id'])}'><strong>{escape(item['name'])}</strong>"
-        f" {escape(item.get('description') or '')}"
-        f"<form method='post' action='/items/{escape(item['id'])}/delete'>"
-        f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
-        f"<button type='submit' aria-label='Delete {escape(item['name'])}'>Delete</button>"
-        "</form></li>"
-        for item in items
-    )
-    notice = f"<p role='status'>{escape(flash)}</p>" if flash else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Items</title></head>
-<body>
-<h1>Items</h1>
-{notice}
-<form method="post" action="/items">
-  <input type="hidden" name="csrf" value="{escape(csrf)}">
-  <label>Name <input name="name" required maxlength="200"></label>
-  <label>Description <input name="description" maxlength="2000"></label>
-  <button type="submit">Add</button>
-</form>
-<ul id="items">
-{rows or "<li id='empty'>No items yet.</li>"}
-</ul>
-</body></html>"""
-
-
-def error_page(error: ApiUnavailableError | ApiRejectedError) -> HTMLResponse:
-    """A clear page, never a stack trace: what went wrong, not how."""
-    logger.warning("API call failed: %s", error)
-    if isinstance(error, ApiRejectedError):
-        status, text = 502, f"The items service refused the request ({error.status})."
-    else:
-        status, text = 503, "The items service is not reachable right now. Try again shortly."
-    return HTMLResponse(
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unavailable</title>"
-        f"</head><body><h1>Sorry</h1><p role='alert'>{html.escape(text)}</p></body></html>",
-        status_code=status,
-    )
-
-
-def csrf_page() -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><html lang='en'><body><h1>Expired form</h1>"
-        "<p role='alert'>The form expired; <a href='/'>reload the page</a> and retry.</p>"
-        "</body></html>",
-        status_code=403,
     )
 
 

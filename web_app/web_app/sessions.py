@@ -17,7 +17,8 @@ class Session:
     expires_at: int
     csrf_token: str
     flash: str = ""
-    data: dict[str, str] = field(default_factory=dict)
+    field_errors: dict[str, str] = field(default_factory=dict)
+    """Form field -> why the API refused it, shown once beside the field."""
 
 
 class SessionStore:
@@ -44,6 +45,7 @@ class SessionStore:
             expires_at=int(item["expires_at"]),
             csrf_token=str(item["csrf_token"]),
             flash=str(item.get("flash", "")),
+            field_errors={str(k): str(v) for k, v in item.get("field_errors", {}).items()},
         )
 
     def create(self) -> Session:
@@ -64,6 +66,7 @@ class SessionStore:
                 "expires_at": session.expires_at,
                 "csrf_token": session.csrf_token,
                 "flash": session.flash,
+                "field_errors": session.field_errors,
             }
         )
 

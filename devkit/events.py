@@ -1,4 +1,5 @@
-"""API Gateway REST proxy events, a Lambda context and a fake IAM token source for the bench.
+"""API Gateway REST proxy events, a Lambda context and a fake IAM token source, for the
+benchmarks and the local API server.
 
 Kept free of imports beyond the standard library and Powertools' context type, so the cold-start
 probe imports nothing here that the function itself would not.
@@ -16,22 +17,15 @@ STAGE = "v1"
 
 
 class FakeRds:
-    """boto3's RDS client as far as the handler uses it: the token is a fixed string."""
+    """The handler's IAM token signer (``api.db.IamTokenSigner``, boto3's RDS call): a local
+    server trusts its socket, so the token is a fixed string."""
 
     def __init__(self) -> None:
         self.calls = 0
 
     def generate_db_auth_token(self, **_kwargs: Any) -> str:
         self.calls += 1
-        return "bench-token"
-
-
-def fake_boto3_client(rds: FakeRds) -> Any:
-    def client(service_name: str, **_kwargs: Any) -> FakeRds:
-        assert service_name == "rds", service_name
-        return rds
-
-    return client
+        return "fake-iam-token"
 
 
 def proxy_event(
