@@ -10,7 +10,10 @@ while ``stacks.config`` is imported below, and ``stacks.config`` prints it (its 
 one in the context (``-c ...``) raises in ``main``, which prints it.
 """
 
+import atexit
+import os
 import sys
+from typing import NoReturn
 
 from aws_cdk import App
 
@@ -39,5 +42,16 @@ def main() -> None:
         sys.exit("\n".join(["unacknowledged validation findings:", *findings]))
 
 
+def exit_without_teardown() -> NoReturn:
+    """End the process once the exit hooks ran (jsii stops its node process and deletes its
+    runtime's files), skipping the interpreter's teardown of aws-cdk-lib's Python modules: that
+    teardown frees nothing the system would not, and took ~0.5 s of every synth."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     main()
+    exit_without_teardown()  # reached on success only: failures exit with their line above

@@ -1,5 +1,7 @@
 """Helpers for CloudWatch Logs settings shared by every tier."""
 
+from typing import Protocol
+
 import jsii
 from aws_cdk import ArnFormat, CfnResource, IAspect, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
@@ -111,6 +113,30 @@ def log_group_arn(scope: Construct, log_group_name: str) -> str:
         resource="log-group",
         resource_name=f"{log_group_name}:*",
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+class LogSettings(Protocol):
+    """The part of a construct's props that says how long its logs are kept."""
+
+    @property
+    def log_retention(self) -> logs.RetentionDays: ...
+
+    @property
+    def removal_policy(self) -> RemovalPolicy: ...
+
+
+def retained_log_group(
+    scope: Construct, id_: str, *, settings: LogSettings, log_group_name: str | None = None
+) -> logs.LogGroup:
+    """A log group with the retention and removal policy of its construct's props, so that every
+    log group of a construct follows the one setting."""
+    return logs.LogGroup(
+        scope,
+        id_,
+        log_group_name=log_group_name,
+        retention=settings.log_retention,
+        removal_policy=settings.removal_policy,
     )
 
 

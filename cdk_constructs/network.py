@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_constructs.logging import encrypted_log_group
+from cdk_constructs.nag import acknowledge_all
 from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
 
 NAT_INSTANCE_TYPE = "t4g.nano"
@@ -84,6 +85,7 @@ class Network(Construct):
         for subnet in (
             self.vpc.public_subnets + self.vpc.private_subnets + self.vpc.isolated_subnets
         ):
+            # A CloudFormation Validate rule, which nag.py's rule ids do not name.
             Validations.of(subnet).acknowledge(
                 Acknowledgment(
                     id="CloudFormation-Validate::W3010",
@@ -217,20 +219,21 @@ class Network(Construct):
                     ebs=ec2.CfnInstance.EbsProperty(encrypted=True, volume_type="gp3"),
                 )
             ]
-            Validations.of(gateway).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-EC28",
-                    reason="The NAT instance is the cheapest egress, for dev: its basic "
-                    "5-minute metrics suffice there, and detailed ones would cost 2.10 USD a "
-                    "month, a tenth of what it saves over a NAT gateway.",
-                )
-            )
-            Validations.of(gateway).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-EC29",
-                    reason="The NAT instance holds no state and CloudFormation replaces it; "
-                    "termination protection would only block deleting the (dev) stack.",
-                )
+            acknowledge_all(
+                gateway,
+                (
+                    (
+                        "AwsSolutions-EC28",
+                        "The NAT instance is the cheapest egress, for dev: its basic 5-minute "
+                        "metrics suffice there, and detailed ones would cost 2.10 USD a month, a "
+                        "tenth of what it saves over a NAT gateway.",
+                    ),
+                    (
+                        "AwsSolutions-EC29",
+                        "The NAT instance holds no state and CloudFormation replaces it; "
+                        "termination protection would only block deleting the (dev) stack.",
+                    ),
+                ),
             )
 
 

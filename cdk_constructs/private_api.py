@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.logging import ImplicitLogGroup
+from cdk_constructs.logging import ImplicitLogGroup, retained_log_group
 from cdk_constructs.nag import acknowledge
 
 ERROR_TEMPLATE = (
@@ -42,6 +42,20 @@ API_GATEWAY_LOGGING_POLICY = (
 )
 """The managed policy of API Gateway's account-wide logging role, as cdk-nag names it (CDK
 writes its ARN with the partition token even where the stack's partition is a literal)."""
+
+ACCESS_LOG_FIELDS = (
+    "caller",
+    "http_method",
+    "ip",
+    "protocol",
+    "request_time",
+    "resource_path",
+    "response_length",
+    "status",
+    "user",
+)
+"""Every standard field of API Gateway's JSON access log, all switched on: who called what, how,
+and with what result."""
 
 API_GATEWAY_WELCOME_LOG_GROUP = "/aws/apigateway/welcome"
 """Created by API Gateway in every account whose API Gateway settings have a CloudWatch role."""
@@ -120,12 +134,7 @@ class PrivateRestApi(Construct):
                 _invoke(iam.Effect.ALLOW, "StringEquals", endpoint_id),
             ]
         )
-        self.access_log_group = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=props.log_retention,
-            removal_policy=props.removal_policy,
-        )
+        self.access_log_group = retained_log_group(self, "AccessLogs", settings=props)
         self.rest_api = apigw.RestApi(
             self,
             "Api",
@@ -140,15 +149,7 @@ class PrivateRestApi(Construct):
                 stage_name=props.stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
+                    **dict.fromkeys(ACCESS_LOG_FIELDS, True)
                 ),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # never log request or response bodies
@@ -181,14 +182,13 @@ class PrivateRestApi(Construct):
             account.node.add_dependency(self.welcome_log_group)
         # Execution logs (level ERROR) go to a group API Gateway would create on first use with
         # no expiry: create it first, with retention.
-        self.execution_log_group = logs.LogGroup(
+        self.execution_log_group = retained_log_group(
             self,
             "ExecutionLogs",
+            settings=props,
             log_group_name=(
                 f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{props.stage_name}"
             ),
-            retention=props.log_retention,
-            removal_policy=props.removal_policy,
         )
         self.stage.node.add_dependency(self.execution_log_group)
         self.authorizer = apigw.CognitoUserPoolsAuthorizer(

@@ -11,12 +11,12 @@ Two rules make that so (each test cites the documentation):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsii
 from aws_cdk import (
-    Acknowledgment,
     Aspects,
     CfnDeletionPolicy,
     CfnResource,
@@ -25,13 +25,13 @@ from aws_cdk import (
     IAspect,
     RemovalPolicy,
     Stack,
-    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, Node
 
+from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge_all
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.python_bundling import python_function_code
 
@@ -116,7 +116,8 @@ class CreateRollbackGuard(Construct):
         )
         self._guarded: list[_Guarded] = []
         self._acknowledge_findings()
-        Aspects.of(stack).add(_OrderAfterGuards(self))
+        # On the guard itself, not the stack: the aspect visits only this construct's subtree.
+        Aspects.of(self).add(_OrderAfterGuards(self))
 
     def protect(
         self, id_: str, *, resource: CfnResource, kind: ProtectedKind, target: str, arn: str
@@ -147,66 +148,79 @@ class CreateRollbackGuard(Construct):
 
     def order_dependents(self) -> None:
         """Make every resource of the stack that refers to or depends on a guarded resource wait
-        for that resource's guard (run once, when the whole stack is built)."""
+        for that resource's guard (run once, when the whole stack is built).
+
+        One pass over the stack: every jsii call is a round trip to node, so each construct's
+        path and dependencies are read once, not once per guard and scope level.
+        """
         stack = Stack.of(self)
-        own = {node.node.path for node in self.node.find_all()}
+        own = self.node.path
+        # Dependencies declared above the stack (stage, app) apply to everything in it.
+        inherited = [
+            path for scope in stack.node.scopes[:-1] for path in _dependency_paths(scope.node)
+        ]
+        dependencies: dict[str, list[str]] = {}
+        """Construct path -> what it or any scope above it depends on (construct paths)."""
+        candidates: list[tuple[CfnResource, str]] = []
+        for construct in stack.node.find_all():  # parents before their children; no nested stacks
+            node = construct.node
+            path = node.path
+            parent = dependencies.get(path.rpartition("/")[0], inherited)
+            dependencies[path] = parent + _dependency_paths(node)
+            if isinstance(construct, CfnResource) and not _within(path, own):
+                candidates.append((construct, path))
+        # CDK has no public reader of an L1 resource's properties; one resolve call for all.
+        resolved = stack.resolve([resource._cfn_properties for resource, _ in candidates])
+        properties_of = {
+            path: json.dumps(properties)
+            for (_, path), properties in zip(candidates, resolved, strict=True)
+        }
         for guarded in self._guarded:
+            target = guarded.resource.node.path
             logical_id = stack.resolve(guarded.resource.logical_id)
-            for node in stack.node.find_all():
-                if (
-                    isinstance(node, CfnResource)
-                    and node.node.path not in own
-                    and node.node.path != guarded.resource.node.path
-                    and Stack.of(node) is stack
-                    and _depends_on(node, guarded.resource, logical_id)
+            for resource, path in candidates:
+                if path != target and (
+                    _refers_to(properties_of[path], logical_id)
+                    or any(_within(target, dependency) for dependency in dependencies[path])
                 ):
-                    node.node.add_dependency(guarded.guard)
+                    resource.node.add_dependency(guarded.guard)
 
     def _acknowledge_findings(self) -> None:
-        for rule, reason in (
+        acknowledge_all(
+            self.function,
             (
-                "Serverless::Serverless-LambdaDLQ",
-                "Invoked by CloudFormation for a custom resource, which keeps the event.",
+                (
+                    "Serverless-LambdaDLQ",
+                    "Invoked by CloudFormation for a custom resource, which keeps the event.",
+                ),
+                (
+                    f"AwsSolutions-IAM4[{LAMBDA_BASIC_EXECUTION}]",
+                    "Writes only its own log group; every other action is named on one resource.",
+                ),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level "
+                    "permissions.",
+                ),
             ),
-            (
-                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-                "service-role/AWSLambdaBasicExecutionRole]",
-                "Writes only its own log group; every other action is named on one resource.",
-            ),
-            (
-                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level "
-                "permissions.",
-            ),
-        ):
-            Validations.of(self.function).acknowledge(Acknowledgment(id=rule, reason=reason))
+        )
 
 
-def _depends_on(node: CfnResource, target: CfnResource, logical_id: str) -> bool:
-    """True when ``node`` refers to ``target`` (Ref/GetAtt) or depends on it explicitly."""
-    stack = Stack.of(node)
-    if _refers_to(stack.resolve(node._cfn_properties), logical_id):
-        return True
-    scope: IConstruct | None = node
-    while scope is not None:
-        for dependency in scope.node.dependencies:
-            if any(child.node.path == target.node.path for child in dependency.node.find_all()):
-                return True
-        scope = scope.node.scope
-    return False
+def _within(path: str, scope: str) -> bool:
+    """True when the construct at ``path`` is the one at ``scope`` or below it."""
+    return path == scope or path.startswith(f"{scope}/")
 
 
-def _refers_to(value: object, logical_id: str) -> bool:
-    if isinstance(value, dict):
-        if value.get("Ref") == logical_id:
-            return True
-        target = value.get("Fn::GetAtt")
-        if isinstance(target, list) and target and target[0] == logical_id:
-            return True
-        return any(_refers_to(item, logical_id) for item in value.values())
-    if isinstance(value, list):
-        return any(_refers_to(item, logical_id) for item in value)
-    return False
+def _dependency_paths(node: Node) -> list[str]:
+    """The paths of what a construct depends on explicitly (``node.add_dependency``)."""
+    return [dependency.node.path for dependency in node.dependencies]
+
+
+def _refers_to(properties: str, logical_id: str) -> bool:
+    """True when resolved properties (as JSON) name ``logical_id`` with ``Ref``/``Fn::GetAtt``."""
+    return f'{{"Ref": "{logical_id}"}}' in properties or (
+        f'{{"Fn::GetAtt": ["{logical_id}", ' in properties
+    )
 
 
 @jsii.implements(IAspect)
@@ -217,5 +231,5 @@ class _OrderAfterGuards:
         self.guard = guard
 
     def visit(self, node: IConstruct) -> None:
-        if node.node.path == self.guard.node.path:
+        if node is self.guard:  # jsii hands back the very object: no round trip to compare
             self.guard.order_dependents()

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from cdk_constructs.data_engine.choices import EngineFamily
 from cdk_constructs.data_engine.interface import DataEngine
+from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge, acknowledge_all
 from cdk_constructs.network import HTTPS_PORT
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
@@ -107,12 +108,7 @@ class SchemaMigrations(Construct):
                 "Secrets Manager through the NAT (this environment has no endpoint for it)",
             )
 
-        self.provider_log_group = logs.LogGroup(
-            self,
-            "ProviderLogGroup",
-            retention=props.log_retention,
-            removal_policy=props.removal_policy,
-        )
+        self.provider_log_group = retained_log_group(self, "ProviderLogGroup", settings=props)
         self.provider = cr.Provider(
             self,
             "Provider",

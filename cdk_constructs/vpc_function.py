@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.python_bundling import python_function_code
 
@@ -76,12 +77,7 @@ class VpcPythonFunction(Construct):
             vpc=props.vpc,
             description=f"{props.description}: egress only where granted",
         )
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            retention=props.log_retention,
-            removal_policy=props.removal_policy,
-        )
+        self.log_group = retained_log_group(self, "LogGroup", settings=props)
         self.role = iam.Role(
             self,
             "Role",

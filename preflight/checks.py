@@ -132,7 +132,8 @@ def check_availability_zones(
         return CheckResult.failed(
             "availability-zones",
             f"{'; '.join(bad)} in {env.region}",
-            f"set availability_zones of '{env.name}' in stacks/config/environments.py to two of: {usable}",
+            f"set availability_zones of '{env.name}' in stacks/config/environments.py "
+            f"to two of: {usable}",
         )
     return CheckResult.passed(
         "availability-zones", f"{', '.join(env.availability_zones)} are available"
@@ -181,7 +182,8 @@ def check_app_runner(session: boto3.Session, app: AppConfig, env: EnvironmentCon
             f"App Runner refused ListServices ({code}): it closed to new customers on "
             "2026-04-30, so an account that never used it cannot run this web tier (or this "
             "principal may not call apprunner:ListServices)",
-            f"set web.runtime of '{env.name}' to WebRuntime.FARGATE in stacks/config/environments.py",
+            f"set web.runtime of '{env.name}' to WebRuntime.FARGATE "
+            "in stacks/config/environments.py",
         )
     if answer["ServiceSummaryList"]:
         return CheckResult.passed("app-runner", f"App Runner answers in {env.region}")
@@ -214,7 +216,8 @@ def check_cognito_domain(
         return CheckResult.failed(
             "cognito-domain",
             f"{prefix} belongs to user pool {pool_id} of another AWS account{owner}",
-            f"change app_name in stacks/config/environments.py (the prefix is <app_name>-{env.name}-<account>)",
+            "change app_name in stacks/config/environments.py "
+            f"(the prefix is <app_name>-{env.name}-<account>)",
         )
     tags = pool.get("UserPoolTags", {})
     stack = tags.get("aws:cloudformation:stack-name")

@@ -7,7 +7,6 @@ from typing import Any, cast
 from aws_cdk import CfnOutput, CfnResource, Duration
 from constructs import Construct
 
-from cdk_constructs.data_engine.choices import DEFAULT_ENGINE
 from cdk_constructs.data_engine.factory import create_data_engine
 from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
 from cdk_constructs.network import Network
@@ -43,11 +42,10 @@ class DataStack(PlatformStack):
         db = env_config.database
         writer_zone, reader_zone = env_config.availability_zones
 
-        # The config names no engine yet: every environment runs the default one.
         self.database: DataEngine = create_data_engine(
             self,
             "Database",
-            engine=DEFAULT_ENGINE,
+            engine=db.engine,
             props=DataEngineProps(
                 vpc=network.vpc,
                 subnets=network.db_subnets,

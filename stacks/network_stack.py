@@ -11,7 +11,7 @@ from cdk_constructs.container_repository import ContainerRepository
 from cdk_constructs.network import Network
 from cdk_constructs.options import Image
 from stacks.config import AppConfig, EnvironmentConfig, repository_name
-from stacks.platform_stack import PlatformStack
+from stacks.platform_stack import PlatformStack, Tier
 
 IMAGE_NAMES = tuple(Image)
 """The images an environment runs; each gets a repository ``<app>/<env>/<image>``."""
@@ -31,8 +31,15 @@ class NetworkStack(PlatformStack):
         env_config: EnvironmentConfig,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, id_, env_config=env_config, **kwargs)
-        removal_policy = self.removal_policy
+        super().__init__(
+            scope,
+            id_,
+            app=app,
+            env_config=env_config,
+            tier=Tier.NETWORK,
+            summary="network tier (VPC, endpoints, ECR)",
+            **kwargs,
+        )
         self.network = Network(
             self,
             "Network",
@@ -42,7 +49,7 @@ class NetworkStack(PlatformStack):
             interface_endpoints=env_config.network.interface_endpoints,
             flow_log_retention=self.log_retention,
             flow_log_group_name=f"/{app.app_name}/{env_config.name}/vpc-flow-logs",
-            removal_policy=removal_policy,
+            removal_policy=self.removal_policy,
         )
         self.vpc = self.network.vpc
 

@@ -21,11 +21,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_constructs.container_secret import ContainerSecret
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.network import Network
-from cdk_constructs.options import NatMode
 from cdk_constructs.web_runtime.app_runner import AppRunnerService
 from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE, PublicImage, RepositoryImage
 from cdk_constructs.web_runtime.interface import WebRuntimeProps
 from stacks.platform_app import add_quality_gates
+from tests.network_cases import vpc_network
 from tests.synth import cdk_json_context
 from tests.template_queries import only, resources
 
@@ -63,10 +63,14 @@ def service_of(case: Case) -> dict[str, Any]:
     return props
 
 
+def image_source(case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The service's source configuration and the image repository within it."""
+    source: dict[str, Any] = service_of(case)["SourceConfiguration"]
+    return source, source["ImageRepository"]
+
+
 def image_configuration(case: Case) -> dict[str, Any]:
-    config: dict[str, Any] = service_of(case)["SourceConfiguration"]["ImageRepository"][
-        "ImageConfiguration"
-    ]
+    config: dict[str, Any] = image_source(case)[1]["ImageConfiguration"]
     return config
 
 
@@ -79,19 +83,6 @@ def role_of(case: Case, service_principal: str) -> str:
         == {"Service": service_principal}
     ]
     return found
-
-
-def vpc_network(stack: Stack) -> Network:
-    return Network(
-        stack,
-        "Network",
-        cidr="10.0.0.0/16",
-        availability_zones=("us-east-1a", "us-east-1b"),
-        nat_mode=NatMode.SINGLE_GATEWAY,
-        flow_log_retention=logs.RetentionDays.ONE_WEEK,
-        flow_log_group_name=f"/test/{stack.stack_name}/flow-logs",
-        removal_policy=RemovalPolicy.DESTROY,
-    )
 
 
 def service_props(network: Network, **overrides: Any) -> WebRuntimeProps:

@@ -1,117 +1,67 @@
-"""Synthesizes every shipped environment once per test session, as `make synth` does."""
+"""The shipped synth (every environment, as `make synth` does) once per test session, in the
+background: it starts with the session, and the modules that read it run after the others."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
+from devkit.fixtures import pg_database as pg_database  # one real PostgreSQL for every test module
+from devkit.fixtures import pg_server as pg_server
+from tests.synth import ENV_NAMES, BackgroundSynth, synth_shipped
 
-from aws_cdk import App, Stack, Stage  # imported after the jsii variables above are set
+# Re-exported while test modules still import them from here; new code imports tests.synth.
+from tests.synth import REPO_ROOT as REPO_ROOT
+from tests.synth import Synthesized as Synthesized
+from tests.synth import SynthesizedEnv as SynthesizedEnv
+from tests.synth import cdk_json_context as cdk_json_context
+from tests.synth import cfn_lint as cfn_lint
 
-from stacks.config import APP_CONFIG, EnvironmentConfig
-from stacks.platform_app import build_platform, oidc_stages
-from stacks.platform_stage import PlatformStage
-from tests.postgres import pg_database as pg_database  # one real PostgreSQL for every test module
-from tests.postgres import pg_server as pg_server
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV_NAMES = APP_CONFIG.environment_names
-
-
-def cfn_lint(templates: list[Path], regions: list[str]) -> str:
-    """cfn-lint's findings (one per line) over templates, with the project's configuration."""
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("cfn-lint")),
-            "--config-file",
-            str(REPO_ROOT / ".cfnlintrc.yaml"),
-            "--format",
-            "parseable",
-            "--regions",
-            *regions,
-            "--",
-            *map(str, templates),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0 or result.stdout, result.stderr
-    return result.stdout
+SHIPPED = "synthesized"
+"""The fixture of the shipped synth."""
 
 
-def cdk_json_context() -> dict[str, Any]:
-    """The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does."""
-    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    return context
+def reads_shipped(item: pytest.Item) -> bool:
+    return SHIPPED in getattr(item, "fixturenames", ())
 
 
-@dataclass(frozen=True)
-class SynthesizedEnv:
-    """One environment's config, stage and synthesized templates."""
-
-    config: EnvironmentConfig
-    stage: PlatformStage
-    network_json: dict[str, Any]
-    data_json: dict[str, Any]
-    api_json: dict[str, Any]
-    web_json: dict[str, Any]
-    ops_json: dict[str, Any]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that read the shipped synth run last (each module stays whole, in its order),
+    so the synth runs in the background while the others run."""
+    reading = {item.path for item in items if reads_shipped(item)}
+    items.sort(key=lambda item: item.path in reading)
 
 
-@dataclass(frozen=True)
-class Synthesized:
-    """The whole synthesized app."""
-
-    outdir: Path
-    envs: dict[str, SynthesizedEnv]
-    oidc: dict[str, dict[str, Any]]
-    """Account id -> template of its GitHub OIDC stack."""
-
-    def template_files(self) -> list[Path]:
-        return sorted(self.outdir.glob("assembly-*/*.template.json"))
-
-
-def _template(outdir: Path, stage: Stage, stack: Stack) -> dict[str, Any]:
-    template: dict[str, Any] = json.loads(
-        (outdir / stage.artifact_id / stack.template_file).read_text()
-    )
-    return template
+@pytest.fixture(scope="session", autouse=True)
+def shipped_synth(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BackgroundSynth | None]:
+    """Starts the shipped synth with the session, when a selected test reads it."""
+    if not any(reads_shipped(item) for item in request.session.items):
+        yield None
+        return
+    job = BackgroundSynth(tmp_path_factory.mktemp("cdk.out"))
+    yield job
+    job.stop()
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    stages = build_platform(app, APP_CONFIG, APP_CONFIG.environments)
-    app.synth()  # raises if any cdk-nag finding is unacknowledged
-    oidc = {
-        account: _template(outdir, stage, stage.stack)
-        for account, stage in oidc_stages(app).items()
-    }
-    envs = {
-        name: SynthesizedEnv(
-            config=stage.env_config,
-            stage=stage,
-            network_json=_template(outdir, stage, stage.network),
-            data_json=_template(outdir, stage, stage.data),
-            api_json=_template(outdir, stage, stage.api),
-            web_json=_template(outdir, stage, stage.web),
-            ops_json=_template(outdir, stage, stage.ops),
-        )
-        for name, stage in stages.items()
-    }
-    return Synthesized(outdir=outdir, envs=envs, oidc=oidc)
+def synthesized(
+    shipped_synth: BackgroundSynth | None, tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    if shipped_synth is None:  # asked for at run time only (getfixturevalue): synth here
+        return synth_shipped(tmp_path_factory.mktemp("cdk.out"))
+    return shipped_synth.synthesized()
+
+
+@pytest.fixture(scope="session")
+def shipped_cfn_lint(shipped_synth: BackgroundSynth | None, synthesized: Synthesized) -> str:
+    """cfn-lint's findings over every shipped template (run right after the synth)."""
+    if shipped_synth is None:
+        regions = sorted({env.config.region for env in synthesized.envs.values()})
+        return cfn_lint(synthesized.template_files(), regions)
+    return shipped_synth.cfn_lint_report()
 
 
 @pytest.fixture(params=ENV_NAMES)

@@ -18,6 +18,7 @@ from tests.app_runner_cases import (
     Case,
     actions_of,
     image_configuration,
+    image_source,
     resources_of,
     role_of,
     service_of,
@@ -59,8 +60,7 @@ def test_automatic_deployments_are_off(case: Case) -> None:
 def test_placeholder_runs_from_ecr_public_with_its_start_command_and_no_access_role(
     public: Case,
 ) -> None:
-    source = service_of(public)["SourceConfiguration"]
-    repository = source["ImageRepository"]
+    source, repository = image_source(public)
     assert repository["ImageRepositoryType"] == "ECR_PUBLIC"
     assert repository["ImageIdentifier"] == PLACEHOLDER_IMAGE
     assert repository["ImageConfiguration"]["StartCommand"] == START_COMMAND
@@ -77,8 +77,7 @@ def test_placeholder_runs_from_ecr_public_with_its_start_command_and_no_access_r
 def test_private_image_is_pulled_by_an_access_role_limited_to_its_repository(
     private: Case,
 ) -> None:
-    source = service_of(private)["SourceConfiguration"]
-    repository = source["ImageRepository"]
+    source, repository = image_source(private)
     assert repository["ImageRepositoryType"] == "ECR"
     assert "StartCommand" not in repository["ImageConfiguration"]
     role_id = role_of(private, "build.apprunner.amazonaws.com")

@@ -21,10 +21,10 @@ from tests.app_runner_cases import (
     image_configuration,
     service_of,
     service_props,
-    vpc_network,
 )
 from tests.app_runner_cases import case as case  # fixtures
 from tests.app_runner_cases import cases as cases
+from tests.network_cases import vpc_network
 from tests.synth import cdk_json_context
 from tests.template_queries import get_att, only, ref, security_group_rules, subnets_by_group
 

@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from cdk_constructs.options import InterfaceEndpoint, NatMode, WebRuntime
 from stacks.config import APP_CONFIG, EnvironmentConfig, stack_name
-from stacks.platform_stage import PlatformStage
-from tests.conftest import Synthesized, cdk_json_context
+from tests.synth import TIERS, CfnTemplate, Synthesized, Tier, synth_variant_tiers
 from tests.template_queries import references
 
-TIERS = ("network", "data", "api", "web", "ops")
-Templates = dict[str, dict[str, Any]]
+Templates = dict[Tier, CfnTemplate]
 """Tier -> template of one environment."""
 
 
@@ -84,28 +80,17 @@ def variant_configs() -> dict[str, tuple[str, EnvironmentConfig]]:
     }
 
 
-def synth_stage(env_config: EnvironmentConfig, outdir: Path) -> Templates:
-    """One environment's stage alone (quality gates are covered by the shipped synth)."""
-    app = App(outdir=str(outdir), context=cdk_json_context())
-    stage = PlatformStage(app, app=APP_CONFIG, env_config=env_config)
-    app.synth()
-    return {
-        tier: json.loads(
-            (outdir / stage.artifact_id / getattr(stage, tier).template_file).read_text()
-        )
-        for tier in TIERS
-    }
-
-
 def shipped_templates(synthesized: Synthesized, name: str) -> Templates:
     env = synthesized.envs[name]
-    return {tier: getattr(env, f"{tier}_json") for tier in TIERS}
+    return {tier: env.template(tier) for tier in TIERS}
 
 
 @pytest.fixture(scope="module")
-def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, Templates]]:
+def variants() -> dict[str, tuple[str, Templates]]:
+    """Every stack of each changed environment: the outputs a producer publishes exist only
+    while its consumers are synthesized with it."""
     return {
-        label: (base, synth_stage(config, tmp_path_factory.mktemp("variant")))
+        label: (base, synth_variant_tiers(config, Tier.OPS))
         for label, (base, config) in variant_configs().items()
     }
 
@@ -204,9 +189,9 @@ def test_switching_the_api_to_an_image_changes_what_ops_reads(
             and "/ItemsFunction/" in resource.get("Metadata", {}).get("aws:cdk:path", "")
         }
 
-    assert functions(before["api"]).isdisjoint(functions(after["api"]))
-    read_before = {read["OutputName"] for read in stack_outputs_read(before["ops"])}
-    read_after = {read["OutputName"] for read in stack_outputs_read(after["ops"])}
+    assert functions(before[Tier.API]).isdisjoint(functions(after[Tier.API]))
+    read_before = {read["OutputName"] for read in stack_outputs_read(before[Tier.OPS])}
+    read_after = {read["OutputName"] for read in stack_outputs_read(after[Tier.OPS])}
     assert read_before != read_after
 
 
@@ -222,14 +207,14 @@ def test_turning_the_proxy_off_and_on_rewires_the_api(
         before = shipped_templates(synthesized, base)
         _, after = variants[label]
         had_proxy = bool(
-            [r for r in before["data"]["Resources"].values() if r["Type"] == "AWS::RDS::DBProxy"]
+            [r for r in before[Tier.DATA]["Resources"].values() if r["Type"] == "AWS::RDS::DBProxy"]
         )
         has_proxy = bool(
-            [r for r in after["data"]["Resources"].values() if r["Type"] == "AWS::RDS::DBProxy"]
+            [r for r in after[Tier.DATA]["Resources"].values() if r["Type"] == "AWS::RDS::DBProxy"]
         )
         assert had_proxy != has_proxy
         reads = {
             tier: {read["OutputName"] for read in stack_outputs_read(t)}
-            for tier, t in (("before", before["api"]), ("after", after["api"]))
+            for tier, t in (("before", before[Tier.API]), ("after", after[Tier.API]))
         }
         assert reads["before"] != reads["after"]

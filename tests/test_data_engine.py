@@ -19,18 +19,18 @@ from constructs import Construct, IConstruct
 from cdk_constructs.data_engine import factory
 from cdk_constructs.data_engine.aurora_postgres import POSTGRES_PORT, AuroraPostgres
 from cdk_constructs.data_engine.choices import (
-    DEFAULT_ENGINE,
     DatabaseEngine,
     EngineFamily,
     SslMode,
 )
 from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngine, DataEngineProps
 from cdk_constructs.network import Network
-from cdk_constructs.options import NatMode, ProtectedKind
+from cdk_constructs.options import ProtectedKind
 from cdk_constructs.schema_migrations import RUNNER_DEFAULT_FAMILY, migrations_dir
 from db_migrate import dialects
 from stacks.config import APP_CONFIG
 from stacks.data_stack import API_DB_USER, MIGRATIONS_PACKAGE
+from tests.network_cases import vpc_network
 from tests.synth import SynthesizedEnv, Tier, cdk_json_context, synth_variant_tiers
 from tests.template_queries import (
     get_att,
@@ -71,20 +71,11 @@ def granted(request: pytest.FixtureRequest) -> tuple[AuroraPostgres, dict[str, A
     the factory from the default engine."""
     app = App(context=cdk_json_context())
     stack = Stack(app, "Grant")
-    network = Network(
-        stack,
-        "Network",
-        cidr="10.0.0.0/16",
-        availability_zones=("us-east-1a", "us-east-1b"),
-        nat_mode=NatMode.SINGLE_GATEWAY,
-        flow_log_retention=logs.RetentionDays.ONE_WEEK,
-        flow_log_group_name="/test/flow-logs",
-        removal_policy=RemovalPolicy.DESTROY,
-    )
+    network = vpc_network(stack)
     database = factory.create_data_engine(
         stack,
         "Database",
-        engine=DEFAULT_ENGINE,
+        engine=DatabaseEngine.AURORA_POSTGRESQL,
         props=engine_props(network, proxy=request.param),
     )
     assert isinstance(database, AuroraPostgres)
@@ -128,7 +119,7 @@ def test_every_engine_has_a_registry_row_and_the_shipped_ones_are_aurora_postgre
     env: SynthesizedEnv,
 ) -> None:
     assert set(factory.ENGINES) == set(DatabaseEngine)
-    assert factory.ENGINES[DEFAULT_ENGINE] is AuroraPostgres
+    assert factory.ENGINES[DatabaseEngine.AURORA_POSTGRESQL] is AuroraPostgres
     database = env.stage.data.database
     assert isinstance(database, AuroraPostgres)
     assert database.family is EngineFamily.POSTGRESQL
@@ -213,7 +204,7 @@ class FakeEngine(Construct):
 def fake_engine_templates() -> dict[Tier, dict[str, Any]]:
     """dev's data and API tiers with the default engine's registry row pointing at FakeEngine."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(factory.ENGINES, DEFAULT_ENGINE, FakeEngine)
+        patch.setitem(factory.ENGINES, DatabaseEngine.AURORA_POSTGRESQL, FakeEngine)
         return synth_variant_tiers(APP_CONFIG.environment("dev"), Tier.API)
 
 

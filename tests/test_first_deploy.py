@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Synthesized
+from tests.synth import TIERS, Synthesized
 from tests.template_queries import all_dependencies, ref, resources
 
 CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
@@ -120,10 +120,10 @@ DELETED_ON_CREATE_ROLLBACK = {"RetainExceptOnCreate", "Delete", "Snapshot"}
 def retained_templates(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     """The templates of every retained environment, and the GitHub OIDC stacks."""
     templates = {
-        f"{name}/{tier}": getattr(env, f"{tier}_json")
+        f"{name}/{tier}": env.template(tier)
         for name, env in synthesized.envs.items()
         if env.config.retain_data
-        for tier in ("network", "data", "api", "web", "ops")
+        for tier in TIERS
     }
     templates.update({f"oidc/{account}": t for account, t in synthesized.oidc.items()})
     return templates

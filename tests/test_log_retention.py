@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.config import APP_CONFIG
-from tests.conftest import Synthesized
+from tests.synth import Synthesized
 from tests.template_queries import all_dependencies, ref, resources
 
 AWS_CUSTOM_RESOURCE_TYPE = "Custom::AWS"

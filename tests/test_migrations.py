@@ -117,39 +117,49 @@ def test_edited_applied_migration_stops_the_run_before_anything_is_applied(
         assert [row[0] for row in history(conn)] == list(BUNDLED_VERSIONS)
 
 
-def assert_refused(database: PgDatabase, directory: Path, match: str, table: str) -> None:
-    """The run fails with ``match`` before applying anything: ``table`` was never created."""
+def creating(*stems: str) -> dict[str, str]:
+    """Migration files ``<version>_<table>.sql``, each creating its (empty) table."""
+    return {f"{stem}.sql": f"CREATE TABLE {stem.split('_')[1]} ();" for stem in stems}
+
+
+@pytest.mark.parametrize(
+    ("applied", "removed", "added", "match"),
+    [
+        pytest.param(
+            ("0001_a", "0002_b"),
+            ("0002_b",),
+            "0003_c",
+            r"applied migration versions \[2\] that have no file",
+            id="applied_version_without_its_file",
+        ),
+        pytest.param(
+            ("0001_a", "0003_c"),
+            (),
+            "0002_b",
+            r"0002_b\.sql is older than .* version 3",
+            id="pending_migration_older_than_the_latest_applied",
+        ),
+    ],
+)
+def test_files_out_of_step_with_the_history_are_refused(
+    pg_database: PgDatabase,
+    tmp_path: Path,
+    applied: tuple[str, ...],
+    removed: tuple[str, ...],
+    added: str,
+    match: str,
+) -> None:
+    """The run fails before applying anything: the added migration's table is never created."""
+    directory = write_migrations(tmp_path / "m", creating(*applied))
+    migrate(pg_database, directory)
+    for stem in removed:
+        (directory / f"{stem}.sql").unlink()
+    write_migrations(directory, creating(added))
+
     with pytest.raises(MigrationError, match=match):
-        migrate(database, directory)
-    with database.connect() as conn:
-        assert not table_exists(conn, table)
-
-
-def test_applied_version_without_its_file_is_refused(
-    pg_database: PgDatabase, tmp_path: Path
-) -> None:
-    directory = write_migrations(
-        tmp_path / "m", {"0001_a.sql": "CREATE TABLE a ();", "0002_b.sql": "CREATE TABLE b ();"}
-    )
-    migrate(pg_database, directory)
-    (directory / "0002_b.sql").unlink()
-    write_migrations(directory, {"0003_c.sql": "CREATE TABLE c ();"})
-
-    assert_refused(
-        pg_database, directory, r"applied migration versions \[2\] that have no file", "c"
-    )
-
-
-def test_pending_migration_older_than_the_latest_applied_is_refused(
-    pg_database: PgDatabase, tmp_path: Path
-) -> None:
-    directory = write_migrations(
-        tmp_path / "m", {"0001_a.sql": "CREATE TABLE a ();", "0003_c.sql": "CREATE TABLE c ();"}
-    )
-    migrate(pg_database, directory)
-    write_migrations(directory, {"0002_b.sql": "CREATE TABLE b ();"})
-
-    assert_refused(pg_database, directory, r"0002_b\.sql is older than .* version 3", "b")
+        migrate(pg_database, directory)
+    with pg_database.connect() as conn:
+        assert not table_exists(conn, added.split("_")[1])
 
 
 def test_failing_migration_leaves_no_trace_and_stops_the_run(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
-from tests.conftest import Synthesized, SynthesizedEnv
+from tests.synth import Synthesized, SynthesizedEnv
 from tests.template_queries import (
     default_routes,
     get_att,
@@ -128,10 +128,9 @@ def test_flow_log_records_all_traffic_into_an_encrypted_group_its_role_can_write
     env: SynthesizedEnv,
 ) -> None:
     template = env.network_json
-    vpc_id, _ = only(template, "AWS::EC2::VPC")
     _, flow_log = only(template, "AWS::EC2::FlowLog")
     properties = flow_log["Properties"]
-    assert properties["ResourceId"] == ref(vpc_id)
+    assert properties["ResourceId"] == ref(only(template, "AWS::EC2::VPC")[0])
     assert properties["TrafficType"] == "ALL"
     assert properties["LogDestinationType"] == "cloud-watch-logs"
 

@@ -10,7 +10,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
 from stacks.platform_app import add_quality_gates, unacknowledged_findings
-from tests.conftest import Synthesized, cdk_json_context, cfn_lint
+from tests.synth import Synthesized, cdk_json_context
 
 
 def test_synth_reports_no_unacknowledged_finding(synthesized: Synthesized) -> None:
@@ -23,8 +23,11 @@ def test_synth_reports_no_unacknowledged_finding(synthesized: Synthesized) -> No
 
 
 def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) -> None:
-    """A Lambda with every default wrong must trip AwsSolutions and Serverless rules."""
-    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    """A Lambda with every default wrong must trip AwsSolutions and Serverless rules (CDK's own
+    template checks are off: they are not what this tests, and take seconds to start)."""
+    app = App(
+        outdir=str(tmp_path), context=cdk_json_context(), builtin_cloud_formation_validation=False
+    )
     stack = Stack(app, "Bad")
     lambda_.Function(
         stack,
@@ -47,9 +50,9 @@ def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) 
     assert any(line.startswith("WARNING Serverless-LambdaTracing") for line in findings)
 
 
-def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
+def test_cfn_lint_reports_nothing(synthesized: Synthesized, shipped_cfn_lint: str) -> None:
+    """cfn-lint (``tests.synth.cfn_lint``) over every template, run right after the synth."""
     templates = synthesized.template_files()
     # network, data, api, web and ops stacks per environment, and an OIDC stack per account
     assert len(templates) == 5 * len(synthesized.envs) + len(synthesized.oidc)
-    regions = sorted({env.config.region for env in synthesized.envs.values()})
-    assert cfn_lint(templates, regions) == ""
+    assert shipped_cfn_lint == ""

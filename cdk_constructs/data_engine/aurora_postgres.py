@@ -26,7 +26,7 @@ from constructs import Construct, IConstruct
 
 from cdk_constructs.data_engine.choices import EngineFamily, SslMode
 from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngineProps
-from cdk_constructs.logging import encrypted_log_group
+from cdk_constructs.logging import encrypted_log_group, retained_log_group
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.vpc_function import closed_security_group
@@ -254,13 +254,7 @@ class AuroraPostgres(Construct):
         return proxy
 
     def _log_group(self, id_: str, name: str) -> logs.LogGroup:
-        return logs.LogGroup(
-            self,
-            id_,
-            log_group_name=name,
-            retention=self._props.log_retention,
-            removal_policy=self._props.removal_policy,
-        )
+        return retained_log_group(self, id_, settings=self._props, log_group_name=name)
 
     def allow_client(self, client: ec2.IConnectable, *, description: str) -> None:
         """Admit ``client`` on the PostgreSQL port of the endpoint (proxy or writer)."""

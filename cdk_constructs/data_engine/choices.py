@@ -6,12 +6,8 @@ from enum import StrEnum
 class DatabaseEngine(StrEnum):
     """The engines the data tier can build; each is one row of ``factory.ENGINES``."""
 
-    AURORA_POSTGRESQL = "aurora_postgresql"
+    AURORA_POSTGRESQL = "aurora-postgresql"
     """Aurora PostgreSQL Serverless v2, optionally behind RDS Proxy (IAM auth end to end)."""
-
-
-DEFAULT_ENGINE = DatabaseEngine.AURORA_POSTGRESQL
-"""The engine of every environment until the config names one."""
 
 
 class EngineFamily(StrEnum):

@@ -13,13 +13,13 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_constructs.github_deploy_role import DeployPermission
+from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import CpuArchitecture, ProtectedKind
 from cdk_constructs.web_acl import RegionalWebAcl
@@ -284,12 +284,11 @@ class FargateWebService(Construct):
         """The cluster (Container Insights on), the task definition and the service."""
         # Container Insights writes to /aws/ecs/containerinsights/<cluster>/performance,
         # created on first use: create it first, with retention (hence the fixed name).
-        self.insights_log_group = logs.LogGroup(
+        self.insights_log_group = retained_log_group(
             self,
             "InsightsLogGroup",
+            settings=props,
             log_group_name=f"/aws/ecs/containerinsights/{props.name}/performance",
-            retention=props.log_retention,
-            removal_policy=props.removal_policy,
         )
         self.cluster = ecs.Cluster(
             self,
@@ -300,9 +299,7 @@ class FargateWebService(Construct):
             enable_fargate_capacity_providers=True,
         )
         self.cluster.node.add_dependency(self.insights_log_group)
-        self.log_group = logs.LogGroup(
-            self, "LogGroup", retention=props.log_retention, removal_policy=props.removal_policy
-        )
+        self.log_group = retained_log_group(self, "LogGroup", settings=props)
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "Task",

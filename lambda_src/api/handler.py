@@ -252,23 +252,24 @@ def _check_violation(exc: psycopg.errors.CheckViolation) -> Response[Any]:
     return _api_error(validation_error([detail]))
 
 
+def _retry_later(*, code: str, message: str) -> Response[Any]:
+    """A 503 with Retry-After: the database trouble passes, so the client should try again."""
+    return _json(HTTPStatus.SERVICE_UNAVAILABLE, error_body(code, message), {"Retry-After": "1"})
+
+
 @_on_error(psycopg.errors.QueryCanceled)
 def _statement_timeout(_: psycopg.errors.QueryCanceled) -> Response[Any]:
     logger.warning("statement timeout", timeout_ms=database().settings.statement_timeout_ms)
-    return _json(
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        error_body("DATABASE_TIMEOUT", "the database did not answer in time; retry later"),
-        {"Retry-After": "1"},
+    return _retry_later(
+        code="DATABASE_TIMEOUT", message="the database did not answer in time; retry later"
     )
 
 
 @_on_error(DatabaseUnavailableError)
 def _database_unavailable(_: DatabaseUnavailableError) -> Response[Any]:
     logger.exception("database unavailable")
-    return _json(
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        error_body("DATABASE_UNAVAILABLE", "the database is unavailable; retry later"),
-        {"Retry-After": "1"},
+    return _retry_later(
+        code="DATABASE_UNAVAILABLE", message="the database is unavailable; retry later"
     )
 
 

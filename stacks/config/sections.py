@@ -10,6 +10,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
+from cdk_constructs.data_engine.choices import DatabaseEngine
 from cdk_constructs.options import CpuArchitecture, Image, InterfaceEndpoint, NatMode, WebRuntime
 from stacks.config.constraints import BY_VALUE, Unit, refuse
 from stacks.config.model import section
@@ -59,8 +60,12 @@ class RegistryConfig:
 
 @section
 class DatabaseConfig:
-    """The Aurora PostgreSQL Serverless v2 cluster of one environment and its RDS Proxy."""
+    """The database of one environment: today Aurora PostgreSQL Serverless v2 and its RDS
+    Proxy."""
 
+    engine: DatabaseEngine = DatabaseEngine.AURORA_POSTGRESQL
+    """The engine; each is one module of ``cdk_constructs/data_engine`` and one row of its
+    ``ENGINES`` registry."""
     engine_version: Annotated[str, ENGINE_VERSION] = "16.13"
     """Aurora PostgreSQL ``major.minor``: the minors that can scale to 0 ACU."""
     min_capacity: Annotated[Acus, Field(ge=0, le=MAX_ACU, multiple_of=0.5)] = 0.5

@@ -1,0 +1,288 @@
+"""The one way tests synthesize the app.
+
+- The shipped app: ``synth_shipped(outdir)`` synthesizes every shipped environment and the
+  GitHub OIDC stages with the quality gates (cdk-nag), exactly as ``make synth`` does. The test
+  session runs it once, in the background (``BackgroundSynth``, started by conftest), followed by
+  cfn-lint over its templates; the fixture ``synthesized`` hands out the templates
+  (``Synthesized``, ``SynthesizedEnv``).
+- A config change: ``synth_variant(env_config, tier)`` synthesizes one environment's stacks up
+  to ``tier`` only (each tier uses only the ones before it), without cdk-nag or CDK's built-in
+  template checks, which the shipped synth runs; ``synth_variant_tiers`` returns each of those
+  templates. ``nag=True`` adds both and fails on any unacknowledged finding, for the variants
+  whose point is that they pass them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
+
+from aws_cdk import App, Stack, Stage  # imported after the jsii variables above are set
+
+from stacks import platform_app
+from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig
+from stacks.platform_stack import Tier as Tier  # re-exported: tests name tiers through here
+from stacks.platform_stage import PlatformStage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_NAMES = APP_CONFIG.environment_names
+CfnTemplate = dict[str, Any]
+
+
+TIERS = tuple(Tier)
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does."""
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+class CfnLintRun:
+    """cfn-lint over templates, with the project's configuration, started in the background:
+    ``report()`` waits for its findings (one per line). Start it as soon as the templates exist
+    and ask for the report last, so the tests in between run meanwhile."""
+
+    def __init__(self, templates: list[Path], regions: list[str]) -> None:
+        self._process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("cfn-lint")),
+                "--config-file",
+                str(REPO_ROOT / ".cfnlintrc.yaml"),
+                "--format",
+                "parseable",
+                "--regions",
+                *regions,
+                "--",
+                *map(str, templates),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def report(self) -> str:
+        stdout, stderr = self._process.communicate(timeout=300)
+        assert self._process.returncode == 0 or stdout, stderr
+        return stdout
+
+
+def cfn_lint(templates: list[Path], regions: list[str]) -> str:
+    """cfn-lint's findings (one per line) over templates, with the project's configuration."""
+    return CfnLintRun(templates, regions).report()
+
+
+@dataclass(frozen=True)
+class SynthesizedEnv:
+    """One environment's config and synthesized templates."""
+
+    config: EnvironmentConfig
+    network_json: CfnTemplate
+    data_json: CfnTemplate
+    api_json: CfnTemplate
+    web_json: CfnTemplate
+    ops_json: CfnTemplate
+
+    def template(self, tier: Tier) -> CfnTemplate:
+        template: CfnTemplate = getattr(self, f"{tier}_json")
+        return template
+
+    @property
+    def stage(self) -> PlatformStage:
+        """The environment's stage, built in this process from the same config as the synth
+        (which runs in another): for its constructs' attributes; the templates are above."""
+        return constructed_stages()[self.config.name]
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """The whole synthesized app."""
+
+    outdir: Path
+    envs: dict[str, SynthesizedEnv]
+    oidc: dict[str, CfnTemplate]
+    """Account id -> template of its GitHub OIDC stack."""
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("assembly-*/*.template.json"))
+
+
+def _template(outdir: Path, stage: Stage, stack: Stack) -> CfnTemplate:
+    template: CfnTemplate = json.loads(
+        (outdir / stage.artifact_id / stack.template_file).read_text()
+    )
+    return template
+
+
+INDEX = "shipped-templates.json"
+
+
+@functools.cache
+def constructed_stages() -> dict[str, PlatformStage]:
+    """The shipped app built as ``make synth`` builds it, but not synthesized."""
+    return platform_app.build_platform(
+        App(context=cdk_json_context()), APP_CONFIG, APP_CONFIG.environments
+    )
+
+
+def synth_shipped(outdir: Path) -> Synthesized:
+    """Every shipped environment as ``make synth`` builds it; raises on any cdk-nag error
+    (``test_quality_gates`` checks that no warning is left either). An index of the templates
+    (``INDEX``) lets another process load them (``load_shipped``)."""
+    app = App(outdir=str(outdir), context=cdk_json_context())
+    stages = platform_app.build_platform(app, APP_CONFIG, APP_CONFIG.environments)
+    app.synth()
+    index = {
+        "oidc": {
+            account: f"{stage.artifact_id}/{stage.stack.template_file}"
+            for account, stage in platform_app.oidc_stages(app).items()
+        },
+        "envs": {
+            name: {
+                tier: f"{stage.artifact_id}/{_stack(stage, tier).template_file}" for tier in Tier
+            }
+            for name, stage in stages.items()
+        },
+    }
+    _write_atomically(outdir / INDEX, json.dumps(index))
+    return load_shipped(outdir)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Another process waits for ``path``: it must never see it half written."""
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def load_shipped(outdir: Path) -> Synthesized:
+    """The templates ``synth_shipped`` wrote into ``outdir``."""
+    index = json.loads((outdir / INDEX).read_text())
+
+    def load(relative: str) -> CfnTemplate:
+        template: CfnTemplate = json.loads((outdir / relative).read_text())
+        return template
+
+    envs = {
+        name: SynthesizedEnv(
+            config=APP_CONFIG.environment(name),
+            **{f"{tier}_json": load(path) for tier, path in files.items()},
+        )
+        for name, files in index["envs"].items()
+    }
+    oidc = {account: load(path) for account, path in index["oidc"].items()}
+    return Synthesized(outdir=outdir, envs=envs, oidc=oidc)
+
+
+def _stack(stage: PlatformStage, tier: Tier) -> Stack:
+    stack: Stack = getattr(stage, tier.value)
+    return stack
+
+
+def synth_variant_tiers(
+    env_config: EnvironmentConfig,
+    tier: Tier = Tier.OPS,
+    *,
+    app_config: AppConfig = APP_CONFIG,
+    nag: bool = False,
+) -> dict[Tier, CfnTemplate]:
+    """The templates of ``env_config``'s stacks up to ``tier`` (inclusive), by tier. The later
+    stacks are dropped before synth, so nothing is synthesized that ``tier`` does not need; so
+    are the outputs only they would read (``PublishOutput...``): ask for ``Tier.OPS`` to see a
+    producer's outputs."""
+    with tempfile.TemporaryDirectory(prefix="variant-") as outdir:
+        # Without nag, no built-in template checks either (cfn-lint's rules as WebAssembly,
+        # seconds to start): the shipped synth and cfn-lint cover them.
+        app = App(outdir=outdir, context=cdk_json_context(), builtin_cloud_formation_validation=nag)
+        stage = PlatformStage(app, app=app_config, env_config=env_config)
+        kept = TIERS[: TIERS.index(tier) + 1]
+        for dropped in TIERS[len(kept) :]:
+            stage.node.try_remove_child(_stack(stage, dropped).node.id)
+        if nag:
+            platform_app.add_quality_gates(app)
+        app.synth()
+        if nag:
+            assert platform_app.unacknowledged_findings(outdir) == []
+        return {
+            kept_tier: _template(Path(outdir), stage, _stack(stage, kept_tier))
+            for kept_tier in kept
+        }
+
+
+def synth_variant(
+    env_config: EnvironmentConfig,
+    tier: Tier,
+    *,
+    app_config: AppConfig = APP_CONFIG,
+    nag: bool = False,
+) -> CfnTemplate:
+    """The template of ``tier`` of ``env_config`` (see ``synth_variant_tiers``)."""
+    return synth_variant_tiers(env_config, tier, app_config=app_config, nag=nag)[tier]
+
+
+LINT_REPORT = "cfn-lint.txt"
+LOG = "synth.log"
+
+
+class BackgroundSynth:
+    """``synth_shipped`` and then ``cfn_lint`` over its templates, in another process
+    (``python -m tests.synth OUTDIR``), so the test session runs other tests meanwhile: the
+    rest of ``make test`` leaves one of its two cores idle after the first seconds."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+        self._log = (outdir / LOG).open("w")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.synth", str(outdir)],
+            cwd=REPO_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def synthesized(self) -> Synthesized:
+        """The templates, as soon as they are written."""
+        while not (self.outdir / INDEX).exists():
+            if self._process.poll() is not None and not (self.outdir / INDEX).exists():
+                raise RuntimeError(f"the shipped synth failed:\n{self._output()}")
+            time.sleep(0.05)
+        return load_shipped(self.outdir)
+
+    def cfn_lint_report(self) -> str:
+        """cfn-lint's findings over every shipped template, one per line (``cfn_lint``)."""
+        if self._process.wait() != 0:
+            raise RuntimeError(f"the shipped synth or cfn-lint failed:\n{self._output()}")
+        return (self.outdir / LINT_REPORT).read_text()
+
+    def stop(self) -> None:
+        """Ends the process if the session did not wait for it (``-x``, a subset of tests)."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._log.close()
+
+    def _output(self) -> str:
+        self._log.flush()
+        return (self.outdir / LOG).read_text()
+
+
+def main() -> None:
+    """``python -m tests.synth OUTDIR``: what ``BackgroundSynth`` runs."""
+    outdir = Path(sys.argv[1])
+    synthesized = synth_shipped(outdir)
+    regions = sorted({env.config.region for env in synthesized.envs.values()})
+    _write_atomically(outdir / LINT_REPORT, cfn_lint(synthesized.template_files(), regions))
+
+
+if __name__ == "__main__":
+    main()
