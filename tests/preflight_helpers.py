@@ -32,12 +32,10 @@ from stacks.config import (
     NetworkConfig,
     WebConfig,
 )
-from tests.conftest import REPO_ROOT
 
 ACCOUNT = "123456789012"
 """moto's default account: the environments under test are moved there."""
 REGION = "us-east-1"
-SNAPSHOTS = REPO_ROOT / "tests" / "__snapshots__" / "test_snapshots"
 
 
 @pytest.fixture(autouse=True)

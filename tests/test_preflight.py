@@ -4,7 +4,6 @@ entry points. Each check failing: ``test_preflight_checks.py``. No CDK synth, no
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -28,7 +27,6 @@ from tests.conftest import REPO_ROOT
 from tests.preflight_helpers import (  # noqa: F401 (fake_aws, account_fixture: pytest fixtures)
     ACCOUNT,
     REGION,
-    SNAPSHOTS,
     FakeAccount,
     account_fixture,
     fake_aws,
@@ -38,6 +36,7 @@ from tests.preflight_helpers import (  # noqa: F401 (fake_aws, account_fixture: 
     ready,
     with_web,
 )
+from tests.synth import Synthesized
 
 # --- a ready account ----------------------------------------------------------------------------
 
@@ -183,23 +182,29 @@ def test_the_bootstrap_version_is_the_pinned_clis() -> None:
     assert "lookup-role" in CDK_BOOTSTRAP_ROLES
 
 
-def _snapshot_resources(stack: str, env_name: str, kind: str) -> list[dict[str, Any]]:
-    template = json.loads((SNAPSHOTS / f"test_stack_snapshot[{stack}-{env_name}].json").read_text())
+def _resources(
+    synthesized: Synthesized, tier: str, env_name: str, kind: str
+) -> list[dict[str, Any]]:
+    template = getattr(synthesized.envs[env_name], f"{tier}_json")
     return [r for r in template["Resources"].values() if r["Type"] == kind]
 
 
 @pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
-def test_the_cognito_prefix_is_the_one_the_api_stack_asks_for(env_name: str) -> None:
-    (domain,) = _snapshot_resources("api", env_name, "AWS::Cognito::UserPoolDomain")
+def test_the_cognito_prefix_is_the_one_the_api_stack_asks_for(
+    synthesized: Synthesized, env_name: str
+) -> None:
+    (domain,) = _resources(synthesized, "api", env_name, "AWS::Cognito::UserPoolDomain")
     env = APP_CONFIG.environment(env_name)
     assert domain["Properties"]["Domain"] == cognito_domain_prefix(APP_CONFIG, env)
 
 
 @pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
-def test_nat_needs_are_what_the_network_tier_creates(env_name: str) -> None:
+def test_nat_needs_are_what_the_network_tier_creates(
+    synthesized: Synthesized, env_name: str
+) -> None:
     env = APP_CONFIG.environment(env_name)
-    gateways = len(_snapshot_resources("network", env_name, "AWS::EC2::NatGateway"))
-    addresses = len(_snapshot_resources("network", env_name, "AWS::EC2::EIP"))
+    gateways = len(_resources(synthesized, "network", env_name, "AWS::EC2::NatGateway"))
+    addresses = len(_resources(synthesized, "network", env_name, "AWS::EC2::EIP"))
     assert sum(nat_gateways_per_zone(env).values()) == gateways == addresses
     expected = {NatMode.GATEWAY_PER_AZ: 2, NatMode.SINGLE_GATEWAY: 1, NatMode.INSTANCE: 0}
     assert gateways == expected[env.network.nat_mode]
