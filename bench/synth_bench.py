@@ -10,7 +10,9 @@ the same ``cdk.json`` (feature flags, so the same built-in template validation).
 
 from __future__ import annotations
 
+import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,22 +43,22 @@ def progress(message: str) -> None:
 
 
 def timed_synth(outdir: str, extra: list[str], app: str | None = None) -> float:
+    """Wall seconds of one ``npx cdk synth``; its CPU seconds (CLI, app and jsii's node, all
+    children of this process) go to the progress line, as a check on a loaded machine."""
     command = ["npx", "--no-install", "cdk", "synth", "--quiet", "--output", outdir, *extra]
     if app is not None:
         command += ["--app", app]
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)  # noqa: S603
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    progress(f"  {seconds:.1f} s ({_children_cpu() - cpu_before:.1f} s CPU)")
+    return seconds
 
 
-def median_of(
-    runs: int, label: str, outdir: str, extra: list[str], app: str | None = None
-) -> float:
-    times = []
-    for run in range(1, runs + 1):
-        progress(f"synth {label} {run}/{runs}...")
-        times.append(timed_synth(outdir, extra, app))
-    return statistics.median(times)
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def against(target: float, value: float) -> str:
@@ -65,24 +67,34 @@ def against(target: float, value: float) -> str:
 
 def rows(runs: int = 3) -> list[Row]:
     """(what, seconds, empty app seconds, ratio) per environment and for the whole app, then the
-    whole app's ratio against its target."""
+    whole app's ratio against its target.
+
+    The runs are interleaved (empty app, each environment, whole app, then again), so a change
+    in the machine's load while the benchmark runs weighs on every figure alike."""
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as workdir:
         empty_app = Path(workdir, "empty_app.py")
         empty_app.write_text(EMPTY_APP)
         empty_out, app_out = str(Path(workdir, "empty.out")), str(Path(workdir, "app.out"))
+        synths: dict[str, tuple[str, list[str], str | None]] = {
+            "empty app": (empty_out, [], f"{sys.executable} {empty_app}"),
+            **{
+                env.name: (app_out, ["--context", f"env={env.name}"], None)
+                for env in APP_CONFIG.environments
+            },
+            "all environments": (app_out, [], None),
+        }
         progress("synth: warm-up runs...")
         timed_synth(empty_out, [], app=f"{sys.executable} {empty_app}")
         timed_synth(app_out, [])  # stages the bundled Lambda code, as a first `make synth` does
-        empty_seconds = median_of(
-            runs, "empty app", empty_out, [], app=f"{sys.executable} {empty_app}"
-        )
-        by_env = {
-            env.name: median_of(runs, env.name, app_out, ["--context", f"env={env.name}"])
-            for env in APP_CONFIG.environments
-        }
-        total = median_of(runs, "all environments", app_out, [])
+        times: dict[str, list[float]] = {label: [] for label in synths}
+        for run in range(1, runs + 1):
+            for label, (outdir, extra, app) in synths.items():
+                progress(f"synth {label} {run}/{runs}...")
+                times[label].append(timed_synth(outdir, extra, app))
+    median = {label: statistics.median(seconds) for label, seconds in times.items()}
+    empty_seconds, total = median.pop("empty app"), median.pop("all environments")
     result: list[Row] = []
-    for name, seconds in by_env.items():
+    for name, seconds in median.items():
         result.append(
             (
                 f"synth {name} (s)",
@@ -131,3 +143,15 @@ def make_test_row() -> Row:
         f"{MAKE_TEST_TARGET_SECONDS:.0f} s",
         against(MAKE_TEST_TARGET_SECONDS, seconds),
     )
+
+
+def main() -> None:
+    """``python -m bench.synth_bench [--runs N]``: the synth rows alone."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="synth runs per figure")
+    for row in rows(parser.parse_args().runs):
+        print(" | ".join(row))
+
+
+if __name__ == "__main__":
+    main()

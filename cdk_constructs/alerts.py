@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from cdk_constructs.keys import rotating_key
 from cdk_constructs.nag import acknowledge
 
 CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
@@ -35,11 +35,10 @@ class AlertsTopic(Construct):
         stack = Stack.of(self)
         same_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
 
-        self.key = kms.Key(
+        self.key = rotating_key(
             self,
             "Key",
             description=f"Encrypts the {topic_name} SNS topic",
-            enable_key_rotation=True,
             removal_policy=removal_policy,
         )
         self.key.add_to_resource_policy(

@@ -15,9 +15,10 @@ UNTAGGED_IMAGE_EXPIRY = Duration.days(UNTAGGED_DAYS)
 class ContainerRepository(Construct):
     """An ECR repository: scan on push, immutable tags, KMS encryption, bounded lifecycle.
 
-    With ``retain=False`` the repository is emptied and removed with its stack (dev); otherwise
-    it and its images survive the stack (production). ``lambda_pull`` lets Lambda functions of
-    this account and region (only) pull images, which a function running an image needs.
+    With ``RemovalPolicy.DESTROY`` the repository is emptied and removed with its stack (dev);
+    with a retaining policy it and its images survive the stack (production). ``lambda_pull``
+    lets Lambda functions of this account and region (only) pull images, which a function
+    running an image needs.
     """
 
     def __init__(
@@ -27,7 +28,7 @@ class ContainerRepository(Construct):
         *,
         repository_name: str,
         keep_tagged_images: int,
-        retain: bool = True,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         lambda_pull: bool = False,
     ) -> None:
         super().__init__(scope, id_)
@@ -38,8 +39,8 @@ class ContainerRepository(Construct):
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             encryption=ecr.RepositoryEncryption.KMS,
-            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
-            empty_on_delete=not retain,
+            removal_policy=removal_policy,
+            empty_on_delete=removal_policy == RemovalPolicy.DESTROY,
             lifecycle_rules=[
                 ecr.LifecycleRule(
                     rule_priority=1,

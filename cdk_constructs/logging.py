@@ -13,6 +13,7 @@ from constructs import Construct, IConstruct
 
 from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge, acknowledge_all, nag_text
 from cdk_constructs.options import LOG_RETENTION_DAYS
+from cdk_constructs.tree_reads import resource_type
 
 _RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -151,13 +152,20 @@ class FunctionLogGroups:
         self.removal_policy = removal_policy
 
     def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, CfnResource) or node.cfn_resource_type != FUNCTION_TYPE:
-            return
-        if isinstance(node, lambda_.CfnFunction):
-            config = node.logging_config
+        if isinstance(node, CfnResource):
+            self.apply(node)
+
+    def apply(self, resource: CfnResource) -> logs.CfnLogGroup | None:
+        """What ``visit`` does to one L1 resource; returns the log group whose removal policy it
+        set (CDK's own group of the function), if any, since that changes what a later reader
+        of the group's policy sees."""
+        if resource_type(resource) != FUNCTION_TYPE:
+            return None
+        if isinstance(resource, lambda_.CfnFunction):
+            config = resource.logging_config
             if isinstance(config, lambda_.CfnFunction.LoggingConfigProperty) and config.log_group:
-                return
-        scope = node.node.scope
+                return None
+        scope = resource.node.scope
         assert isinstance(scope, Construct)
         managed = scope.node.try_find_child("LogGroup")
         if isinstance(managed, logs.LogGroup):
@@ -171,16 +179,17 @@ class FunctionLogGroups:
             # the function and is created after it, in parallel with the custom resources that
             # invoke it. If one runs first, Lambda creates the group and the stack's create
             # fails with AlreadyExists (aws-cdk#667): they wait for the group.
-            for invoker in custom_resources_invoking(node):
+            for invoker in custom_resources_invoking(resource):
                 invoker.node.add_dependency(managed_group)
-            return
+            return managed_group
         log_group = logs.LogGroup(
             scope,
-            f"{node.node.id}LogGroup",
+            f"{resource.node.id}LogGroup",
             retention=self.retention,
             removal_policy=self.removal_policy,
         )
-        node.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+        resource.add_property_override("LoggingConfig.LogGroup", log_group.log_group_name)
+        return None
 
 
 CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
@@ -195,7 +204,7 @@ def custom_resources_invoking(function: CfnResource) -> list[CfnResource]:
     for construct in stack.node.find_all():
         if not isinstance(construct, CfnResource):
             continue
-        kind = construct.cfn_resource_type
+        kind = resource_type(construct)
         if kind not in CUSTOM_RESOURCE_TYPES and not kind.startswith(CUSTOM_RESOURCE_TYPE_PREFIX):
             continue
         # CDK has no public reader of an L1 resource's properties.

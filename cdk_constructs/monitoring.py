@@ -16,7 +16,7 @@ from constructs import Construct
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.web_runtime.interface import WebRuntimeService
-from stacks.config import AlarmThresholds
+from stacks.config.sections import AlarmThresholds
 
 PERIOD = Duration.minutes(5)
 SESSION_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_constructs.keys import rotating_key
 from cdk_constructs.logging import encrypted_log_group
 from cdk_constructs.nag import acknowledge_all
 from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
@@ -101,13 +101,11 @@ class Network(Construct):
         self.public_subnets = ec2.SubnetSelection(subnet_group_name=SubnetGroup.PUBLIC)
 
         # --- flow logs: ALL traffic, encrypted, retained with the data policy -------------------
-        self.flow_log_key = kms.Key(
+        self.flow_log_key = rotating_key(
             self,
             "FlowLogKey",
             description=f"Encrypts the VPC flow log group {flow_log_group_name}",
-            enable_key_rotation=True,
             removal_policy=removal_policy,
-            pending_window=Duration.days(7),
         )
         self.flow_log_group = encrypted_log_group(
             self,
@@ -241,3 +239,20 @@ def _endpoint_construct_id(endpoint: InterfaceEndpoint) -> str:
     """``ecr.dkr`` -> ``EcrDkrEndpoint``: stable construct ids derived from the service name."""
     words = endpoint.value.replace(".", "-").split("-")
     return "".join(word.capitalize() for word in words) + "Endpoint"
+
+
+_SUBNET_SELECTION_FIELDS = (
+    "availability_zones",
+    "one_per_az",
+    "subnet_filters",
+    "subnet_group_name",
+    "subnets",
+    "subnet_type",
+)
+
+
+def subnet_ids(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[str]:
+    """The ids of the subnets ``selection`` picks, for L1 resources that take ids (App Runner's
+    VPC connector). In Python, ``select_subnets`` takes the selection's fields as keywords."""
+    fields = {name: getattr(selection, name) for name in _SUBNET_SELECTION_FIELDS}
+    return vpc.select_subnets(**fields).subnet_ids

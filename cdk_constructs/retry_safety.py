@@ -29,13 +29,30 @@ from aws_cdk import (
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct, IConstruct, Node
+from constructs import Construct, IConstruct
 
 from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge_all
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.python_bundling import python_function_code
+from cdk_constructs.tree_reads import ConstructTree, node_key
 
 GUARD_TYPE = "Custom::CreateRollbackGuard"
+
+
+@dataclass(frozen=True)
+class ProtectedResource:
+    """A deletion-protected resource the stack's create-rollback guard must be able to lift."""
+
+    id_: str
+    """The guard's construct id."""
+    resource: CfnResource
+    kind: ProtectedKind
+    target: str
+    """What the unprotect call names: cluster identifier, load balancer ARN, table name or user
+    pool id."""
+    arn: str
+
+
 UNPROTECT_ACTIONS: dict[ProtectedKind, str] = {
     ProtectedKind.RDS_CLUSTER: "rds:ModifyDBCluster",
     ProtectedKind.LOAD_BALANCER: "elasticloadbalancing:ModifyLoadBalancerAttributes",
@@ -53,9 +70,11 @@ class RetainExceptOnCreate:
 
     def visit(self, node: IConstruct) -> None:
         if isinstance(node, CfnResource):
+            # The options are a jsii interface proxy, whose attributes ask node twice per read
+            # or write (hasattr, then getattr or setattr); jsii.get and jsii.set ask once.
             options = node.cfn_options
-            if options.deletion_policy == CfnDeletionPolicy.RETAIN:
-                options.deletion_policy = CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE
+            if jsii.get(options, "deletionPolicy") == CfnDeletionPolicy.RETAIN:
+                jsii.set(options, "deletionPolicy", CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE)
 
 
 @dataclass(frozen=True)
@@ -119,11 +138,10 @@ class CreateRollbackGuard(Construct):
         # On the guard itself, not the stack: the aspect visits only this construct's subtree.
         Aspects.of(self).add(_OrderAfterGuards(self))
 
-    def protect(
-        self, id_: str, *, resource: CfnResource, kind: ProtectedKind, target: str, arn: str
-    ) -> CustomResource:
-        """Guard ``resource`` (``target``: what the unprotect call names: cluster identifier,
-        load balancer ARN, table name or user pool id; ``arn``: the resource's ARN)."""
+    def protect(self, protected: ProtectedResource) -> CustomResource:
+        """Guard ``protected.resource``; the guard's construct id is ``protected.id_``."""
+        id_, resource, kind = protected.id_, protected.resource, protected.kind
+        target, arn = protected.target, protected.arn
         guard = CustomResource(
             self,
             id_,
@@ -151,37 +169,43 @@ class CreateRollbackGuard(Construct):
         for that resource's guard (run once, when the whole stack is built).
 
         One pass over the stack: every jsii call is a round trip to node, so each construct's
-        path and dependencies are read once, not once per guard and scope level.
+        dependencies are read once, not once per guard and scope level, and no path is read:
+        the stack's constructs listed in preorder and in postorder give the tree's shape.
         """
         stack = Stack.of(self)
-        own = self.node.path
+        tree = ConstructTree(stack)
+        own = node_key(self)
         # Dependencies declared above the stack (stage, app) apply to everything in it.
         inherited = [
-            path for scope in stack.node.scopes[:-1] for path in _dependency_paths(scope.node)
+            dependency for scope in stack.node.scopes[:-1] for dependency in _dependencies(scope)
         ]
-        dependencies: dict[str, list[str]] = {}
-        """Construct path -> what it or any scope above it depends on (construct paths)."""
-        candidates: list[tuple[CfnResource, str]] = []
-        for construct in stack.node.find_all():  # parents before their children; no nested stacks
-            node = construct.node
-            path = node.path
-            parent = dependencies.get(path.rpartition("/")[0], inherited)
-            dependencies[path] = parent + _dependency_paths(node)
-            if isinstance(construct, CfnResource) and not _within(path, own):
-                candidates.append((construct, path))
+        dependencies: dict[str, list[IConstruct]] = {}
+        """Construct -> what it or any scope above it depends on."""
+        candidates: list[CfnResource] = []
+        ancestors: list[str] = []  # of the construct at hand, nearest last
+        for construct in tree.preorder:
+            key = node_key(construct)
+            while ancestors and not tree.contains(ancestors[-1], key):
+                ancestors.pop()
+            above = dependencies[ancestors[-1]] if ancestors else inherited
+            dependencies[key] = above + _dependencies(construct)
+            ancestors.append(key)
+            if isinstance(construct, CfnResource) and not tree.contains(own, key):
+                candidates.append(construct)
         # CDK has no public reader of an L1 resource's properties; one resolve call for all.
-        resolved = stack.resolve([resource._cfn_properties for resource, _ in candidates])
+        resolved = stack.resolve([resource._cfn_properties for resource in candidates])
         properties_of = {
-            path: json.dumps(properties)
-            for (_, path), properties in zip(candidates, resolved, strict=True)
+            node_key(resource): json.dumps(properties)
+            for resource, properties in zip(candidates, resolved, strict=True)
         }
         for guarded in self._guarded:
-            target = guarded.resource.node.path
+            target = node_key(guarded.resource)
             logical_id = stack.resolve(guarded.resource.logical_id)
-            for resource, path in candidates:
-                if path != target and (
-                    _refers_to(properties_of[path], logical_id)
-                    or any(_within(target, dependency) for dependency in dependencies[path])
+            for resource in candidates:
+                key = node_key(resource)
+                if key != target and (
+                    _refers_to(properties_of[key], logical_id)
+                    or any(tree.holds(dependency, target) for dependency in dependencies[key])
                 ):
                     resource.node.add_dependency(guarded.guard)
 
@@ -206,14 +230,9 @@ class CreateRollbackGuard(Construct):
         )
 
 
-def _within(path: str, scope: str) -> bool:
-    """True when the construct at ``path`` is the one at ``scope`` or below it."""
-    return path == scope or path.startswith(f"{scope}/")
-
-
-def _dependency_paths(node: Node) -> list[str]:
-    """The paths of what a construct depends on explicitly (``node.add_dependency``)."""
-    return [dependency.node.path for dependency in node.dependencies]
+def _dependencies(construct: IConstruct) -> list[IConstruct]:
+    """What a construct depends on explicitly (``node.add_dependency``)."""
+    return construct.node.dependencies
 
 
 def _refers_to(properties: str, logical_id: str) -> bool:

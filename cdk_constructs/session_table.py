@@ -14,18 +14,12 @@ SESSION_EXPIRY_ATTRIBUTE = "expires_at"
 class SessionTable(Construct):
     """On-demand DynamoDB table keyed by ``session_id``; expired sessions age out by TTL.
 
-    Point-in-time recovery is always on; where data is retained, ``removal_policy`` keeps the
-    table when the stack goes and ``deletion_protection`` guards it in the meantime.
+    Point-in-time recovery is always on. A retaining ``removal_policy`` keeps the table when the
+    stack goes, and deletion protection guards it in the meantime: both say the data is kept.
     """
 
     def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        table_name: str,
-        removal_policy: RemovalPolicy,
-        deletion_protection: bool,
+        self, scope: Construct, id_: str, *, table_name: str, removal_policy: RemovalPolicy
     ) -> None:
         super().__init__(scope, id_)
         self.table = dynamodb.TableV2(
@@ -39,6 +33,6 @@ class SessionTable(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            deletion_protection=deletion_protection,
+            deletion_protection=removal_policy is not RemovalPolicy.DESTROY,
             removal_policy=removal_policy,
         )

@@ -10,6 +10,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from cdk_constructs.logging import retained_log_group
+
 LOG_GROUP_PREFIX = "aws-waf-logs-"
 """WAF delivers to CloudWatch Logs only into log groups whose name starts with this."""
 RATE_LIMIT_RANGE = range(10, 2_000_000_001)
@@ -105,6 +107,9 @@ class RegionalWebAcl(Construct):
                 f"{RATE_LIMIT_RANGE.start} and {RATE_LIMIT_RANGE.stop - 1} requests per 5 minutes"
             )
         self.name = name
+        self.log_retention = log_retention
+        self.removal_policy = removal_policy
+        """Of the request log (``LogSettings``)."""
         rules = [_rate_limit_rule(rate_limit_per_5_minutes)] + [
             _managed_rule(group, RATE_LIMIT_PRIORITY + 1 + index)
             for index, group in enumerate(ManagedRuleGroup)
@@ -120,12 +125,8 @@ class RegionalWebAcl(Construct):
         )
 
         log_group_name = f"{LOG_GROUP_PREFIX}{name}"
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=log_group_name,
-            retention=log_retention,
-            removal_policy=removal_policy,
+        self.log_group = retained_log_group(
+            self, "Logs", settings=self, log_group_name=log_group_name
         )
         # WAF wants the log group ARN itself; the LogGroup's Arn attribute ends in ":*".
         log_group_arn = Stack.of(self).format_arn(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_cdk import CfnOutput, CfnResource, Duration, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
 
 from cdk_constructs.api_auth import ApiAuth
 from cdk_constructs.data_engine.interface import DataEngine
@@ -19,10 +18,14 @@ from cdk_constructs.nag import acknowledge
 from cdk_constructs.network import HTTPS_PORT, Network
 from cdk_constructs.options import Image, ProtectedKind
 from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
+from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
-from stacks.config import AppConfig, EnvironmentConfig, cognito_domain_prefix, repository_name
+from stacks.config import cognito_domain_prefix, repository_name
 from stacks.data_stack import API_DB_USER
-from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack
+from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack, Tier
+
+if TYPE_CHECKING:
+    from stacks.platform_stage import PlatformStage
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
 API_HANDLER = "api.handler.lambda_handler"
@@ -57,18 +60,12 @@ def gateway_schema(document: dict[str, Any]) -> dict[str, Any]:
 class ApiStack(PlatformStack):
     """Composes the function (in the VPC, IAM login to the database), Cognito and the API."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        app: AppConfig,
-        env_config: EnvironmentConfig,
-        network: Network,
-        database: DataEngine,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(scope, id_, env_config=env_config, **kwargs)
+    TIER = Tier.API
+    SUMMARY = "API tier (function, API, Cognito)"
+
+    def __init__(self, stage: PlatformStage, *, network: Network, database: DataEngine) -> None:
+        super().__init__(stage)
+        app, env_config = self.app_config, self.env_config
         config = env_config.api
         retention = self.log_retention
         removal_policy = self.removal_policy
@@ -99,7 +96,7 @@ class ApiStack(PlatformStack):
                 timeout=Duration.seconds(config.timeout_seconds),
                 memory_size=config.memory_mb,
                 reserved_concurrency=config.reserved_concurrency,
-                image=self._image(app, env_config),
+                image=self._image(),
             ),
         )
         database.allow_client(self.function.security_group, description="Items API")
@@ -125,18 +122,17 @@ class ApiStack(PlatformStack):
             removal_policy=removal_policy,
         )
         if env_config.retain_data:
+            pool = self.auth.user_pool
+            resource = cast(CfnResource, pool.node.default_child)
+            kind, target = ProtectedKind.USER_POOL, pool.user_pool_id
             self.rollback_guard.protect(
-                "UserPool",
-                resource=cast(CfnResource, self.auth.user_pool.node.default_child),
-                kind=ProtectedKind.USER_POOL,
-                target=self.auth.user_pool.user_pool_id,
-                arn=self.auth.user_pool.user_pool_arn,
+                ProtectedResource("UserPool", resource, kind, target, pool.user_pool_arn)
             )
         self.private_api = PrivateRestApi(
             self,
             "ItemsApi",
             props=PrivateApiProps(
-                name=f"{app.app_name}-{env_config.name}-items",
+                name=f"{self.resource_prefix}-items",
                 description=f"{app.app_name} {env_config.name}: items API (private)",
                 handler=self.function.function,
                 vpc_endpoint=network.execute_api_endpoint,
@@ -149,7 +145,7 @@ class ApiStack(PlatformStack):
             ),
         )
         self._add_routes()
-        self.web_client_secret = self._web_client_secret(f"{app.app_name}-{env_config.name}")
+        self.web_client_secret = self._web_client_secret(self.resource_prefix)
 
         CfnOutput(
             self,
@@ -193,19 +189,17 @@ class ApiStack(PlatformStack):
         )
         return secret
 
-    def _image(
-        self, app: AppConfig, env_config: EnvironmentConfig
-    ) -> lambda_.DockerImageCode | None:
+    def _image(self) -> lambda_.DockerImageCode | None:
         """The configured tag of the env's ``api`` image, or None for the zip.
 
         The repository is referred to by its fixed name: its URI is then plain text in this
         stack (the network stack's repository policy lets this account's functions pull).
         """
-        tag = env_config.api.image_tag
+        tag = self.env_config.api.image_tag
         if tag is None:
             return None
         repository = ecr.Repository.from_repository_name(
-            self, "ApiRepository", repository_name(app, env_config, Image.API)
+            self, "ApiRepository", repository_name(self.app_config, self.env_config, Image.API)
         )
         return lambda_.DockerImageCode.from_ecr(repository, tag_or_digest=tag)
 

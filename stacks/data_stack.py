@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from aws_cdk import CfnOutput, CfnResource, Duration
-from constructs import Construct
 
 from cdk_constructs.data_engine.factory import create_data_engine
 from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
 from cdk_constructs.network import Network
 from cdk_constructs.options import InterfaceEndpoint, ProtectedKind
+from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
 from cdk_constructs.session_table import SessionTable
-from stacks.config import AppConfig, EnvironmentConfig
-from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack
+from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack, Tier
+
+if TYPE_CHECKING:
+    from stacks.platform_stage import PlatformStage
 
 MIGRATIONS_PACKAGE = REPO_ROOT / "lambda_src" / "db_migrate"
 
@@ -25,18 +27,12 @@ API_DB_USER = "app_api"
 class DataStack(PlatformStack):
     """Composes the database, its migrations and the session table on the network tier."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        app: AppConfig,
-        env_config: EnvironmentConfig,
-        network: Network,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(scope, id_, env_config=env_config, **kwargs)
-        prefix = f"{app.app_name}-{env_config.name}"
+    TIER = Tier.DATA
+    SUMMARY = "data tier (Aurora, proxy, sessions)"
+
+    def __init__(self, stage: PlatformStage, *, network: Network) -> None:
+        super().__init__(stage)
+        env_config, prefix = self.env_config, self.resource_prefix
         retention = self.log_retention
         removal_policy = self.removal_policy
         db = env_config.database
@@ -83,11 +79,7 @@ class DataStack(PlatformStack):
             ),
         )
         self.sessions = SessionTable(
-            self,
-            "Sessions",
-            table_name=f"{prefix}-sessions",
-            removal_policy=removal_policy,
-            deletion_protection=env_config.retain_data,
+            self, "Sessions", table_name=f"{prefix}-sessions", removal_policy=removal_policy
         ).table
 
         if env_config.retain_data:
@@ -112,19 +104,10 @@ class DataStack(PlatformStack):
         """The table first, then the database: neither is ever being created while the other
         exists unguarded, so a failed first create can always delete both."""
         table = cast(CfnResource, self.sessions.node.default_child)
-        table_guard = self.rollback_guard.protect(
-            "Sessions",
-            resource=table,
-            kind=ProtectedKind.DYNAMODB_TABLE,
-            target=self.sessions.table_name,
-            arn=self.sessions.table_arn,
-        )
-        database = self.database.identity
-        database.resource.node.add_dependency(table_guard)
-        self.rollback_guard.protect(
-            "Cluster",
-            resource=database.resource,
-            kind=database.kind,
-            target=database.identifier,
-            arn=database.arn,
-        )
+        sessions = self.sessions.table_name, self.sessions.table_arn
+        guard = self.rollback_guard
+        table_kind = ProtectedKind.DYNAMODB_TABLE
+        table_guard = guard.protect(ProtectedResource("Sessions", table, table_kind, *sessions))
+        db = self.database.identity
+        db.resource.node.add_dependency(table_guard)
+        guard.protect(ProtectedResource("Cluster", db.resource, db.kind, db.identifier, db.arn))

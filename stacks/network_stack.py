@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_cdk import CfnOutput
-from constructs import Construct
 
 from cdk_constructs.container_repository import ContainerRepository
 from cdk_constructs.network import Network
 from cdk_constructs.options import Image
-from stacks.config import AppConfig, EnvironmentConfig, repository_name
+from stacks.config import repository_name
 from stacks.platform_stack import PlatformStack, Tier
+
+if TYPE_CHECKING:
+    from stacks.platform_stage import PlatformStage
 
 IMAGE_NAMES = tuple(Image)
 """The images an environment runs; each gets a repository ``<app>/<env>/<image>``."""
@@ -22,24 +24,12 @@ LAMBDA_IMAGES = (Image.API,)
 class NetworkStack(PlatformStack):
     """Composes the VPC and the image repositories; later tiers take them as attributes."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        app: AppConfig,
-        env_config: EnvironmentConfig,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            scope,
-            id_,
-            app=app,
-            env_config=env_config,
-            tier=Tier.NETWORK,
-            summary="network tier (VPC, endpoints, ECR)",
-            **kwargs,
-        )
+    TIER = Tier.NETWORK
+    SUMMARY = "network tier (VPC, endpoints, ECR)"
+
+    def __init__(self, stage: PlatformStage) -> None:
+        super().__init__(stage)
+        app, env_config = self.app_config, self.env_config
         self.network = Network(
             self,
             "Network",
@@ -61,7 +51,7 @@ class NetworkStack(PlatformStack):
                 f"{image.capitalize()}Repository",
                 repository_name=repository_name(app, env_config, image),
                 keep_tagged_images=env_config.registry.keep_tagged_images,
-                retain=env_config.retain_data,
+                removal_policy=self.removal_policy,
                 lambda_pull=image in LAMBDA_IMAGES,
             ).repository
             for image in IMAGE_NAMES

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_cdk import Duration
-from constructs import Construct
 
 from cdk_constructs.alerts import AlertsTopic
 from cdk_constructs.monitoring import MonitoringProps, PlatformMonitoring
@@ -14,6 +13,9 @@ from stacks.config import AppConfig, EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.platform_stack import PlatformStack, Tier
 from stacks.web_stack import WebStack
+
+if TYPE_CHECKING:
+    from stacks.platform_stage import PlatformStage
 
 
 def alerts_topic_name(app: AppConfig, env_config: EnvironmentConfig) -> str:
@@ -28,27 +30,14 @@ class OpsStack(PlatformStack):
     canary lives in the web stack; its alarm is made here, so the web stack never depends on
     this one (this one reads the web stack's runtime and canary)."""
 
+    TIER = Tier.OPS
+    SUMMARY = "operations (alerts topic, alarms, dashboard)"
+
     def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        app: AppConfig,
-        env_config: EnvironmentConfig,
-        data: DataStack,
-        api: ApiStack,
-        web: WebStack,
-        **kwargs: Any,
+        self, stage: PlatformStage, *, data: DataStack, api: ApiStack, web: WebStack
     ) -> None:
-        super().__init__(
-            scope,
-            id_,
-            env_config=env_config,
-            app=app,
-            tier=Tier.OPS,
-            summary="operations (alerts topic, alarms, dashboard)",
-            **kwargs,
-        )
+        super().__init__(stage)
+        app, env_config = self.app_config, self.env_config
         self.alerts = AlertsTopic(
             self,
             "Alerts",
@@ -60,7 +49,7 @@ class OpsStack(PlatformStack):
             self,
             "Monitoring",
             props=MonitoringProps(
-                name=f"{app.app_name}-{env_config.name}",
+                name=self.resource_prefix,
                 topic=self.alerts,
                 thresholds=env_config.alarms,
                 canary=web.canary,

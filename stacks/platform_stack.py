@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
-from constructs import Construct
 
 from cdk_constructs.logging import retention_from_days
 from cdk_constructs.retry_safety import CreateRollbackGuard
 from stacks.config import AppConfig, EnvironmentConfig, stack_name
+
+if TYPE_CHECKING:
+    from stacks.platform_stage import PlatformStage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_CACHE_DIR = REPO_ROOT / ".cache" / "lambda-deps"
@@ -31,54 +33,52 @@ class Tier(StrEnum):
     OPS = "ops"
 
 
-def stack_props(
-    app: AppConfig, env_config: EnvironmentConfig, tier: Tier, summary: str
-) -> dict[str, Any]:
-    """The ``Stack`` settings every tier shares: its name, a description ("<app> <env>:
-    <summary>"), termination protection where data is retained, no analytics reporting."""
-    return {
-        "stack_name": stack_name(app, env_config, tier),
-        "description": f"{app.app_name} {env_config.name}: {summary}",
-        "termination_protection": env_config.retain_data,
-        "analytics_reporting": False,
-    }
-
-
 class PlatformStack(Stack):
-    """A stack of one environment: its availability zones, removal policy and log retention
-    come from that environment's config.
+    """The stack of one tier (``TIER``) of one environment: its name, description, availability
+    zones, removal policy and log retention come from that environment's config, and its
+    construct id is the tier's (``Network``, ``Data``, ...).
 
     ``Stack.availability_zones`` of an environment-specific stack is a context lookup that needs
     AWS credentials; the configured list keeps synth offline and deterministic.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        env_config: EnvironmentConfig,
-        app: AppConfig | None = None,
-        tier: Tier | None = None,
-        summary: str = "",
-        **kwargs: Any,
-    ) -> None:
-        """With ``app`` and ``tier`` the stack names and describes itself (``stack_props``);
-        ``kwargs`` carry those settings from the stage until every stack passes them."""
-        self._configured_zones = list(env_config.availability_zones)
-        if app is not None and tier is not None:
-            kwargs = {**stack_props(app, env_config, tier, summary), **kwargs}
-        super().__init__(scope, id_, **kwargs)
+    TIER: ClassVar[Tier]
+    SUMMARY: ClassVar[str]
+    """What the stack holds, for its description: ``<app> <env>: <summary>``."""
+
+    def __init__(self, stage: PlatformStage) -> None:
+        self.app_config: AppConfig = stage.app_config
+        self.env_config: EnvironmentConfig = stage.env_config
+        self._configured_zones = list(self.env_config.availability_zones)
+        super().__init__(
+            stage,
+            self.TIER.title(),
+            stack_name=stack_name(self.app_config, self.env_config, self.TIER),
+            description=f"{self.app_config.app_name} {self.env_config.name}: {self.summary()}",
+            termination_protection=self.env_config.retain_data,
+            analytics_reporting=False,
+        )
         self.removal_policy = (
             RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
-            if env_config.retain_data
+            if self.env_config.retain_data
             else RemovalPolicy.DESTROY
         )
         """Of the stateful resources: kept where the environment retains data, except when the
         create that made them rolls back (CloudFormation's ``RetainExceptOnCreate``), so a
         failed first deploy leaves no fixed name behind to block the retry."""
-        self.log_retention: logs.RetentionDays = retention_from_days(env_config.log_retention_days)
+        self.log_retention: logs.RetentionDays = retention_from_days(
+            self.env_config.log_retention_days
+        )
         self._rollback_guard: CreateRollbackGuard | None = None
+
+    def summary(self) -> str:
+        """``SUMMARY``; a tier whose contents depend on config says so here."""
+        return self.SUMMARY
+
+    @property
+    def resource_prefix(self) -> str:
+        """``<app>-<env>``: the start of the names of this environment's resources."""
+        return f"{self.app_config.app_name}-{self.env_config.name}"
 
     @property
     def rollback_guard(self) -> CreateRollbackGuard:

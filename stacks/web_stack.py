@@ -7,13 +7,12 @@ factory builds it and this stack talks to it through ``WebRuntimeService`` only.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
 
 from cdk_constructs.container_secret import ContainerSecret
 from cdk_constructs.health_canary import HealthCanary
@@ -26,6 +25,9 @@ from cdk_constructs.web_runtime.image import RepositoryImage, WebImage, placehol
 from cdk_constructs.web_runtime.interface import WebRuntimeProps, WebRuntimeService
 from stacks.config import AppConfig, EnvironmentConfig, repository_name
 from stacks.platform_stack import PlatformStack, Tier
+
+if TYPE_CHECKING:
+    from stacks.platform_stage import PlatformStage
 
 SESSION_ITEM_ACTIONS = (
     "dynamodb:GetItem",
@@ -74,25 +76,22 @@ class WebStack(PlatformStack):
     """Composes the web runtime with its secrets, WAF and canary (alarms live in the ops
     stack, next to the alerts topic)."""
 
+    TIER = Tier.WEB
+    SUMMARY = "web tier"
+
     def __init__(
         self,
-        scope: Construct,
-        id_: str,
+        stage: PlatformStage,
         *,
-        app: AppConfig,
-        env_config: EnvironmentConfig,
         network: Network,
         sessions: dynamodb.ITableV2,
         api_client_secret: secretsmanager.ISecret,
-        **kwargs: Any,
     ) -> None:
+        super().__init__(stage)
+        app, env_config = self.app_config, self.env_config
         web = env_config.web
-        summary = f"web tier ({web.runtime})"
-        super().__init__(
-            scope, id_, env_config=env_config, app=app, tier=Tier.WEB, summary=summary, **kwargs
-        )
         name = web_service_name(app, env_config)
-        self.app_secret = self._app_secret(f"{app.app_name}-{env_config.name}")
+        self.app_secret = self._app_secret(self.resource_prefix)
         secrets = [
             ContainerSecret(name=variable, secret=api_client_secret, field=json_field)
             for variable, json_field in API_CLIENT_FIELDS.items()
@@ -137,13 +136,7 @@ class WebStack(PlatformStack):
             settings=web,
         )
         for protected in self.runtime.deletion_protected:
-            self.rollback_guard.protect(
-                protected.id_,
-                resource=protected.resource,
-                kind=protected.kind,
-                target=protected.target,
-                arn=protected.arn,
-            )
+            self.rollback_guard.protect(protected)
 
         # The app itself may read its two secrets and keep sessions, nothing else.
         runtime_role = self.runtime.runtime_role
@@ -190,6 +183,9 @@ class WebStack(PlatformStack):
             value=self.app_secret.secret_arn,
             description="Set the app's own keys here (put-secret-value); deploys never reset it",
         )
+
+    def summary(self) -> str:
+        return f"{self.SUMMARY} ({self.env_config.web.runtime})"
 
     def _app_secret(self, prefix: str) -> secretsmanager.Secret:
         """The app's own third-party keys: generated once with a placeholder, then owned by

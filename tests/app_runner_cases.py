@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnOutput, Environment, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -26,7 +26,7 @@ from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE, PublicImage, Rep
 from cdk_constructs.web_runtime.interface import WebRuntimeProps
 from stacks.platform_app import add_quality_gates
 from tests.network_cases import vpc_network
-from tests.synth import cdk_json_context
+from tests.synth import scratch_app
 from tests.template_queries import only, resources
 
 ENV = Environment(account="111111111111", region="us-east-1")
@@ -120,7 +120,7 @@ def _test_secret(stack: Stack, id_: str, **kwargs: Any) -> secretsmanager.Secret
 def app_runner_cases() -> tuple[Path, dict[str, Case]]:
     """(assembly directory, {"Placeholder": case, "Private": case})."""
     outdir = Path(tempfile.mkdtemp(prefix="app-runner-"))
-    app = App(outdir=str(outdir), context=cdk_json_context())
+    app = scratch_app(outdir)
 
     public_stack = Stack(app, "Placeholder", env=ENV)
     public = AppRunnerService(public_stack, "Web", props=service_props(vpc_network(public_stack)))

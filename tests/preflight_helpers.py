@@ -24,14 +24,8 @@ from moto import mock_aws
 from cdk_constructs.options import NatMode, WebRuntime
 from preflight.__main__ import main
 from preflight.checks import BOOTSTRAP_VERSION, bootstrap_settings
-from stacks.config import (
-    APP_CONFIG,
-    ApiConfig,
-    AppConfig,
-    EnvironmentConfig,
-    NetworkConfig,
-    WebConfig,
-)
+from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig
+from stacks.config.sections import ApiConfig, NetworkConfig, WebConfig
 
 ACCOUNT = "123456789012"
 """moto's default account: the environments under test are moved there."""

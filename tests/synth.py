@@ -2,14 +2,15 @@
 
 - The shipped app: ``synth_shipped(outdir)`` synthesizes every shipped environment and the
   GitHub OIDC stages with the quality gates (cdk-nag), exactly as ``make synth`` does. The test
-  session runs it once, in the background (``BackgroundSynth``, started by conftest), followed by
-  cfn-lint over its templates; the fixture ``synthesized`` hands out the templates
+  session runs it once, in the background (``tests/background.py``, started by conftest),
+  followed by cfn-lint over its templates; the fixture ``synthesized`` hands out the templates
   (``Synthesized``, ``SynthesizedEnv``).
 - A config change: ``synth_variant(env_config, tier)`` synthesizes one environment's stacks up
   to ``tier`` only (each tier uses only the ones before it), without cdk-nag or CDK's built-in
   template checks, which the shipped synth runs; ``synth_variant_tiers`` returns each of those
   templates. ``nag=True`` adds both and fails on any unacknowledged finding, for the variants
-  whose point is that they pass them.
+  whose point is that they pass them. The variants several tests read whole are synthesized
+  in the background too (``tests/variant_sets.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,17 @@ def cdk_json_context() -> dict[str, Any]:
     """The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does."""
     context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     return context
+
+
+def scratch_app(outdir: Path | None = None) -> App:
+    """An app for a construct test, with cdk.json's feature flags and without CDK's built-in
+    template checks: those are cfn-lint's rules as WebAssembly, seconds to start in each process,
+    and the shipped synth runs them; cfn-lint runs over the scratch templates that must pass it."""
+    return App(
+        outdir=None if outdir is None else str(outdir),
+        context=cdk_json_context(),
+        builtin_cloud_formation_validation=False,
+    )
 
 
 class CfnLintRun:
@@ -155,11 +166,11 @@ def synth_shipped(outdir: Path) -> Synthesized:
             for name, stage in stages.items()
         },
     }
-    _write_atomically(outdir / INDEX, json.dumps(index))
+    write_atomically(outdir / INDEX, json.dumps(index))
     return load_shipped(outdir)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Another process waits for ``path``: it must never see it half written."""
     partial = path.with_name(f"{path.name}.partial")
     partial.write_text(text)
@@ -197,26 +208,23 @@ def synth_variant_tiers(
     app_config: AppConfig = APP_CONFIG,
     nag: bool = False,
 ) -> dict[Tier, CfnTemplate]:
-    """The templates of ``env_config``'s stacks up to ``tier`` (inclusive), by tier. The later
-    stacks are dropped before synth, so nothing is synthesized that ``tier`` does not need; so
-    are the outputs only they would read (``PublishOutput...``): ask for ``Tier.OPS`` to see a
-    producer's outputs."""
+    """The templates of ``env_config``'s stacks up to ``tier`` (inclusive), by tier. The stage
+    builds no later stack (``until``), so nothing is synthesized that ``tier`` does not need;
+    nor are the outputs only those would read (``PublishOutput...``): ask for ``Tier.OPS`` to
+    see a producer's outputs."""
     with tempfile.TemporaryDirectory(prefix="variant-") as outdir:
         # Without nag, no built-in template checks either (cfn-lint's rules as WebAssembly,
         # seconds to start): the shipped synth and cfn-lint cover them.
         app = App(outdir=outdir, context=cdk_json_context(), builtin_cloud_formation_validation=nag)
-        stage = PlatformStage(app, app=app_config, env_config=env_config)
-        kept = TIERS[: TIERS.index(tier) + 1]
-        for dropped in TIERS[len(kept) :]:
-            stage.node.try_remove_child(_stack(stage, dropped).node.id)
+        stage = PlatformStage(app, app=app_config, env_config=env_config, until=tier)
         if nag:
             platform_app.add_quality_gates(app)
         app.synth()
         if nag:
             assert platform_app.unacknowledged_findings(outdir) == []
         return {
-            kept_tier: _template(Path(outdir), stage, _stack(stage, kept_tier))
-            for kept_tier in kept
+            kept: _template(Path(outdir), stage, _stack(stage, kept))
+            for kept in TIERS[: TIERS.index(tier) + 1]
         }
 
 
@@ -229,60 +237,3 @@ def synth_variant(
 ) -> CfnTemplate:
     """The template of ``tier`` of ``env_config`` (see ``synth_variant_tiers``)."""
     return synth_variant_tiers(env_config, tier, app_config=app_config, nag=nag)[tier]
-
-
-LINT_REPORT = "cfn-lint.txt"
-LOG = "synth.log"
-
-
-class BackgroundSynth:
-    """``synth_shipped`` and then ``cfn_lint`` over its templates, in another process
-    (``python -m tests.synth OUTDIR``), so the test session runs other tests meanwhile: the
-    rest of ``make test`` leaves one of its two cores idle after the first seconds."""
-
-    def __init__(self, outdir: Path) -> None:
-        self.outdir = outdir
-        self._log = (outdir / LOG).open("w")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.synth", str(outdir)],
-            cwd=REPO_ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def synthesized(self) -> Synthesized:
-        """The templates, as soon as they are written."""
-        while not (self.outdir / INDEX).exists():
-            if self._process.poll() is not None and not (self.outdir / INDEX).exists():
-                raise RuntimeError(f"the shipped synth failed:\n{self._output()}")
-            time.sleep(0.05)
-        return load_shipped(self.outdir)
-
-    def cfn_lint_report(self) -> str:
-        """cfn-lint's findings over every shipped template, one per line (``cfn_lint``)."""
-        if self._process.wait() != 0:
-            raise RuntimeError(f"the shipped synth or cfn-lint failed:\n{self._output()}")
-        return (self.outdir / LINT_REPORT).read_text()
-
-    def stop(self) -> None:
-        """Ends the process if the session did not wait for it (``-x``, a subset of tests)."""
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-        self._log.close()
-
-    def _output(self) -> str:
-        self._log.flush()
-        return (self.outdir / LOG).read_text()
-
-
-def main() -> None:
-    """``python -m tests.synth OUTDIR``: what ``BackgroundSynth`` runs."""
-    outdir = Path(sys.argv[1])
-    synthesized = synth_shipped(outdir)
-    regions = sorted({env.config.region for env in synthesized.envs.values()})
-    _write_atomically(outdir / LINT_REPORT, cfn_lint(synthesized.template_files(), regions))
-
-
-if __name__ == "__main__":
-    main()

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 
 from cdk_constructs.web_acl import LOG_GROUP_PREFIX, ManagedRuleGroup, RegionalWebAcl
 from stacks.platform_app import unacknowledged_findings
-from tests.synth import cfn_lint
+from tests.synth import cfn_lint, scratch_app
 from tests.template_queries import get_att, only, ref, resources
 from tests.web_construct_cases import (
     ACL_NAME,
@@ -180,7 +180,7 @@ def test_associate_attaches_the_web_acl_to_the_resource(template: dict[str, Any]
 def test_web_acl_rejects_a_rate_limit_waf_does_not_accept(limit: int) -> None:
     with pytest.raises(ValueError, match="rate limit"):
         RegionalWebAcl(
-            Stack(App(), "S"),
+            Stack(scratch_app(), "S"),
             "WebAcl",
             name=ACL_NAME,
             rate_limit_per_5_minutes=limit,

@@ -7,10 +7,12 @@ import json
 import threading
 import time
 import uuid
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.test_api_harness import (
     INTERNAL_ERROR,
@@ -24,6 +26,9 @@ from tests.test_api_harness import (
     lambda_context,
 )
 from tests.test_api_harness import api as api  # the fixture, re-exported (see devkit.fixtures)
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 # The handler filters this at import; pytest restores the warning filters around each test.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -186,6 +191,48 @@ def test_a_statement_over_the_timeout_is_503_and_the_connection_is_kept(
     assert api.api_backends() == [backend]  # a timeout is not a lost connection
     with api.database.connect("app_api") as conn:  # and the session default is untouched
         assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+    session = db.database().connection  # the API's own session: no state, nothing prepared
+    assert session is not None
+    assert session.run("SHOW statement_timeout") == [["0"]]
+    assert session.run("SELECT count(*) FROM pg_prepared_statements") == [[0]]
+
+
+def _signs_in(database: db.Database) -> bool:
+    try:
+        return database.run(items.ping)
+    except db.DatabaseUnavailableError:
+        return False
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize("method", ["password", "scram-sha-256"])
+def test_the_token_signs_in_whichever_way_the_server_asks_for_a_password(
+    api: Api, pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """RDS asks for the IAM token in cleartext (over TLS); PostgreSQL's own passwords go
+    through SCRAM. The test server trusts its socket, so one role is made to sign in."""
+    role, token = f"api_{uuid.uuid4().hex[:12]}", "the-token"
+    monkeypatch.setenv("DB_USER", role)
+    settings = db.DatabaseSettings.from_environment()
+    hba = Path(pg_server.pgdata) / "pg_hba.conf"
+    original = hba.read_text()
+    with api.database.connect() as admin:
+        name = sql.Identifier(role)
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(token)))
+        try:
+            hba.write_text(f"local all {role} {method}\n{original}")
+            admin.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + 5
+            while _signs_in(db.Database(settings, db.AuthTokenCache(lambda: "a wrong one"))):
+                assert time.monotonic() < deadline, "the server still trusts the role"
+                time.sleep(0.05)
+
+            assert _signs_in(db.Database(settings, db.AuthTokenCache(lambda: token)))
+        finally:
+            hba.write_text(original)
+            admin.execute("SELECT pg_reload_conf()")
+            admin.execute(sql.SQL("DROP ROLE {}").format(name))
 
 
 # --- failures ------------------------------------------------------------------------------

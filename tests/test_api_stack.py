@@ -4,7 +4,7 @@ its image mode (the private API and Cognito: test_api_stack_gateway.py)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,9 +13,15 @@ from cdk_constructs.data_engine.aurora_postgres import POSTGRES_PORT
 from cdk_constructs.network import HTTPS_PORT
 from cdk_constructs.vpc_function import ENI_ACTIONS
 from stacks.api_stack import API_HANDLER
-from stacks.config import APP_CONFIG
 from stacks.data_stack import API_DB_USER
-from tests.synth import SynthesizedEnv, Tier, synth_variant_tiers
+from tests.api_function import (
+    api_function,
+    function_egress,
+    function_group,
+    function_role,
+    function_statements,
+)
+from tests.synth import SynthesizedEnv, Tier
 from tests.template_queries import (
     get_att,
     imported,
@@ -25,22 +31,9 @@ from tests.template_queries import (
     security_group_rules,
     subnets_by_group,
 )
+from tests.variant_sets import API_IMAGE_TAG, SynthesizedSet
 
 ENI_AND_TRACING_ACTIONS = {*ENI_ACTIONS, "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-
-
-def api_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    (found,) = [
-        (logical_id, function)
-        for logical_id, function in resources(template, "AWS::Lambda::Function").items()
-        if function["Properties"].get("Description") == "Items API"
-    ]
-    return found
-
-
-def function_group(env: SynthesizedEnv) -> str:
-    (group,) = api_function(env.api_json)[1]["Properties"]["VpcConfig"]["SecurityGroupIds"]
-    return str(group["Fn::GetAtt"][0])
 
 
 def actions_of(statement: dict[str, Any]) -> list[str]:
@@ -109,11 +102,11 @@ def test_function_environment_names_the_database_and_holds_no_secret(env: Synthe
 def test_function_egress_is_postgres_to_the_front_and_https_to_the_endpoints(
     env: SynthesizedEnv,
 ) -> None:
-    group = function_group(env)
+    group = function_group(env.api_json)
     assert security_group_rules(env.api_json, group, "ingress") == []
     egress = {
         (rule["FromPort"], json.dumps(imported(rule["DestinationSecurityGroupId"], producer)))
-        for rule in security_group_rules(env.api_json, group, "egress")
+        for rule in function_egress(env.api_json)
         for producer in [env.data_json if rule["FromPort"] == POSTGRES_PORT else env.network_json]
     }
     (execute_api,) = [
@@ -133,7 +126,8 @@ def test_database_front_admits_the_function_on_postgres(env: SynthesizedEnv) -> 
     rules = [
         rule["Properties"]
         for rule in resources(env.api_json, "AWS::EC2::SecurityGroupIngress").values()
-        if rule["Properties"]["SourceSecurityGroupId"] == get_att(function_group(env), "GroupId")
+        if rule["Properties"]["SourceSecurityGroupId"]
+        == get_att(function_group(env.api_json), "GroupId")
     ]
     assert [imported(rule["GroupId"], env.data_json) for rule in rules] == [data_front_group(env)]
     assert [(rule["FromPort"], rule["ToPort"]) for rule in rules] == [
@@ -142,10 +136,9 @@ def test_database_front_admits_the_function_on_postgres(env: SynthesizedEnv) -> 
 
 
 def test_function_may_connect_only_as_the_api_user_to_this_database(env: SynthesizedEnv) -> None:
-    _, function = api_function(env.api_json)
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    role_id = function_role(env.api_json)
     assert "ManagedPolicyArns" not in env.api_json["Resources"][role_id]["Properties"]
-    statements = policy_statements_of_role(env.api_json, role_id)
+    statements = function_statements(env.api_json)
     connect = [s for s in statements if "rds-db:connect" in actions_of(s)]
     assert len(connect) == 1
     assert actions_of(connect[0]) == ["rds-db:connect"]
@@ -202,11 +195,11 @@ def test_proxy_may_log_in_to_the_cluster_as_the_api_user(env: SynthesizedEnv) ->
 
 
 @pytest.fixture(scope="module")
-def image_mode_api() -> tuple[dict[str, Any], dict[str, Any]]:
+def image_mode_api(
+    variant_sets: Callable[[str], SynthesizedSet],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """dev synthesized with ``api.image_tag`` set: the api template and the network template."""
-    dev = APP_CONFIG.environment("dev")
-    dev = replace(dev, api=replace(dev.api, image_tag="3f2c1e0"))
-    templates = synth_variant_tiers(dev, Tier.API)
+    templates = variant_sets("api-image").templates["dev"]
     return templates[Tier.API], templates[Tier.NETWORK]
 
 
@@ -222,7 +215,7 @@ def test_image_tag_runs_that_image_from_the_api_repository(
     assert props["Architectures"] == ["arm64"]
     parts = props["Code"]["ImageUri"]["Fn::Join"][1]
     assert parts[0] == "111111111111.dkr.ecr.us-east-1."
-    assert parts[-1] == "/three-tier/dev/api:3f2c1e0"
+    assert parts[-1] == f"/three-tier/dev/api:{API_IMAGE_TAG}"
     repositories = {
         repository["Properties"]["RepositoryName"]: repository["Properties"]
         for repository in resources(network, "AWS::ECR::Repository").values()

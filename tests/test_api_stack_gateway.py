@@ -6,7 +6,7 @@ import json
 from http import HTTPMethod
 from typing import Any
 
-from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
@@ -14,9 +14,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
-from tests.synth import SynthesizedEnv, cdk_json_context
+from tests.api_function import api_function
+from tests.synth import SynthesizedEnv, scratch_app
 from tests.template_queries import get_att, imported, only, ref, resources
-from tests.test_api_stack import api_function
 
 ROUTES = {
     ("GET", "/health"): "api/items.read",
@@ -150,8 +150,7 @@ def test_gateway_errors_are_json_in_the_api_error_shape(env: SynthesizedEnv) -> 
 
 
 def _deployment_id(paths: tuple[str, ...]) -> str:
-    app = App(context=cdk_json_context())
-    stack = Stack(app, "Api")
+    stack = Stack(scratch_app(), "Api")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0)
     function = lambda_.Function(
         stack,

@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from psycopg import sql
 
-from tests.test_api_harness import MAX_BODY, WRONG_METHODS, Api, item_path
+from api.sql import bind, literal
+from tests.test_api_harness import MAX_BODY, WRONG_METHODS, Api, db, item_path
 from tests.test_api_harness import api as api  # the fixture, re-exported (see devkit.fixtures)
 
 # The handler filters this at import; pytest restores the warning filters around each test.
@@ -35,7 +38,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
         ({"name": ["a"]}, "name", "string_type"),
         ({"name": "ok", "description": None}, "description", "string_type"),
         ({"name": "nul\x00byte"}, "name", "value_error"),
+        ({"name": "ok", "description": "\x00"}, "description", "value_error"),
         ({"name": "lone \ud800 surrogate"}, "name", "string_unicode"),
+        ({"name": "ok", "description": "\udfff"}, "description", "string_unicode"),
         (["name", "x"], "body", "model_type"),
         ("just a string", "body", "model_type"),
     ],
@@ -68,6 +73,9 @@ def test_create_rejects_invalid_bodies_with_422(
         ({"name": "x", "version": 1}, "description", "missing"),
         ({"name": "", "description": "", "version": 1}, "name", "string_too_short"),
         ({"name": "x", "description": "", "version": 1, "id": "y"}, "id", "extra_forbidden"),
+        ({"name": "x\x00", "description": "", "version": 1}, "name", "value_error"),
+        ({"name": "x", "description": "a\x00b", "version": 1}, "description", "value_error"),
+        ({"name": "x", "description": "\ud800", "version": 1}, "description", "string_unicode"),
     ],
 )
 def test_update_rejects_invalid_bodies_with_422_and_changes_nothing(
@@ -257,6 +265,11 @@ INJECTIONS = [
     "%s %(name)s {0} $1 \\x00 \\'",
     "$$; DROP TABLE items; $$",
     "E'\\\\'; TRUNCATE items; --",
+    "ends with a backslash\\",
+    "\\', 'x'); DROP TABLE items; --",
+    "\\\\' OR 1=1 --",
+    "it's ''quoted'' \"twice\"",
+    "ünïcödé\t€\n😀\u200bend",
 ]
 
 
@@ -277,6 +290,47 @@ def test_sql_injection_strings_are_stored_and_returned_literally(api: Api, text:
     assert sorted((row[1], row[2]) for row in rows) == sorted(
         [("bystander", ""), (text + "!", text)]
     )
+
+
+@pytest.mark.parametrize("text", INJECTIONS)
+def test_text_is_stored_literally_even_where_backslashes_are_escapes(api: Api, text: str) -> None:
+    """A role or database may turn standard_conforming_strings off: then a backslash in a
+    plain '' string escapes the next character, and doubled quotes alone no longer quote."""
+    with api.database.connect() as conn:
+        conn.execute(
+            sql.SQL(
+                "ALTER ROLE app_api IN DATABASE {} SET standard_conforming_strings = off"
+            ).format(sql.Identifier(api.database.dbname))
+        )
+    db.reset()
+    created = api.create(name=text, description=text)
+    connection = db.database().connection
+    assert connection is not None
+    assert connection.parameter_statuses["standard_conforming_strings"] == "off"
+
+    updated = api.request(
+        "PUT", item_path(created["id"]), {"name": text, "description": text + "\\", "version": 1}
+    )
+
+    assert (created["name"], created["description"]) == (text, text)
+    assert updated.status == 200
+    assert [(row[1], row[2]) for row in api.rows()] == [(text, text + "\\")]
+
+
+def test_values_are_quoted_by_the_driver_and_what_sql_cannot_hold_is_refused() -> None:
+    """The last line behind the models, which refuse NUL and lone surrogates first (422)."""
+    item_id = uuid.UUID(int=7)
+    query = "SELECT %s, %s, %s, %s, %s, %s"
+
+    bound = bind(query, (None, True, 42, item_id, "it's", "back\\slash'"))
+
+    assert bound == f"SELECT NULL, TRUE, 42, '{item_id}', 'it''s', E'back\\\\slash'''"
+    assert bind("SELECT %s", (datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC),)) == (
+        "SELECT '2030-01-02T03:04:05.000006+00:00'"
+    )
+    for bad, error in [("a\x00b", ValueError), ("\ud800", UnicodeEncodeError), (1.5, TypeError)]:
+        with pytest.raises(error):
+            literal(bad)
 
 
 # --- routing -------------------------------------------------------------------------------

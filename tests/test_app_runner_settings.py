@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from cdk_constructs.container_secret import ContainerSecret
@@ -25,7 +25,7 @@ from tests.app_runner_cases import (
 from tests.app_runner_cases import case as case  # fixtures
 from tests.app_runner_cases import cases as cases
 from tests.network_cases import vpc_network
-from tests.synth import cdk_json_context
+from tests.synth import scratch_app
 from tests.template_queries import get_att, only, ref, security_group_rules, subnets_by_group
 
 # --- network --------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def test_service_url_is_https_and_can_be_an_output(case: Case) -> None:
 
 @pytest.fixture(scope="module")
 def scratch_network() -> Network:
-    return vpc_network(Stack(App(context=cdk_json_context()), "Scratch", env=ENV))
+    return vpc_network(Stack(scratch_app(), "Scratch", env=ENV))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,9 @@ traceback, also for a bad value written in ``environments.py`` itself."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -169,8 +172,25 @@ def test_config_command_refuses_placeholder_in_one_line() -> None:
     assert lines[0].startswith("config error: environment 'staging', field 'account': ")
 
 
-def test_app_exits_with_one_line_for_an_unknown_environment() -> None:
-    result = run_python("app.py", context={"env": "qa"})
+BAD_CONTEXTS = {"unknown env": {"env": "qa"}, "tag without env": {"web_image_tag": "abc123"}}
+"""``-c`` contexts ``app.py`` must refuse in one line."""
+
+
+@pytest.fixture(scope="module")
+def app_runs() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
+    """``app.py`` with each of ``BAD_CONTEXTS``, all started at once: each run spends seconds
+    importing aws-cdk-lib and starting jsii, on a core of its own."""
+    with ThreadPoolExecutor(max_workers=len(BAD_CONTEXTS)) as pool:
+        yield {
+            name: pool.submit(run_python, "app.py", context=context)
+            for name, context in BAD_CONTEXTS.items()
+        }
+
+
+def test_app_exits_with_one_line_for_an_unknown_environment(
+    app_runs: dict[str, Future[subprocess.CompletedProcess[str]]],
+) -> None:
+    result = app_runs["unknown env"].result()
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -180,11 +200,13 @@ def test_app_exits_with_one_line_for_an_unknown_environment() -> None:
     ]
 
 
-def test_app_exits_with_one_line_for_an_image_tag_without_its_environment() -> None:
+def test_app_exits_with_one_line_for_an_image_tag_without_its_environment(
+    app_runs: dict[str, Future[subprocess.CompletedProcess[str]]],
+) -> None:
     """The deploy workflow's -c <image>_image_tag=... goes with -c env (a bad tag value is
     refused like any config value: see test_api_image_tag_that_ecr_would_refuse)."""
     field_name = "web_image_tag (-c web_image_tag=...)"
-    result = run_python("app.py", context={"web_image_tag": "abc123"})
+    result = app_runs["tag without env"].result()
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1

@@ -6,30 +6,20 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 
-from stacks.config import (
-    AlarmThresholds,
-    ApiConfig,
-    AppConfig,
-    DatabaseConfig,
-    EnvironmentConfig,
-    GitHubConfig,
-    NetworkConfig,
-    RegistryConfig,
-    WebConfig,
-)
+from stacks.config import AppConfig, EnvironmentConfig, sections
 from stacks.config.docs import field_docs, readme_tables, rows, tables
 from tests.conftest import REPO_ROOT
 
 MODELS = (
     AppConfig,
     EnvironmentConfig,
-    NetworkConfig,
-    DatabaseConfig,
-    ApiConfig,
-    WebConfig,
-    RegistryConfig,
-    AlarmThresholds,
-    GitHubConfig,
+    sections.NetworkConfig,
+    sections.DatabaseConfig,
+    sections.ApiConfig,
+    sections.WebConfig,
+    sections.RegistryConfig,
+    sections.AlarmThresholds,
+    sections.GitHubConfig,
 )
 
 
@@ -70,13 +60,13 @@ def test_readme_documents_every_config_knob() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     knobs = [f"`{field.name}`" for field in fields(AppConfig)]
     knobs += [f"`{field.name}`" for field in fields(EnvironmentConfig)]
-    knobs += [f"`network.{field.name}`" for field in fields(NetworkConfig)]
-    knobs += [f"`database.{field.name}`" for field in fields(DatabaseConfig)]
-    knobs += [f"`api.{field.name}`" for field in fields(ApiConfig)]
-    knobs += [f"`web.{field.name}`" for field in fields(WebConfig)]
-    knobs += [f"`registry.{field.name}`" for field in fields(RegistryConfig)]
-    knobs += [f"`github.{field.name}`" for field in fields(GitHubConfig)]
-    knobs += [f"`alarms.{field.name}`" for field in fields(AlarmThresholds)]
+    knobs += [f"`network.{field.name}`" for field in fields(sections.NetworkConfig)]
+    knobs += [f"`database.{field.name}`" for field in fields(sections.DatabaseConfig)]
+    knobs += [f"`api.{field.name}`" for field in fields(sections.ApiConfig)]
+    knobs += [f"`web.{field.name}`" for field in fields(sections.WebConfig)]
+    knobs += [f"`registry.{field.name}`" for field in fields(sections.RegistryConfig)]
+    knobs += [f"`github.{field.name}`" for field in fields(sections.GitHubConfig)]
+    knobs += [f"`alarms.{field.name}`" for field in fields(sections.AlarmThresholds)]
     missing = [knob for knob in knobs if knob not in readme]
     assert missing == []
 

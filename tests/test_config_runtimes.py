@@ -12,7 +12,8 @@ import pytest
 
 from cdk_constructs.options import CpuArchitecture, WebRuntime
 from preflight.__main__ import RUNTIME_CHECKS, selected
-from stacks.config import APP_CONFIG, RUNTIME_SPECS, WebConfig, runtime_spec
+from stacks.config import APP_CONFIG, RUNTIME_SPECS, runtime_spec
+from stacks.config.sections import WebConfig
 from tests.config_helpers import assert_one_line, error_of, with_web
 from tests.conftest import REPO_ROOT
 

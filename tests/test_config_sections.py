@@ -8,7 +8,8 @@ from dataclasses import fields
 import pytest
 
 from cdk_constructs.options import CpuArchitecture, WebRuntime
-from stacks.config import APP_CONFIG, AlarmThresholds, WebConfig, validate_app_config
+from stacks.config import APP_CONFIG, validate_app_config
+from stacks.config.sections import AlarmThresholds, WebConfig
 from tests.config_helpers import (
     DEV,
     assert_one_line,

@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from cdk_constructs.options import CpuArchitecture, NatMode, WebRuntime
-from stacks.config import (
-    APP_CONFIG,
-    AppConfig,
-    EnvironmentConfig,
-    NetworkConfig,
-    WebConfig,
-    validate_app_config,
-)
+from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig, validate_app_config
+from stacks.config.sections import NetworkConfig, WebConfig
 from tests.config_helpers import (
     DEV,
     assert_one_line,

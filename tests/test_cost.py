@@ -11,8 +11,7 @@ import pytest
 from cost.lines import LineKind
 from cost.prices import PriceId, load_prices
 from cost.usage import UsageKind
-from tests.template_queries import get_att, ref
-from tests.test_cost_helpers import (
+from tests.cost_helpers import (
     HOURS,
     cents,
     estimate_of,
@@ -20,6 +19,7 @@ from tests.test_cost_helpers import (
     resource,
     write_assembly,
 )
+from tests.template_queries import get_att, ref
 
 # --- A hand-checked environment ----------------------------------------------------------------
 

@@ -19,9 +19,9 @@ from cost.prices import PriceId, load_prices
 from cost.report import group_estimates, render_json
 from cost.usage import UsageKind
 from stacks.config import APP_CONFIG
+from tests.cost_helpers import HOURS, estimate_of, resource, write_assembly
+from tests.cost_helpers import shipped as shipped  # the fixture, for pytest
 from tests.synth import REPO_ROOT, Synthesized
-from tests.test_cost_helpers import HOURS, estimate_of, resource, write_assembly
-from tests.test_cost_helpers import shipped as shipped  # the fixture, for pytest
 
 DEV_FLOOR_TARGET_USD = Decimal(61)
 """The project's target for the always-on cost of dev. It was 60 while dev's Spot task was

@@ -25,8 +25,8 @@ from cost.compute import FARGATE_PRICES
 from cost.prices import PriceId, load_prices
 from cost.rules import ALWAYS_ON_TYPES, FLOOR_RULES, MODELED, MODELED_BY_TYPE
 from cost.usage import USAGE_RULES, UsageKind
+from tests.cost_helpers import estimate_of, resource, write_assembly
 from tests.synth import Synthesized
-from tests.test_cost_helpers import estimate_of, resource, write_assembly
 
 COUNTING_ROWS = [r for r in FLOOR_RULES if isinstance(r, shapes.PerResource)]
 """The rows that only count (every rule but the ``Special`` ones)."""

@@ -9,75 +9,28 @@ The mechanism (README, "Cross-stack references"):
     reads it, ``cdk deploy '<env>/*'`` deploys it after its producer (stack dependencies), and
     CloudFormation updates that property with the new value.
 
-Each config change below is synthesized and compared with the shipped environment: any
-producer read by another stack whose create-only properties (the CloudFormation registry
-schema's ``createOnlyProperties``: changing one replaces the resource) differ must carry a new
-logical id.
+Each config change (``cross_stack_changes``, tests/variant_sets.py) is synthesized and compared
+with the shipped environment: any producer read by another stack whose create-only properties
+(the CloudFormation registry schema's ``createOnlyProperties``: changing one replaces the
+resource) differ must carry a new logical id.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from cdk_constructs.options import InterfaceEndpoint, NatMode, WebRuntime
 from stacks.config import APP_CONFIG, EnvironmentConfig, stack_name
-from tests.synth import TIERS, CfnTemplate, Synthesized, Tier, synth_variant_tiers
+from tests.synth import TIERS, CfnTemplate, Synthesized, Tier
 from tests.template_queries import references
+from tests.variant_sets import SynthesizedSet, cross_stack_changes
 
 Templates = dict[Tier, CfnTemplate]
 """Tier -> template of one environment."""
-
-
-def variant_configs() -> dict[str, tuple[str, EnvironmentConfig]]:
-    """Name -> (shipped environment, that environment after a config change the project allows)."""
-    staging, dev, prod = (APP_CONFIG.environment(name) for name in ("staging", "dev", "prod"))
-    return {
-        "staging: proxy off, images, port, reader, WAF": (
-            "staging",
-            replace(
-                staging,
-                database=replace(staging.database, proxy=False, readers=1),
-                api=replace(staging.api, image_tag="v2"),
-                web=replace(staging.web, image_tag="v2", container_port=8081, waf=True),
-            ),
-        ),
-        "dev: proxy on, image, NAT gateway, endpoints": (
-            "dev",
-            replace(
-                dev,
-                database=replace(dev.database, min_capacity=0.5, proxy=True),
-                api=replace(dev.api, image_tag="v2"),
-                network=replace(
-                    dev.network,
-                    nat_mode=NatMode.SINGLE_GATEWAY,
-                    interface_endpoints=(
-                        InterfaceEndpoint.EXECUTE_API,
-                        InterfaceEndpoint.SECRETS_MANAGER,
-                    ),
-                ),
-            ),
-        ),
-        "prod: App Runner": (
-            "prod",
-            replace(
-                prod,
-                web=replace(
-                    prod.web,
-                    runtime=WebRuntime.APP_RUNNER,
-                    spot=False,
-                    domain_name=None,
-                    hosted_zone_id=None,
-                    hosted_zone_name=None,
-                    allow_plain_http=False,
-                ),
-            ),
-        ),
-    }
 
 
 def shipped_templates(synthesized: Synthesized, name: str) -> Templates:
@@ -86,13 +39,13 @@ def shipped_templates(synthesized: Synthesized, name: str) -> Templates:
 
 
 @pytest.fixture(scope="module")
-def variants() -> dict[str, tuple[str, Templates]]:
+def variants(
+    variant_sets: Callable[[str], SynthesizedSet],
+) -> dict[str, tuple[str, Templates]]:
     """Every stack of each changed environment: the outputs a producer publishes exist only
     while its consumers are synthesized with it."""
-    return {
-        label: (base, synth_variant_tiers(config, Tier.OPS))
-        for label, (base, config) in variant_configs().items()
-    }
+    templates = variant_sets("cross-stack").templates
+    return {label: (base, templates[label]) for label, (base, _) in cross_stack_changes().items()}
 
 
 def stack_outputs_read(template: dict[str, Any]) -> list[dict[str, str]]:
@@ -158,7 +111,7 @@ def test_nothing_is_exported_or_imported(
         assert all("Export" not in output for output in template.get("Outputs", {}).values())
 
 
-@pytest.mark.parametrize("label", list(variant_configs()))
+@pytest.mark.parametrize("label", list(cross_stack_changes()))
 def test_every_consumer_of_a_replaced_producer_changes_with_it(
     synthesized: Synthesized, variants: dict[str, tuple[str, Templates]], label: str
 ) -> None:

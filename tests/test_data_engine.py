@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnWaitConditionHandle, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnWaitConditionHandle, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -30,16 +30,10 @@ from cdk_constructs.schema_migrations import RUNNER_DEFAULT_FAMILY, migrations_d
 from db_migrate import dialects
 from stacks.config import APP_CONFIG
 from stacks.data_stack import API_DB_USER, MIGRATIONS_PACKAGE
+from tests.api_function import api_function, function_egress, function_statements
 from tests.network_cases import vpc_network
-from tests.synth import SynthesizedEnv, Tier, cdk_json_context, synth_variant_tiers
-from tests.template_queries import (
-    get_att,
-    imported,
-    only,
-    policy_statements_of_role,
-    resources,
-    security_group_rules,
-)
+from tests.synth import SynthesizedEnv, Tier, scratch_app, synth_variant_tiers
+from tests.template_queries import get_att, imported, only, policy_statements_of_role, resources
 from tests.test_data_helpers import MIGRATION_HANDLER
 
 # --- the construct's API for the API tier --------------------------------------------------
@@ -69,8 +63,7 @@ def engine_props(network: Network, *, proxy: bool) -> DataEngineProps:
 def granted(request: pytest.FixtureRequest) -> tuple[AuroraPostgres, dict[str, Any]]:
     """A database (with or without proxy) whose ``grant_connect`` was given to a role, built by
     the factory from the default engine."""
-    app = App(context=cdk_json_context())
-    stack = Stack(app, "Grant")
+    stack = Stack(scratch_app(), "Grant")
     network = vpc_network(stack)
     database = factory.create_data_engine(
         stack,
@@ -236,34 +229,24 @@ def test_a_second_engine_needs_no_change_in_the_api_tier(
     fake_engine_templates: dict[Tier, dict[str, Any]],
 ) -> None:
     data, api = fake_engine_templates[Tier.DATA], fake_engine_templates[Tier.API]
-    ((function_id, function),) = [
-        (logical_id, f)
-        for logical_id, f in resources(api, "AWS::Lambda::Function").items()
-        if f["Properties"].get("Description") == "Items API"
-    ]
+    function_id, function = api_function(api)
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["DB_HOST"] == FakeEngine.endpoint
     assert variables["DB_PORT"] == str(FakeEngine.port)
     assert variables["DB_SSLMODE"] == SslMode.VERIFY_FULL
     assert variables["DB_NAME"] == "app"
-    (group,) = function["Properties"]["VpcConfig"]["SecurityGroupIds"]
     (fake_group,) = [
         logical_id
         for logical_id in resources(data, "AWS::EC2::SecurityGroup")
         if logical_id.startswith("DatabaseGroup")
     ]
-    to_database = [
-        rule
-        for rule in security_group_rules(api, group["Fn::GetAtt"][0], "egress")
-        if rule["FromPort"] == FakeEngine.port
-    ]
+    to_database = [rule for rule in function_egress(api) if rule["FromPort"] == FakeEngine.port]
     assert [imported(rule["DestinationSecurityGroupId"], data) for rule in to_database] == [
         get_att(fake_group, "GroupId")
     ]
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     connect = [
         statement["Resource"]
-        for statement in policy_statements_of_role(api, role_id)
+        for statement in function_statements(api)
         if statement["Action"] == "rds-db:connect"
     ]
     assert connect == [f"{FakeEngine.arn}/{API_DB_USER}"]

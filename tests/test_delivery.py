@@ -14,14 +14,8 @@ import pytest
 from cdk_constructs.options import Image, WebRuntime
 from cdk_constructs.web_runtime.rollout import Rollout
 from stacks import delivery
-from stacks.config import (
-    APP_CONFIG,
-    AppConfig,
-    ConfigError,
-    EnvironmentConfig,
-    WebConfig,
-    stack_name,
-)
+from stacks.config import APP_CONFIG, AppConfig, ConfigError, EnvironmentConfig, stack_name
+from stacks.config.sections import WebConfig
 from tests.test_workflows import load
 
 REAL_ACCOUNT = "123456789012"

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from cdk_constructs.github_deploy_role import CDK_BOOTSTRAP_ROLES, ECR_PUSH_ACTIONS
@@ -20,10 +19,10 @@ from stacks.config import (
     APP_CONFIG,
     AppConfig,
     EnvironmentConfig,
-    GitHubConfig,
     deploy_role_name,
     repository_name,
 )
+from stacks.config.sections import GitHubConfig
 from stacks.github_oidc_stack import GitHubOidcStage
 from stacks.platform_app import (
     add_quality_gates,
@@ -31,7 +30,7 @@ from stacks.platform_app import (
     oidc_stages,
     unacknowledged_findings,
 )
-from tests.synth import Synthesized, cdk_json_context
+from tests.synth import Synthesized, scratch_app
 from tests.template_queries import policy_statements_of_role, ref, resources
 
 HOST = "token.actions.githubusercontent.com"
@@ -72,7 +71,7 @@ def synth_oidc(
     tmp_path: Path, config: AppConfig, account: str, qualifier: str = "hnb659fds"
 ) -> dict[str, Any]:
     """The OIDC template of one account of ``config``, synthesized alone (with the nag packs)."""
-    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    app = scratch_app(tmp_path)
     stage = GitHubOidcStage(
         app,
         app=config,
@@ -214,7 +213,7 @@ def test_one_env_selected_still_keeps_every_role_of_its_account(tmp_path: Path) 
     """``-c env=dev`` synthesizes dev's account stack whole: deploying it must not delete the
     roles of the account's other environments."""
     config = shared_account_config()
-    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    app = scratch_app(tmp_path)
     build_platform(app, config, (config.environment("dev"),))
     stages = oidc_stages(app)
     assert set(stages) == {ACCOUNT}  # prod's account is not selected

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from cdk_constructs.health_canary import RUNTIME, URL_VARIABLE, HealthCanary
+from tests.synth import scratch_app
 from tests.template_queries import get_att, only, policy_statements_of_role, ref, resources
 from tests.web_construct_cases import (
     CANARY_NAME,
@@ -173,7 +174,7 @@ def _canary_in_new_stack(
     artifact_retention: Duration | None = None,
 ) -> HealthCanary:
     return HealthCanary(
-        Stack(App(), "S", env=ENV),
+        Stack(scratch_app(), "S", env=ENV),
         "Health",
         canary_name=canary_name,
         url=LITERAL_URL,

@@ -20,7 +20,7 @@ from db_migrate.migrate import (
     load_migrations,
 )
 from devkit.postgres import PgDatabase
-from tests.test_migrations_helpers import (
+from tests.migrations_helpers import (
     BUNDLED,
     BUNDLED_VERSIONS,
     advisory_locks,

@@ -16,7 +16,7 @@ from db_migrate.connection import ConnectError, Endpoint, MigrationRun
 from db_migrate.dialects import DEFAULT_FAMILY, DIALECTS, Dialect, EngineFamily
 from db_migrate.migrate import MigrationError, MigrationResult
 from devkit.postgres import PgDatabase
-from tests.test_migrations_helpers import (
+from tests.migrations_helpers import (
     BUNDLED,
     BUNDLED_VERSIONS,
     PASSWORD,
@@ -26,8 +26,8 @@ from tests.test_migrations_helpers import (
     table_exists,
     write_migrations,
 )
-from tests.test_migrations_helpers import aws_secret as aws_secret
-from tests.test_migrations_helpers import reachable as reachable
+from tests.migrations_helpers import aws_secret as aws_secret
+from tests.migrations_helpers import reachable as reachable
 
 
 def test_create_applies_the_bundled_migrations(

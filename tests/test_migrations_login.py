@@ -21,7 +21,7 @@ from cdk_constructs.schema_migrations import MIGRATION_TIMEOUT
 from db_migrate import handler, postgresql
 from db_migrate.connection import ConnectError, Login, LoginRefusedError, LoginRetry
 from devkit.postgres import PgDatabase
-from tests.test_migrations_helpers import (
+from tests.migrations_helpers import (
     BUNDLED_VERSIONS,
     PASSWORD,
     event,
@@ -29,8 +29,8 @@ from tests.test_migrations_helpers import (
     table_exists,
     wait_until,
 )
-from tests.test_migrations_helpers import aws_secret as aws_secret
-from tests.test_migrations_helpers import reachable as reachable
+from tests.migrations_helpers import aws_secret as aws_secret
+from tests.migrations_helpers import reachable as reachable
 
 # --- a login refused while the master secret rotates ----------------------------------------------
 #

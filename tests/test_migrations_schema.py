@@ -12,7 +12,7 @@ from api.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 from db_migrate.postgresql import MIGRATIONS_DIR
 from devkit.postgres import PgDatabase
 from stacks.data_stack import API_DB_USER
-from tests.test_migrations_helpers import (
+from tests.migrations_helpers import (
     migrate,
     table_exists,
 )

@@ -24,18 +24,18 @@ from preflight.checks import BOOTSTRAP_VERSION, bootstrap_settings
 from stacks.config import APP_CONFIG, cognito_domain_prefix, deploy_role_name
 from tests.config_helpers import run_python
 from tests.conftest import REPO_ROOT
-from tests.preflight_helpers import (  # noqa: F401 (fake_aws, account_fixture: pytest fixtures)
+from tests.preflight_helpers import (
     ACCOUNT,
     REGION,
     FakeAccount,
-    account_fixture,
-    fake_aws,
     line_of,
     moved,
     names,
     ready,
     with_web,
 )
+from tests.preflight_helpers import account_fixture as account_fixture  # fixtures
+from tests.preflight_helpers import fake_aws as fake_aws
 from tests.synth import Synthesized
 
 # --- a ready account ----------------------------------------------------------------------------

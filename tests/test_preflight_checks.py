@@ -11,12 +11,9 @@ import pytest
 from cdk_constructs.options import NatMode, WebRuntime
 from preflight.checks import BOOTSTRAP_VERSION
 from stacks.config import AppConfig, cognito_domain_prefix, stack_name
-from tests.preflight_helpers import (  # noqa: F401 (fake_aws, account_fixture: pytest fixtures)
-    ACCOUNT,
+from tests.preflight_helpers import (
     OTHER_RESOURCE,
     FakeAccount,
-    account_fixture,
-    fake_aws,
     line_of,
     moved,
     names,
@@ -26,6 +23,8 @@ from tests.preflight_helpers import (  # noqa: F401 (fake_aws, account_fixture: 
     with_nat,
     with_web,
 )
+from tests.preflight_helpers import account_fixture as account_fixture  # fixtures
+from tests.preflight_helpers import fake_aws as fake_aws
 
 
 def _failed_line(

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 import yaml
-from aws_cdk import App, CfnElement, Environment, RemovalPolicy, Stack
+from aws_cdk import CfnElement, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
@@ -28,7 +28,7 @@ from cdk_constructs.web_runtime.rollout import Rollout
 from stacks.config import APP_CONFIG, EnvironmentConfig, deploy_role_name
 from stacks.platform_stage import PlatformStage
 from stacks.web_stack import web_service_name
-from tests.synth import REPO_ROOT, Tier, cdk_json_context
+from tests.synth import REPO_ROOT, Tier, scratch_app
 from tests.template_queries import only, policy_statements_of_role, references, resources
 from tests.test_github_oidc import ACCOUNT, roles, synth_oidc
 from tests.web_variants import Templates, assert_runtime_role, on_runtime
@@ -60,7 +60,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[WebRuntime, Built]:
     """One stage per registered runtime, synthesized in one app (the quality gates run on the
     shipped and variant synths)."""
     outdir = tmp_path_factory.mktemp("runtimes")
-    app = App(outdir=str(outdir), context=cdk_json_context())
+    app = scratch_app(outdir)
     stages = {
         runtime: PlatformStage(app, app=APP_CONFIG, env_config=prod_on(runtime))
         for runtime in RUNTIMES
@@ -287,7 +287,7 @@ def _spot(stack: Stack) -> WebRuntimeProps:
 # "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider.
 # Fargate Spot only supports Linux tasks with the X86_64 architecture."
 def test_fargate_service_refuses_arm64_tasks_on_spot_and_runs_x86_there() -> None:
-    stack = Stack(App(context=cdk_json_context()), "Spot", env=ENV)
+    stack = Stack(scratch_app(), "Spot", env=ENV)
     props = _spot(stack)
     options = FargateOptions(
         spot=True, cpu_architecture=CpuArchitecture.ARM64, allowed_ingress_cidrs=["0.0.0.0/0"]

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnParameter, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import CfnParameter, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 
 from cdk_constructs.alerts import AlertsTopic
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.web_acl import RegionalWebAcl
 from stacks.platform_app import add_quality_gates
-from tests.synth import cdk_json_context
+from tests.synth import scratch_app
 
 ENV = Environment(account="111111111111", region="us-east-1")
 EMAIL = "ops@example.com"
@@ -46,7 +46,7 @@ class Synth:
 
 
 def _synth(outdir: Path, removal_policy: RemovalPolicy) -> Synth:
-    app = App(outdir=str(outdir), context=cdk_json_context())
+    app = scratch_app(outdir)
     stack = Stack(app, "Web", env=ENV)
     alerts = AlertsTopic(
         stack, "Alerts", topic_name="ops-alerts", email=EMAIL, removal_policy=removal_policy

@@ -1,18 +1,17 @@
 """The web tier's templates and the checks every runtime shares, for the web test modules.
 
-The ``variants`` fixture synthesizes, once per test session, the environment variants the web
-tests need: every environment on App Runner, dev with an image tag on Fargate and on App
-Runner, and staging on Fargate Spot; each with cdk-nag, its web stack through cfn-lint.
+The ``variants`` fixture hands out the environment variants the web tests need (synthesized once
+per session, in the background: tests/variant_sets.py): every environment on App Runner, dev
+with an image tag on Fargate and on App Runner, and staging on Fargate Spot; each with cdk-nag,
+its web and ops stacks through cfn-lint.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from cdk_constructs.options import WebRuntime
 from cdk_constructs.web_runtime.app_runner import XRAY_WRITE_ACTIONS
 from stacks.config import APP_CONFIG, EnvironmentConfig
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
-from tests.synth import SynthesizedEnv, Tier, cfn_lint, synth_variant_tiers
+from tests.synth import SynthesizedEnv, Tier
 from tests.template_queries import (
     get_att,
     imported,
@@ -31,6 +30,9 @@ from tests.template_queries import (
     resources,
     subnets_by_group,
 )
+
+if TYPE_CHECKING:  # tests.variant_sets imports this module
+    from tests.variant_sets import SynthesizedSet
 
 SECRET_VARIABLES = {*API_CLIENT_FIELDS, APP_SECRETS_VARIABLE}
 SESSION_ACTIONS = {
@@ -97,28 +99,16 @@ def variant_configs() -> list[EnvironmentConfig]:
     ]
 
 
-@cache
-def synth_variants() -> dict[str, Templates]:
-    """The variants by name, synthesized with cdk-nag (no unacknowledged finding); their web
-    stacks pass cfn-lint too (their other stacks equal the shipped ones')."""
-    found: dict[str, Templates] = {}
-    with tempfile.TemporaryDirectory(prefix="web-variants-") as outdir:
-        web_files = []
-        for config in variant_configs():
-            tiers = synth_variant_tiers(config, Tier.OPS, nag=True)
-            found[config.name] = Templates(config, *(tiers[tier] for tier in Tier))
-            web_file = Path(outdir) / f"{config.name}-web.template.json"
-            web_file.write_text(json.dumps(tiers[Tier.WEB]))
-            web_files.append(web_file)
-        regions = sorted({templates.config.region for templates in found.values()})
-        assert cfn_lint(web_files, regions) == ""
-    return found
-
-
 @pytest.fixture(scope="module")
-def variants() -> dict[str, Templates]:
-    """The variants by name (synthesized once per session)."""
-    return synth_variants()
+def variants(variant_sets: Callable[[str], SynthesizedSet]) -> dict[str, Templates]:
+    """The variants by name, synthesized once per session with cdk-nag (no unacknowledged
+    finding); their web and ops stacks pass cfn-lint too (tests/variant_sets.py)."""
+    synthesized = variant_sets("web")
+    assert synthesized.lint_report == ""
+    return {
+        config.name: Templates(config, *(synthesized.templates[config.name][tier] for tier in Tier))
+        for config in variant_configs()
+    }
 
 
 # --- relations every runtime keeps ---------------------------------------------------------------

@@ -18,7 +18,6 @@ from aws_cdk import (
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -26,6 +25,7 @@ from constructs import Construct, IConstruct
 
 from cdk_constructs.data_engine.choices import EngineFamily, SslMode
 from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngineProps
+from cdk_constructs.keys import rotating_key
 from cdk_constructs.logging import encrypted_log_group, retained_log_group
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import ProtectedKind
@@ -56,13 +56,11 @@ class AuroraPostgres(Construct):
         self.database_name = props.database_name
         cluster_identifier = f"{props.name_prefix}-db"
 
-        self.key = kms.Key(
+        self.key = rotating_key(
             self,
             "Key",
             description=f"Encrypts {cluster_identifier}: storage, master secret, logs, PI",
-            enable_key_rotation=True,
             removal_policy=props.removal_policy,
-            pending_window=Duration.days(30 if retained else 7),
         )
         self.log_group = encrypted_log_group(
             self,

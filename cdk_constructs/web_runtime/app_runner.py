@@ -21,11 +21,12 @@ from cdk_constructs.container_secret import ContainerSecret
 from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import ImplicitLogGroup
 from cdk_constructs.nag import acknowledge
+from cdk_constructs.network import subnet_ids
 from cdk_constructs.options import APP_RUNNER_CPU_MEMORY
+from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.image import PublicImage, RepositoryImage
 from cdk_constructs.web_runtime.interface import (
-    ProtectedResource,
     WebAlarm,
     WebAlarmThresholds,
     WebRuntimeProps,
@@ -105,21 +106,12 @@ class AppRunnerService(Construct):
             vpc=props.vpc,
             description=f"{props.name} VPC connector: no ingress, HTTPS out only",
         )
-        subnets = props.app_subnets
-        subnet_ids = props.vpc.select_subnets(
-            subnet_group_name=subnets.subnet_group_name,
-            subnet_type=subnets.subnet_type,
-            subnets=subnets.subnets,
-            availability_zones=subnets.availability_zones,
-            one_per_az=subnets.one_per_az,
-            subnet_filters=subnets.subnet_filters,
-        ).subnet_ids
         # No VpcConnectorName: a change of subnets or group replaces the connector, and a fixed
         # name would make the replacement collide with the old one.
         self.vpc_connector = apprunner.CfnVpcConnector(
             self,
             "VpcConnector",
-            subnets=subnet_ids,
+            subnets=subnet_ids(props.vpc, props.app_subnets),
             security_groups=[self.security_group.security_group_id],
         )
         self.auto_scaling_configuration = apprunner.CfnAutoScalingConfiguration(

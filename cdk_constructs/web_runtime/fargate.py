@@ -22,11 +22,11 @@ from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import CpuArchitecture, ProtectedKind
+from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.image import PublicImage, RepositoryImage
 from cdk_constructs.web_runtime.interface import (
     HTTPS_PORT,
-    ProtectedResource,
     WebAlarm,
     WebAlarmThresholds,
     WebRuntimeProps,
@@ -299,7 +299,6 @@ class FargateWebService(Construct):
             enable_fargate_capacity_providers=True,
         )
         self.cluster.node.add_dependency(self.insights_log_group)
-        self.log_group = retained_log_group(self, "LogGroup", settings=props)
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "Task",
@@ -313,6 +312,7 @@ class FargateWebService(Construct):
         self.runtime_role: iam.IRole = self.task_definition.task_role
         """The task role: what the app's code may call."""
         image = props.image
+        self.log_group = retained_log_group(self, "LogGroup", settings=props)
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
             image=(

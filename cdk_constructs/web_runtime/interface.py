@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -20,7 +20,8 @@ from constructs import Construct, Node
 
 from cdk_constructs.container_secret import ContainerSecret
 from cdk_constructs.github_deploy_role import DeployPermission
-from cdk_constructs.options import CpuArchitecture, ProtectedKind, WebRuntime
+from cdk_constructs.options import CpuArchitecture, WebRuntime
+from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.image import WebImage
 from cdk_constructs.web_runtime.rollout import Rollout
@@ -59,7 +60,7 @@ class WebRuntimeProps:
 
 
 class WebSettings(Protocol):
-    """The web tier's config as the runtimes read it (``stacks.config.WebConfig``): which
+    """The web tier's config as the runtimes read it (``stacks.config.sections.WebConfig``): which
     runtime, and the settings only some runtimes have."""
 
     @property
@@ -100,18 +101,6 @@ class WebAlarm:
     """The alarm description: ``<what> at or above <threshold>``."""
     graph: str
     """The dashboard graph's title."""
-
-
-@dataclass(frozen=True)
-class ProtectedResource:
-    """A deletion-protected resource the stack's create-rollback guard must be able to lift."""
-
-    id_: str
-    resource: CfnResource
-    kind: ProtectedKind
-    target: str
-    """What the guard's unprotect call names (for a load balancer, its ARN)."""
-    arn: str
 
 
 @runtime_checkable

@@ -11,31 +11,36 @@ a connection is opened and the cached one is older than TOKEN_MAX_AGE_SECONDS. I
 service model to the first request for one local signature. Nothing connects or signs at
 import, so a snapshot of an initialized environment (SnapStart) would hold neither.
 
-Nothing here sends libpq startup options or session-level SET: RDS Proxy refuses the former
-("RDS Proxy currently doesn't support command-line options") and pins the client to one database
-connection for the latter. The statement timeout is therefore set per statement, transaction
-locally, in the same round trip (see `Session`).
+The driver is pg8000 (pure Python: psycopg with its binary wheel was 14.3 MB, against a 15 MB
+package target). Its startup message holds user, database and application_name only, never
+`options`, which RDS Proxy refuses ("RDS Proxy currently doesn't support command-line options").
+Nothing here sends a session-level SET or a named prepared statement either: RDS Proxy pins the
+client to one database connection for those. The statement timeout is therefore set per statement,
+transaction locally, in the same round trip (see `sql.Session`).
 
 Environment: DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_SSLMODE (verify-full or require),
 AWS_REGION; optional DB_STATEMENT_TIMEOUT_MS (default 5000) and DB_CONNECT_TIMEOUT_SECONDS
-(default 5).
+(default 5). A DB_HOST starting with "/" is a Unix socket directory, as for libpq (the local
+PostgreSQL of the tests and `make local`): no TLS there, as with libpq.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, LiteralString, TypeVar
+from typing import Any, TypeVar
 
 import certifi
-import psycopg
+import pg8000.native  # type: ignore[import-untyped]  # ships no type information
 from aws_lambda_powertools import Logger
-from psycopg import ClientCursor
-from psycopg.rows import TupleRow
 
 from .iam_token import IamTokenSigner as IamTokenSigner  # the one seam tests replace
+from .sql import ConnectionLostError
+from .sql import Session as Session  # re-exported: items and the benchmark take it from here
 
 SSL_MODES = ("verify-full", "require")
 TOKEN_MAX_AGE_SECONDS = 600.0
@@ -46,7 +51,8 @@ APPLICATION_NAME = "items-api"
 
 logger = Logger(child=True)
 T = TypeVar("T")
-Connection = psycopg.Connection[TupleRow]
+Connection = Any
+"""A `pg8000.native.Connection` (untyped)."""
 
 
 class DatabaseUnavailableError(Exception):
@@ -135,43 +141,26 @@ class AuthTokenCache:
         self._token = None
 
 
-_TIMEOUT_PREFIX: LiteralString = "SELECT set_config('statement_timeout', %s, true); "
+def tls_context(sslmode: str) -> ssl.SSLContext:
+    """verify-full: the server's certificate must chain to a CA of certifi's bundle (Amazon's
+    roots included) and name DB_HOST. require: encrypted but unverified, as libpq's require
+    without a root certificate."""
+    if sslmode == "verify-full":
+        return ssl.create_default_context(cafile=certifi.where())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
-class Session:
-    """One request's SQL on the shared connection.
-
-    Each statement travels in one simple-protocol message behind a transaction-local
-    statement_timeout: both run in one implicit transaction, in one round trip, with no session
-    state left behind and no named prepared statements (RDS Proxy pins sessions for either).
-    That needs psycopg's client-side binding (`ClientCursor`): parameters are still passed
-    separately and quoted by psycopg, never formatted into the SQL by this code.
-    """
-
-    def __init__(self, conn: Connection, statement_timeout_ms: int) -> None:
-        self._conn = conn
-        self._timeout = str(statement_timeout_ms)
-
-    def fetch_one(self, query: LiteralString, params: Sequence[Any] = ()) -> TupleRow | None:
-        with ClientCursor(self._conn) as cursor:
-            return self._execute(cursor, query, params).fetchone()
-
-    def fetch_all(self, query: LiteralString, params: Sequence[Any] = ()) -> list[TupleRow]:
-        with ClientCursor(self._conn) as cursor:
-            return self._execute(cursor, query, params).fetchall()
-
-    def _execute(
-        self, cursor: ClientCursor[TupleRow], query: LiteralString, params: Sequence[Any]
-    ) -> ClientCursor[TupleRow]:
-        """Runs `query` (one statement) and moves `cursor` on to its result."""
-        cursor.execute(_TIMEOUT_PREFIX + query, (self._timeout, *params))
-        cursor.nextset()
-        return cursor
-
-
-def _is_lost(conn: Connection, exc: Exception) -> bool:
-    """A statement error (a timeout, a constraint) leaves the connection usable; this does not."""
-    return isinstance(exc, psycopg.InterfaceError) or conn.closed or conn.broken
+def _endpoint(settings: DatabaseSettings) -> dict[str, Any]:
+    """pg8000's arguments for where the server is: TCP with TLS (no plaintext fallback: pg8000
+    fails when the server refuses TLS), or a Unix socket directory without (as libpq)."""
+    if settings.host.startswith("/"):
+        socket_file = f"{settings.host.rstrip('/')}/.s.PGSQL.{settings.port}"
+        return {"unix_sock": socket_file, "ssl_context": False}
+    context = tls_context(settings.sslmode)
+    return {"host": settings.host, "port": settings.port, "ssl_context": context}
 
 
 class Database:
@@ -200,50 +189,47 @@ class Database:
             conn = self._connection()
             try:
                 return work(Session(conn, self.settings.statement_timeout_ms))
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                if not _is_lost(conn, exc):
-                    raise
+            except ConnectionLostError as exc:
                 self._discard()
                 if attempt == 2:
                     raise DatabaseUnavailableError("the database connection dropped twice") from exc
-                logger.warning("database connection lost, reconnecting", error=type(exc).__name__)
+                cause = type(exc.__cause__ or exc).__name__
+                logger.warning("database connection lost, reconnecting", error=cause)
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     def close(self) -> None:
         self._discard()
 
     def _connection(self) -> Connection:
-        if self._conn is not None and not (self._conn.closed or self._conn.broken):
-            return self._conn
-        self._discard()
-        self._conn = self._open()
+        if self._conn is None:
+            self._conn = self._open()
         return self._conn
 
     def _open(self) -> Connection:
         s = self.settings
-        params: dict[str, Any] = {
-            "host": s.host,
-            "port": s.port,
-            "dbname": s.dbname,
-            "user": s.user,
-            "sslmode": s.sslmode,
-            "connect_timeout": s.connect_timeout_seconds,
-            "application_name": APPLICATION_NAME,
-        }
-        if s.sslmode == "verify-full":
-            params["sslrootcert"] = certifi.where()
         token = self._tokens.get()
         started = time.perf_counter()
         try:
-            conn = psycopg.connect(**params, password=token, autocommit=True)
-        except psycopg.OperationalError as exc:
+            conn = pg8000.native.Connection(
+                user=s.user,
+                password=token,  # pg8000 answers cleartext (IAM) and SCRAM requests with it
+                database=s.dbname,
+                application_name=APPLICATION_NAME,
+                timeout=s.connect_timeout_seconds,
+                **_endpoint(s),
+            )
+        except Exception as exc:  # pg8000, ssl or socket: no database, whichever it was
             self._tokens.invalidate()
-            # libpq does not echo passwords; scrub anyway, and do not chain the original.
-            error = str(exc).replace(token, "***")
+            # Servers do not echo passwords; scrub anyway, and do not chain the original.
+            error = f"{type(exc).__name__}: {exc}".replace(token, "***")
             logger.error("could not connect to the database", error=error)
             raise DatabaseUnavailableError(
                 f"could not connect to {s.user}@{s.host}:{s.port}/{s.dbname}"
             ) from None
+        # pg8000's one timeout covers every later read too: long enough for a statement that
+        # runs into the statement timeout, short enough that a dead peer is not awaited until
+        # the function times out (a read timeout is a lost connection: reconnect once).
+        conn._usock.settimeout(s.statement_timeout_ms / 1000 + s.connect_timeout_seconds)
         logger.info(
             "database connection opened",
             target=f"{s.user}@{s.host}:{s.port}/{s.dbname}",
@@ -255,7 +241,9 @@ class Database:
     def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            # Saying goodbye on a dead socket fails; the socket is closed all the same.
+            with contextlib.suppress(pg8000.native.Error, OSError):
+                conn.close()
 
 
 _database: Database | None = None

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import psycopg
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -40,6 +39,7 @@ from . import items, routes
 from .db import DatabaseUnavailableError, Session, database
 from .errors import ApiError, error_body, validation_error
 from .models import ItemUpdate, ListQuery, NewItem, parse_json_body
+from .sql import CheckViolation, DatabaseError, QueryCanceled
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.types import EventHandlerInstance
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 logger = Logger()
 # No auto-patching: it imports every library X-Ray supports (slower cold start) and would wrap
-# the psycopg connection; the SQL is traced below as subsegments instead.
+# the database connection; the SQL is traced below as subsegments instead.
 tracer = Tracer(auto_patch=False)
 metrics = Metrics()
 
@@ -122,7 +122,7 @@ def _item_location(item_id: uuid.UUID) -> str:
 def health() -> Response[Any]:
     try:
         database().run(items.ping)
-    except (DatabaseUnavailableError, psycopg.Error):
+    except (DatabaseUnavailableError, DatabaseError):
         logger.exception("health check: the database did not answer")
         return _json(
             HTTPStatus.SERVICE_UNAVAILABLE,
@@ -240,12 +240,12 @@ def _no_route(_: NotFoundError) -> Response[Any]:
     return _json(HTTPStatus.NOT_FOUND, error_body("ROUTE_NOT_FOUND", f"no route for {path}"))
 
 
-@_on_error(psycopg.errors.CheckViolation)
-def _check_violation(exc: psycopg.errors.CheckViolation) -> Response[Any]:
+@_on_error(CheckViolation)
+def _check_violation(exc: CheckViolation) -> Response[Any]:
     """The models mirror the table's CHECK constraints, but PostgreSQL's idea of whitespace
     depends on the database's locale, and a constraint may be newer than this code: still the
     client's input, so still a 422."""
-    constraint = exc.diag.constraint_name or ""
+    constraint = exc.constraint_name or ""
     field = "description" if "description" in constraint else "name"
     logger.warning("a CHECK constraint rejected input the models accepted", constraint=constraint)
     detail = {"location": "body", "field": field, "type": "constraint", "message": "not allowed"}
@@ -257,8 +257,8 @@ def _retry_later(*, code: str, message: str) -> Response[Any]:
     return _json(HTTPStatus.SERVICE_UNAVAILABLE, error_body(code, message), {"Retry-After": "1"})
 
 
-@_on_error(psycopg.errors.QueryCanceled)
-def _statement_timeout(_: psycopg.errors.QueryCanceled) -> Response[Any]:
+@_on_error(QueryCanceled)
+def _statement_timeout(_: QueryCanceled) -> Response[Any]:
     logger.warning("statement timeout", timeout_ms=database().settings.statement_timeout_ms)
     return _retry_later(
         code="DATABASE_TIMEOUT", message="the database did not answer in time; retry later"

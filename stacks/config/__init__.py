@@ -1,10 +1,11 @@
 """Typed configuration of every environment, validated when it is built.
 
 The values to edit are in ``environments.py``; the sections and their fields (type, range,
-meaning, default) in ``sections.py`` and ``schema.py``. It imports no CDK code, so checking it
-is instant (``python -m stacks.config check``). A bad value stops everything with one line
-naming the environment, the field and what is allowed (``ConfigError``), also when it is in
-``environments.py`` itself and so raised while this package is imported.
+meaning, default) in ``sections.py`` (import them from there) and ``schema.py``. It imports no
+CDK code, so checking it is instant (``python -m stacks.config check``). A bad value stops
+everything with one line naming the environment, the field and what is allowed
+(``ConfigError``), also when it is in ``environments.py`` itself and so raised while this
+package is imported.
 """
 
 from stacks.config.errors import ConfigError, report_config_errors_in_one_line
@@ -22,30 +23,14 @@ from stacks.config.placeholders import check_deployable, find_placeholder  # noq
 from stacks.config.regions import AZ_LETTERS_PER_REGION, aws_regions  # noqa: E402
 from stacks.config.runtimes import RUNTIME_SPECS, WebRuntimeSpec, runtime_spec  # noqa: E402
 from stacks.config.schema import AppConfig, EnvironmentConfig, validate_app_config  # noqa: E402
-from stacks.config.sections import (  # noqa: E402
-    AlarmThresholds,
-    ApiConfig,
-    DatabaseConfig,
-    GitHubConfig,
-    NetworkConfig,
-    RegistryConfig,
-    WebConfig,
-)
 
 __all__ = [
     "APP_CONFIG",
     "AZ_LETTERS_PER_REGION",
     "RUNTIME_SPECS",
-    "AlarmThresholds",
-    "ApiConfig",
     "AppConfig",
     "ConfigError",
-    "DatabaseConfig",
     "EnvironmentConfig",
-    "GitHubConfig",
-    "NetworkConfig",
-    "RegistryConfig",
-    "WebConfig",
     "WebRuntimeSpec",
     "aws_regions",
     "check_deployable",

@@ -1,0 +1,123 @@
+"""The policies every resource of an environment gets, applied in one pass at synth time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsii
+from aws_cdk import Aspects, CfnDeletionPolicy, CfnResource, IAspect, RemovalPolicy, Stack, Stage
+from aws_cdk import aws_logs as logs
+from constructs import Construct, IConstruct
+
+from cdk_constructs.logging import FunctionLogGroups
+from cdk_constructs.tree_reads import ConstructTree, node_key
+
+RETAIN = "Retain"
+"""``CfnDeletionPolicy.RETAIN`` as a resolved template (and so ``Stack.resolve``) spells it."""
+
+
+class EnvironmentPolicies(Construct):
+    """Does, in one pass at synth time, what the aspects ``FunctionLogGroups`` and then
+    ``RetainExceptOnCreate`` do when added to the scope this is created in, to the same
+    templates.
+
+    Why: CDK calls an aspect once per construct, and from Python each call, and each property
+    the aspect reads, is a round trip to node (see ``tree_reads``): the two aspects cost ~1,700
+    per stage of ~450 constructs. Here one aspect, on this construct alone (it has no children),
+    runs ``apply`` when aspects run, and that reads about one property per L1 resource.
+
+    It runs when the aspects reach it, after the subtrees of the siblings made before it: make
+    it last in its scope, so it also sees what other aspects add there.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.log_groups = FunctionLogGroups(retention=retention, removal_policy=removal_policy)
+        self._applied = False
+        Aspects.of(self).add(_ApplyWhenVisited(self))
+
+    def apply(self) -> None:
+        """Each L1 resource of the scope in the aspects' order (a construct before its
+        children): its function log group, then ``Retain`` becomes ``RetainExceptOnCreate``;
+        then the resources made meanwhile, as the aspects' next pass over new constructs."""
+        if self._applied:
+            return
+        self._applied = True
+        scope = self.node.scope
+        assert scope is not None  # made with a scope
+        resources = _resources_of(scope)
+        options, retained = _deletion_policies(resources)
+        for resource in resources:
+            self._apply_to(resource, options, retained)
+        known = {node_key(resource) for resource in resources}
+        for resource in _resources_of(scope):
+            if node_key(resource) not in known:
+                self._apply_to(resource, options, retained)
+
+    def _apply_to(
+        self, resource: CfnResource, options: dict[str, Any], retained: dict[str, bool]
+    ) -> None:
+        touched = self.log_groups.apply(resource)
+        if touched is not None:
+            retained.pop(node_key(touched), None)  # its policy changed: read it again at its turn
+        key = node_key(resource)
+        if key not in options:
+            options[key] = resource.cfn_options
+        if key not in retained:
+            policy = jsii.get(options[key], "deletionPolicy")
+            retained[key] = policy == CfnDeletionPolicy.RETAIN
+        if retained[key]:
+            # jsii.set, not the attribute: the options are an interface proxy whose attribute
+            # writes ask node for the old value first.
+            jsii.set(options[key], "deletionPolicy", CfnDeletionPolicy.RETAIN_EXCEPT_ON_CREATE)
+            retained[key] = False
+
+
+def _resources_of(scope: IConstruct) -> list[CfnResource]:
+    """The L1 resources under ``scope``, in the order aspects visit them, none of a nested stage
+    (aspects stop at stages too)."""
+    tree = ConstructTree(scope)
+    stages = [node_key(c) for c in tree.preorder[1:] if isinstance(c, Stage)]
+    return [
+        construct
+        for construct in tree.preorder
+        if isinstance(construct, CfnResource)
+        and not any(tree.contains(stage, node_key(construct)) for stage in stages)
+    ]
+
+
+def _deletion_policies(
+    resources: list[CfnResource],
+) -> tuple[dict[str, Any], dict[str, bool]]:
+    """(resource -> its options, resource -> whether its deletion policy is ``Retain``), by
+    ``node_key``: the options are read one call each, their policies in one ``resolve`` of all."""
+    if not resources:
+        return {}, {}
+    options = [resource.cfn_options for resource in resources]
+    resolved = Stack.of(resources[0]).resolve(options)
+    return (
+        {node_key(resource): option for resource, option in zip(resources, options, strict=True)},
+        {
+            node_key(resource): (values or {}).get("deletionPolicy") == RETAIN
+            for resource, values in zip(resources, resolved, strict=True)
+        },
+    )
+
+
+@jsii.implements(IAspect)
+class _ApplyWhenVisited:
+    """Runs ``EnvironmentPolicies.apply`` once, when aspects run: after the app is built."""
+
+    def __init__(self, policies: EnvironmentPolicies) -> None:
+        self.policies = policies
+
+    def visit(self, node: IConstruct) -> None:
+        if node is self.policies:  # the only construct it is applied to
+            self.policies.apply()
