@@ -52,6 +52,7 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --quiet --config .github/zizmor.yml .github/
 
 typecheck: $(PY_STAMP)
 	$(VENV)/bin/mypy
@@ -77,7 +78,7 @@ browser: ## Chromium + ChromeDriver for the e2e test (apt-get, only if one is mi
 unit: setup browser
 	$(VENV)/bin/pytest
 
-test: ## ruff (lint + format), actionlint, mypy, pytest (cfn-lint, snapshots), in parallel
+test: ## ruff (lint + format), actionlint, zizmor, mypy, pytest (cfn-lint, snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
 
 local: setup ## Run web app, API, token endpoint, PostgreSQL and DynamoDB on localhost (Ctrl-C stops)

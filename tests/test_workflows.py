@@ -1,6 +1,7 @@
 """The GitHub workflows agree with config, ask for the least they need, install the config's
-pins where they ask it first, and never cancel a deploy; the pre-commit hooks. The delivery
-helpers they call: ``test_delivery.py``."""
+pins where they ask it first, and never cancel a deploy; their supply chain (actions pinned to
+commits, Dependabot, zizmor); the pre-commit hooks. The delivery helpers they call:
+``test_delivery.py``."""
 
 from __future__ import annotations
 
@@ -249,6 +250,7 @@ def test_pre_commit_hooks_are_local_and_installed() -> None:
         "ruff-format",
         "mypy",
         "actionlint",
+        "zizmor",
         "check-yaml",
         "check-json",
         "trailing-whitespace",
