@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, cast
 
-from aws_cdk import CfnOutput, CfnResource, Duration, SecretValue
+from aws_cdk import CfnResource, Duration, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_lambda as lambda_
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
 API_HANDLER = "api.handler.lambda_handler"
 API_STAGE = "v1"
+API_URL_DESCRIPTION = "Private API base URL (resolves only inside the VPC)"
 
 # The function's package defines the routes and request models this stack deploys (CDK-free):
 # imported as the function imports it, `api`, with lambda_src on the path as pytest and
@@ -147,15 +148,12 @@ class ApiStack(PlatformStack):
         self._add_routes()
         self.web_client_secret = self._web_client_secret(self.resource_prefix)
 
-        CfnOutput(
-            self,
-            "ApiUrl",
-            value=self.private_api.rest_api.url,
-            description="Private API base URL (resolves only inside the VPC)",
+        self.add_outputs(
+            ("ApiUrl", self.private_api.rest_api.url, API_URL_DESCRIPTION),
+            ("TokenUrl", self.auth.token_url),
+            ("UserPoolId", self.auth.user_pool.user_pool_id),
+            ("WebClientId", self.auth.web_client.user_pool_client_id),
         )
-        CfnOutput(self, "TokenUrl", value=self.auth.token_url)
-        CfnOutput(self, "UserPoolId", value=self.auth.user_pool.user_pool_id)
-        CfnOutput(self, "WebClientId", value=self.auth.web_client.user_pool_client_id)
 
     def _web_client_secret(self, prefix: str) -> secretsmanager.Secret:
         """What the web tier needs to call the API, kept by this stack (it owns the client).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from aws_cdk import CfnOutput, CfnResource, Duration
+from aws_cdk import CfnResource, Duration
 
 from cdk_constructs.data_engine.factory import create_data_engine
 from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
@@ -85,20 +85,15 @@ class DataStack(PlatformStack):
         if env_config.retain_data:
             self._guard_deletion_protection()
 
-        CfnOutput(
-            self,
-            "DatabaseEndpoint",
-            value=self.database.endpoint,
-            description=f"{self.database.family.label} endpoint for clients "
-            "(the proxy when there is one)",
+        endpoint = (
+            f"{self.database.family.label} endpoint for clients (the proxy when there is one)"
         )
-        CfnOutput(
-            self,
-            "DatabaseSecretArn",
-            value=self.database.secret.secret_arn,
-            description="Master credentials (break-glass; the API logs in with IAM)",
+        master = "Master credentials (break-glass; the API logs in with IAM)"
+        self.add_outputs(
+            ("DatabaseEndpoint", self.database.endpoint, endpoint),
+            ("DatabaseSecretArn", self.database.secret.secret_arn, master),
+            ("SessionTableName", self.sessions.table_name),
         )
-        CfnOutput(self, "SessionTableName", value=self.sessions.table_name)
 
     def _guard_deletion_protection(self) -> None:
         """The table first, then the database: neither is ever being created while the other

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import CfnOutput
-
 from cdk_constructs.container_repository import ContainerRepository
 from cdk_constructs.network import Network
 from cdk_constructs.options import Image
@@ -57,11 +55,9 @@ class NetworkStack(PlatformStack):
             for image in IMAGE_NAMES
         }
 
-        CfnOutput(self, "VpcId", value=self.vpc.vpc_id, description="The environment's VPC")
+        self.add_outputs(("VpcId", self.vpc.vpc_id, "The environment's VPC"))
         for image, repository in self.repositories.items():
-            CfnOutput(
-                self,
-                f"{image.capitalize()}RepositoryUri",
-                value=repository.repository_uri,
-                description=f"Push the {image} image here (tags are immutable)",
+            push = f"Push the {image} image here (tags are immutable)"
+            self.add_outputs(
+                (f"{image.capitalize()}RepositoryUri", repository.repository_uri, push)
             )

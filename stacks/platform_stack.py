@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 
 from cdk_constructs.logging import retention_from_days
@@ -70,6 +70,12 @@ class PlatformStack(Stack):
             self.env_config.log_retention_days
         )
         self._rollback_guard: CreateRollbackGuard | None = None
+
+    def add_outputs(self, *outputs: tuple[str, str] | tuple[str, str, str]) -> None:
+        """Stack outputs, ``(name, value)`` or ``(name, value, description)``: what operators and
+        the deploy workflow read after a deploy (never a secret's value)."""
+        for name, value, *description in outputs:
+            CfnOutput(self, name, value=value, description=description[0] if description else None)
 
     def summary(self) -> str:
         """``SUMMARY``; a tier whose contents depend on config says so here."""

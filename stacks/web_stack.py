@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from aws_cdk import CfnOutput, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -167,21 +167,13 @@ class WebStack(PlatformStack):
             log_retention=self.log_retention,
         )
 
-        CfnOutput(self, "PublicUrl", value=self.runtime.url, description="The web service")
-        CfnOutput(
-            self, "ServiceId", value=self.runtime.service_id, description=f"{web.runtime} service"
-        )
-        CfnOutput(
-            self,
-            "Rollout",
-            value=self.runtime.rollout.value,
-            description="How the deploy workflow rolls a new image out",
-        )
-        CfnOutput(
-            self,
-            "AppSecretArn",
-            value=self.app_secret.secret_arn,
-            description="Set the app's own keys here (put-secret-value); deploys never reset it",
+        rollout = "How the deploy workflow rolls a new image out"
+        app_keys = "Set the app's own keys here (put-secret-value); deploys never reset it"
+        self.add_outputs(
+            ("PublicUrl", self.runtime.url, "The web service"),
+            ("ServiceId", self.runtime.service_id, f"{web.runtime} service"),
+            ("Rollout", self.runtime.rollout.value, rollout),
+            ("AppSecretArn", self.app_secret.secret_arn, app_keys),
         )
 
     def summary(self) -> str:

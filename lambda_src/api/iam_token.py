@@ -22,12 +22,10 @@ EXPIRES_SECONDS = 900
 _ALGORITHM = "AWS4-HMAC-SHA256"
 
 
-class MissingCredentialsError(Exception):
-    """No AWS credentials in the environment to sign with."""
-
-
 @dataclass(frozen=True)
 class Credentials:
+    """The keys a token is signed with: the function's execution role's."""
+
     access_key: str
     secret_key: str
     session_token: str | None = None
@@ -43,6 +41,10 @@ class Credentials:
             )
         except KeyError:
             raise MissingCredentialsError("no AWS credentials in the environment") from None
+
+
+class MissingCredentialsError(Exception):
+    """No AWS credentials in the environment to sign with."""
 
 
 def _quote(value: str) -> str:

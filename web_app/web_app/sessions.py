@@ -22,13 +22,9 @@ class Session:
 
 
 class SessionStore:
-    def __init__(
-        self,
-        table: Any,
-        *,
-        ttl_seconds: int,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    """Sessions in the DynamoDB table, each living ``ttl_seconds`` from its last save."""
+
+    def __init__(self, table: Any, *, ttl_seconds: int, clock: Callable[[], float] = time.time):
         self._table = table
         self._ttl = ttl_seconds
         self._clock = clock
