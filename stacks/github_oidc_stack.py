@@ -56,29 +56,8 @@ class GitHubOidcStack(Stack):
 
         self.deploy_roles: dict[str, iam.IRole] = {}
         for env in environments:
-            role = GitHubDeployRole(
-                self,
-                f"{env.name.capitalize()}DeployRole",
-                props=GitHubDeployRoleProps(
-                    provider_arn=self.provider_arn,
-                    repository=github.repository,
-                    github_environment=env.name,
-                    account=env.account,
-                    region=env.region,
-                    bootstrap_qualifier=bootstrap_qualifier,
-                    role_name=deploy_role_name(app, env),
-                    max_session=Duration.hours(github.deploy_session_hours),
-                    push_repositories=[
-                        repository_name(app, env, image) for image in github.image_sources
-                    ],
-                    extra_permissions=web_runtime_type(env.web.runtime).deploy_permissions(
-                        service_name=web_service_name(app, env),
-                        partition=self.partition,
-                        region=env.region,
-                        account=env.account,
-                    ),
-                ),
-            ).role
+            props = self._deploy_role_props(app, env, bootstrap_qualifier)
+            role = GitHubDeployRole(self, f"{env.name.capitalize()}DeployRole", props=props).role
             self.deploy_roles[env.name] = role
             CfnOutput(
                 self,
@@ -86,6 +65,31 @@ class GitHubOidcStack(Stack):
                 value=role.role_arn,
                 description=f"Set as AWS_DEPLOY_ROLE_ARN in the GitHub environment '{env.name}'",
             )
+
+    def _deploy_role_props(
+        self, app: AppConfig, env: EnvironmentConfig, bootstrap_qualifier: str
+    ) -> GitHubDeployRoleProps:
+        """What ``env``'s deploy role may do: its workflow's environment, its repositories and
+        its web runtime's own deploy calls."""
+        github = app.github
+        runtime_permissions = web_runtime_type(env.web.runtime).deploy_permissions(
+            service_name=web_service_name(app, env),
+            partition=self.partition,
+            region=env.region,
+            account=env.account,
+        )
+        return GitHubDeployRoleProps(
+            provider_arn=self.provider_arn,
+            repository=github.repository,
+            github_environment=env.name,
+            account=env.account,
+            region=env.region,
+            bootstrap_qualifier=bootstrap_qualifier,
+            role_name=deploy_role_name(app, env),
+            max_session=Duration.hours(github.deploy_session_hours),
+            push_repositories=[repository_name(app, env, image) for image in github.image_sources],
+            extra_permissions=runtime_permissions,
+        )
 
 
 class GitHubOidcStage(Stage):
