@@ -1,10 +1,11 @@
-"""Rules that compute: Aurora Serverless v2 minimum capacity and the RDS Proxy on it."""
+"""Rules that compute: Aurora Serverless v2 minimum capacity, the RDS Proxy on it, and RDS
+Enhanced Monitoring's log data."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from cost.lines import Findings, LineKind, Period, plain_number
+from cost.lines import HOURS_PER_MONTH, Findings, LineKind, Period, plain_number
 from cost.prices import PriceId
 from cost.templates import Resource, Stack, literal_decimal
 
@@ -12,6 +13,13 @@ RDS_PROXY_MIN_ACU = Decimal(8)
 """RDS Proxy on Aurora Serverless v2 bills the target's ACUs, but never fewer than 8."""
 
 SERVERLESS_INSTANCE_CLASS = "db.serverless"
+
+ENHANCED_MONITORING_KIB_PER_SAMPLE = Decimal(12)
+"""Assumed size of one instance's Enhanced Monitoring sample in ``RDSOSMetrics``: about 2 KiB of
+OS counters plus the process list (some 50 processes of ~200 bytes on Aurora PostgreSQL). AWS
+documents no figure; the log group's ``IncomingBytes`` metric gives the real one."""
+KIB_PER_GB = Decimal(1024 * 1024)
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 
 
 def _cluster_of(instance: Resource, stack: Stack) -> Resource | None:
@@ -117,4 +125,41 @@ def db_proxy(resource: Resource, stack: Stack, found: Findings) -> None:
         PriceId.RDS_PROXY_SERVERLESS_ACU_HOUR,
         Period.HOUR,
         details=[f"billed: max(8-ACU minimum, {plain_number(total)} ACU of its targets)"],
+    )
+
+
+def _instances_of(cluster: Resource, stack: Stack) -> list[Resource]:
+    return [i for i in stack.of_type("AWS::RDS::DBInstance") if _cluster_of(i, stack) is cluster]
+
+
+def enhanced_monitoring(resource: Resource, stack: Stack, found: Findings) -> None:
+    """The OS metrics RDS writes to CloudWatch Logs for each monitored instance, billed as log
+    ingestion (``MonitoringInterval`` on an instance, or on a cluster for all its instances)."""
+    raw = resource.properties.get("MonitoringInterval")
+    interval = literal_decimal(raw) if raw is not None else Decimal(0)
+    if interval is None or interval < 0:
+        found.cannot_price(
+            resource, f"MonitoringInterval {raw!r} is not a literal number of seconds"
+        )
+        return
+    if interval == 0:
+        return
+    cluster_level = resource.type == "AWS::RDS::DBCluster"
+    count = len(_instances_of(resource, stack)) if cluster_level else 1
+    samples = SECONDS_PER_MONTH / interval
+    found.add(
+        LineKind.RDS_ENHANCED_MONITORING,
+        "Enhanced Monitoring (RDSOSMetrics logs)",
+        count * samples * ENHANCED_MONITORING_KIB_PER_SAMPLE / KIB_PER_GB,
+        "GB",
+        PriceId.LOGS_INGESTION_GB,
+        Period.MONTH,
+        details=[
+            f"{resource.logical_id}: "
+            + (f"{count} instance(s) x " if cluster_level else "")
+            + f"{plain_number(samples)} samples (every {plain_number(interval)} s) x "
+            f"{plain_number(ENHANCED_MONITORING_KIB_PER_SAMPLE)} KiB (assumed)"
+        ],
+        note="billed as log ingestion; plus its storage, 30 days by default (logs usage); "
+        "the free 5 GB of log data per account is not subtracted",
     )

@@ -30,6 +30,7 @@ class LineKind(StrEnum):
     INTERFACE_ENDPOINT = "interface_endpoint"
     AURORA_MIN_CAPACITY = "aurora_min_capacity"
     RDS_PROXY_MIN_CAPACITY = "rds_proxy_min_capacity"
+    RDS_ENHANCED_MONITORING = "rds_enhanced_monitoring"
     ALB = "alb"
     FARGATE_VCPU = "fargate_vcpu"
     FARGATE_MEMORY = "fargate_memory"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from cost.aurora import aurora_cluster, db_instance, db_proxy
+from cost.aurora import aurora_cluster, db_instance, db_proxy, enhanced_monitoring
 from cost.compute import app_runner_service, ec2_instance, ecs_service
 from cost.lines import Findings, LineKind, Period
 from cost.monitoring import alarm, canary
@@ -131,7 +131,9 @@ FLOOR_RULES: tuple[FloorRule, ...] = (
         detail=_endpoint_service,
     ),
     Special("AWS::RDS::DBCluster", aurora_cluster),
+    Special("AWS::RDS::DBCluster", enhanced_monitoring),  # cluster-level: all its instances
     Special("AWS::RDS::DBInstance", db_instance),
+    Special("AWS::RDS::DBInstance", enhanced_monitoring),
     Special("AWS::RDS::DBProxy", db_proxy),
     PerResource(
         "AWS::ElasticLoadBalancingV2::LoadBalancer",

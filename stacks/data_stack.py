@@ -60,6 +60,11 @@ class DataStack(PlatformStack):
                 removal_policy=removal_policy,
                 deletion_protection=env_config.retain_data,
                 rotation_subnets=network.app_subnets,
+                enhanced_monitoring_interval=(
+                    Duration.seconds(db.enhanced_monitoring_interval_seconds)
+                    if db.enhanced_monitoring_interval_seconds
+                    else None
+                ),
             ),
         )
         self.migrations = SchemaMigrations(

@@ -101,6 +101,22 @@ def test_waf_is_priced_only_where_a_web_acl_is_synthesized(
         assert (UsageKind.WAF_REQUESTS in usage) is env.config.web.waf
 
 
+def test_enhanced_monitoring_is_priced_where_the_config_turns_it_on(
+    shipped: dict[str, Estimate], synthesized: Synthesized
+) -> None:
+    for name, env in synthesized.envs.items():
+        lines = [
+            line for line in shipped[name].lines if line.kind is LineKind.RDS_ENHANCED_MONITORING
+        ]
+        assert bool(lines) is bool(env.config.database.enhanced_monitoring_interval_seconds), name
+    # prod: writer and reader every 60 s, 43,800 samples each of 12 KiB (assumed) at 0.50 USD/GB
+    (prod,) = [
+        line for line in shipped["prod"].lines if line.kind is LineKind.RDS_ENHANCED_MONITORING
+    ]
+    assert len(prod.details) == 2
+    assert prod.monthly_usd == Decimal("0.50")
+
+
 def test_json_round_trips_and_totals_are_the_sum_of_the_lines(
     shipped: dict[str, Estimate], synthesized: Synthesized
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cdk_constructs.web_runtime.fargate import CONTAINER_NAME
 from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE
 from stacks.config import APP_CONFIG, repository_name
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
@@ -188,7 +189,9 @@ def test_https_with_a_domain_else_plain_http(env: SynthesizedEnv) -> None:
 
 def container_of(web: dict[str, Any]) -> dict[str, Any]:
     _, task = only(web, "AWS::ECS::TaskDefinition")
-    (container,) = task["Properties"]["ContainerDefinitions"]
+    (container,) = [
+        c for c in task["Properties"]["ContainerDefinitions"] if c["Name"] == CONTAINER_NAME
+    ]
     return dict(container)
 
 

@@ -33,6 +33,7 @@ from cdk_constructs.vpc_function import closed_security_group
 
 POSTGRES_PORT = 5432
 MASTER_ROTATION = Duration.days(30)
+ENHANCED_MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 class AuroraPostgres(Construct):
@@ -134,6 +135,7 @@ class AuroraPostgres(Construct):
             "performance_insight_encryption_key": self.key,
             "performance_insight_retention": rds.PerformanceInsightRetention.DEFAULT,
         }
+        self.monitoring_role = self._monitoring_role(cluster_identifier)
         cluster = rds.DatabaseCluster(
             self,
             "Cluster",
@@ -171,6 +173,9 @@ class AuroraPostgres(Construct):
             parameter_group=parameter_group,
             cloudwatch_logs_exports=["postgresql"],
             **insights,
+            # Per instance (writer and readers), with this role, not CDK's implicit one.
+            monitoring_interval=props.enhanced_monitoring_interval,
+            monitoring_role=self.monitoring_role,
             backup=rds.BackupProps(retention=props.backup_retention),
             deletion_protection=props.deletion_protection,
             removal_policy=RemovalPolicy.SNAPSHOT if retained else RemovalPolicy.DESTROY,
@@ -196,6 +201,32 @@ class AuroraPostgres(Construct):
                 "environment's data is disposable and must be destroyable with its stack.",
             )
         return cluster
+
+    def _monitoring_role(self, cluster_identifier: str) -> iam.Role | None:
+        """The role Enhanced Monitoring writes OS metrics to CloudWatch Logs with, when it is on:
+        RDS's own policy, assumed by RDS monitoring for this account only (confused deputy)."""
+        if self._props.enhanced_monitoring_interval is None:
+            return None
+        role = iam.Role(
+            self,
+            "MonitoringRole",
+            assumed_by=iam.ServicePrincipal(
+                "monitoring.rds.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description=f"{cluster_identifier}: Enhanced Monitoring writes OS metrics to RDS* logs",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(ENHANCED_MONITORING_POLICY)
+            ],
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4",
+            "AWS's policy for Enhanced Monitoring: it only creates and writes the RDS* log "
+            "groups RDS monitoring needs, and AWS keeps it in step with the service.",
+            applies_to=f"Policy::arn:<AWS::Partition>:iam::aws:policy/{ENHANCED_MONITORING_POLICY}",
+        )
+        return role
 
     def _rotation(self) -> secretsmanager.SecretRotation:
         """The master secret's single-user rotation, where the data is retained."""

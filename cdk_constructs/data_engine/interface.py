@@ -49,6 +49,8 @@ class DataEngineProps:
     deletion_protection: bool
     rotation_subnets: ec2.SubnetSelection
     """Where the secret rotation function runs (it needs Secrets Manager, via NAT or endpoint)."""
+    enhanced_monitoring_interval: Duration | None = None
+    """How often RDS samples each instance's OS metrics into CloudWatch Logs; None is off."""
     database_name: str = "app"
     master_username: str = "platform_admin"
 

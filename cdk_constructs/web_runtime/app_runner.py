@@ -1,6 +1,11 @@
 """An App Runner service whose outbound traffic leaves through the VPC; secrets stay out of config.
 
 Built on the L1 ``aws_apprunner.Cfn*`` resources of aws-cdk-lib (no alpha package).
+
+Not locked down like the Fargate task (issue 15): App Runner's image configuration takes a port,
+variables, secrets and a start command, its instance configuration CPU, memory and a role; there
+is no user, read-only root filesystem, capability or noNewPrivileges setting. The image's own
+USER applies (non-root for the placeholder and the reference app); memory is the instance size.
 """
 
 from __future__ import annotations

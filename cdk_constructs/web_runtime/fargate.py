@@ -24,7 +24,8 @@ from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import CpuArchitecture, ProtectedKind
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
-from cdk_constructs.web_runtime.image import PublicImage, RepositoryImage
+from cdk_constructs.web_runtime.fargate_task import CONTAINER_NAME as CONTAINER_NAME
+from cdk_constructs.web_runtime.fargate_task import web_task
 from cdk_constructs.web_runtime.interface import (
     HTTPS_PORT,
     WebAlarm,
@@ -39,12 +40,7 @@ from cdk_constructs.web_runtime.rollout import Rollout
 HTTP_PORT = 80
 ACCESS_LOG_EXPIRY = Duration.days(90)
 CPU_TARGET_PERCENT = 60
-CONTAINER_NAME = "web"
 CONTAINER_INSIGHTS = "ECS/ContainerInsights"
-_ECS_ARCHITECTURE = {
-    CpuArchitecture.ARM64: ecs.CpuArchitecture.ARM64,
-    CpuArchitecture.X86_64: ecs.CpuArchitecture.X86_64,
-}
 
 
 @dataclass(frozen=True)
@@ -299,54 +295,10 @@ class FargateWebService(Construct):
             enable_fargate_capacity_providers=True,
         )
         self.cluster.node.add_dependency(self.insights_log_group)
-        self.task_definition = ecs.FargateTaskDefinition(
-            self,
-            "Task",
-            cpu=props.cpu,
-            memory_limit_mib=props.memory_mib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=_ECS_ARCHITECTURE[options.cpu_architecture],
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-        )
+        task = web_task(self, props, options.cpu_architecture)
+        self.task_definition, self.container, self.log_group = task
         self.runtime_role: iam.IRole = self.task_definition.task_role
         """The task role: what the app's code may call."""
-        image = props.image
-        self.log_group = retained_log_group(self, "LogGroup", settings=props)
-        self.container = self.task_definition.add_container(
-            CONTAINER_NAME,
-            image=(
-                ecs.ContainerImage.from_ecr_repository(image.repository, tag=image.tag)
-                if isinstance(image, RepositoryImage)
-                else ecs.ContainerImage.from_registry(image.name)
-            ),
-            command=list(image.command)
-            if isinstance(image, PublicImage) and image.command
-            else None,
-            port_mappings=[ecs.PortMapping(container_port=props.port)],
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=CONTAINER_NAME, log_group=self.log_group),
-            environment=dict(props.environment),
-            secrets={
-                secret.name: ecs.Secret.from_secrets_manager(secret.secret, secret.field)
-                for secret in props.secrets
-            },
-        )
-        execution_role = self.task_definition.execution_role
-        if isinstance(image, RepositoryImage) and execution_role is not None:
-            acknowledge(
-                execution_role,
-                "AwsSolutions-IAM5",
-                "ecr:GetAuthorizationToken has no resource-level permissions; the image pull "
-                "itself is scoped to the web repository.",
-                applies_to="Resource::*",
-            )
-        if props.environment:
-            acknowledge(
-                self.task_definition,
-                "AwsSolutions-ECS2",
-                "Only plain settings from config; every secret is injected through `secrets` "
-                "from Secrets Manager.",
-            )
         capacity = "FARGATE_SPOT" if options.spot else "FARGATE"
         return ecs.FargateService(
             self,

@@ -116,6 +116,7 @@ APP_CONFIG = AppConfig(
                 readers=1,
                 proxy=True,
                 backup_retention_days=30,
+                enhanced_monitoring_interval_seconds=60,
             ),
             api=ApiConfig(
                 memory_mb=1024,

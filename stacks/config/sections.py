@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from cdk_constructs.data_engine.choices import DatabaseEngine
 from cdk_constructs.options import CpuArchitecture, Image, InterfaceEndpoint, NatMode, WebRuntime
-from stacks.config.constraints import BY_VALUE, Unit, refuse
+from stacks.config.constraints import BY_VALUE, Rule, Unit, refuse
 from stacks.config.model import section
 from stacks.config.rules import (
     DOMAIN,
@@ -58,6 +58,18 @@ class RegistryConfig:
     """How many tagged images each repository keeps (older ones expire)."""
 
 
+ENHANCED_MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
+"""The seconds RDS takes for ``MonitoringInterval`` besides 0 (off)."""
+ENHANCED_MONITORING_INTERVAL = Rule(
+    f"0 (off) or one of {', '.join(map(str, ENHANCED_MONITORING_INTERVALS))} seconds",
+    lambda seconds: (
+        None
+        if seconds == 0 or seconds in ENHANCED_MONITORING_INTERVALS
+        else f"{seconds} is not an RDS Enhanced Monitoring interval"
+    ),
+)
+
+
 @section
 class DatabaseConfig:
     """The database of one environment: today Aurora PostgreSQL Serverless v2 and its RDS
@@ -82,6 +94,10 @@ class DatabaseConfig:
     keeps connections open so the cluster never pauses, and bills 8 ACUs minimum."""
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
     """Days of automated backups (point-in-time restore)."""
+    enhanced_monitoring_interval_seconds: Annotated[int, ENHANCED_MONITORING_INTERVAL] = 0
+    """Seconds between the OS metrics Enhanced Monitoring samples on each instance, 0 for off.
+    RDS writes them to the account's ``RDSOSMetrics`` log group (kept 30 days), billed as
+    CloudWatch Logs ingestion per instance: shorter intervals cost more (``make cost``)."""
 
     @model_validator(mode="after")
     def _capacity_rules(self) -> Self:
