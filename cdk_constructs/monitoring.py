@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from cdk_constructs.backup import PROTECTED_TYPES
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.web_runtime.interface import WebRuntimeService
@@ -22,6 +23,10 @@ PERIOD = Duration.minutes(5)
 SESSION_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
 """The DynamoDB ``Operation`` dimension values of what the web tier does with sessions."""
 CANARY_ALARM = "CanaryFailed"
+BACKUP_PERIOD = Duration.hours(1)
+BACKUP_JOB_FAILURES = ("NumberOfBackupJobsFailed", "NumberOfBackupJobsExpired")
+"""A failed job, and one that never started in its window: either way no recovery point."""
+RESTORE_JOB_FAILURES = ("NumberOfRestoreJobsFailed",)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class MonitoringProps:
     function_timeout: Duration
     database: DataEngine
     sessions: dynamodb.ITableV2
+    backups: bool = False
+    """The data tier has AWS Backup (``backup.active``): alarm on failed backup and restore
+    jobs."""
 
 
 class PlatformMonitoring(Construct):
@@ -133,6 +141,9 @@ class PlatformMonitoring(Construct):
             "DynamoSystemErrors", table_errors, limits.dynamodb_system_errors, "session errors"
         )
 
+        if props.backups:
+            self._backup_alarms()
+
         web_sources = props.web.alarm_sources(limits, period=PERIOD)
         for source in web_sources:
             self._alarm(source.id_, source.metric, source.threshold, source.what)
@@ -178,6 +189,37 @@ class PlatformMonitoring(Construct):
             "7. DynamoDB sessions",
             graph("Throttles / system errors", table_throttles, table_errors),
         )
+
+    def _backup_alarms(self) -> None:
+        """One alarm on failed backup jobs, one on failed restore jobs (the restore test's).
+
+        ``AWS/Backup`` metrics, by ``ResourceType``: each environment has its own account, so
+        the cluster's and table's types are this environment's jobs. CloudWatch alarms rather
+        than EventBridge rules: the alerts topic and its key admit this account's alarms only.
+        """
+        for id_, names, what in (
+            ("BackupJobsFailed", BACKUP_JOB_FAILURES, "failed or expired backup jobs"),
+            ("RestoreJobsFailed", RESTORE_JOB_FAILURES, "failed restore (test) jobs"),
+        ):
+            metrics: dict[str, cloudwatch.IMetric] = {
+                f"m{index}": cloudwatch.Metric(
+                    namespace="AWS/Backup",
+                    metric_name=name,
+                    dimensions_map={"ResourceType": resource_type},
+                    statistic="Sum",
+                    period=BACKUP_PERIOD,
+                )
+                for index, (name, resource_type) in enumerate(
+                    (name, resource_type) for name in names for resource_type in PROTECTED_TYPES
+                )
+            }
+            total = cloudwatch.MathExpression(
+                expression=" + ".join(f"FILL({metric_id}, 0)" for metric_id in metrics),
+                using_metrics=metrics,
+                label=what,
+                period=BACKUP_PERIOD,
+            )
+            self._alarm(id_, total, 1, what)
 
     def _alarm(
         self, id_: str, metric: cloudwatch.IMetric, threshold: float, what: str

@@ -44,6 +44,7 @@ USAGE_TYPES = frozenset(
         "AWS::Route53::RecordSet",  # queries (alias queries to AWS resources are free)
         "AWS::AppRunner::ObservabilityConfiguration",  # X-Ray traces
         "AWS::CloudFormation::CustomResource",
+        "AWS::Backup::BackupVault",  # backup storage per GB-month, restores per GB
     }
 )
 """Billed by use: the usage rules list their unit prices where they exist."""
@@ -62,6 +63,9 @@ FREE_TYPES = frozenset(
         "AWS::ApplicationAutoScaling::ScalingPolicy",
         "AWS::AppRunner::AutoScalingConfiguration",  # read by the App Runner rule
         "AWS::AppRunner::VpcConnector",
+        "AWS::Backup::BackupPlan",  # its jobs bill as storage in the vault
+        "AWS::Backup::BackupSelection",
+        "AWS::Backup::RestoreTestingPlan",  # priced per job on its selections
         "AWS::CDK::Metadata",
         "AWS::CertificateManager::Certificate",  # public certificates
         "AWS::Cognito::UserPoolDomain",

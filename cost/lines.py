@@ -40,6 +40,7 @@ class LineKind(StrEnum):
     WAF_WEB_ACL = "waf_web_acl"
     WAF_RULES = "waf_rules"
     CANARY_RUNS = "canary_runs"
+    BACKUP_RESTORE_TESTS = "backup_restore_tests"
     SECRETS = "secrets"
     KMS_KEYS = "kms_keys"
     ALARMS_STANDARD = "alarms_standard"
@@ -141,6 +142,26 @@ class Findings:
                 note=note,
             )
         )
+
+    def add_runs(
+        self,
+        resource: Resource,
+        schedule: str,
+        runs: Decimal | None,
+        line: tuple[LineKind, str, str, PriceId],
+        *,
+        expected: str,
+        details: Sequence[str] = (),
+        note: str | None = None,
+    ) -> None:
+        """``runs`` a month of a scheduled resource as a line ``(kind, description, unit,
+        price)``, or ``resource`` refused when ``runs`` is None: its ``schedule`` is not
+        ``expected`` (the kind of expression the model counts)."""
+        if runs is None:
+            self.cannot_price(resource, f"schedule {schedule!r} is not {expected}")
+            return
+        kind, description, unit, price = line
+        self.add(kind, description, runs, unit, price, Period.RUN, details=details, note=note)
 
     def cannot_price(self, resource: Resource, reason: str) -> None:
         self.unpriced.append(Unpriced(resource.stack, resource.logical_id, resource.type, reason))

@@ -42,17 +42,12 @@ def _canary_database_time(resource: Resource) -> str:
 def canary(resource: Resource, stack: Stack, found: Findings) -> None:
     """Its runs a month, from a rate() schedule."""
     expression = str((resource.properties.get("Schedule") or {}).get("Expression", ""))
-    runs = runs_per_month(expression)
-    if runs is None:
-        found.cannot_price(resource, f"schedule {expression!r} is not a rate() expression")
-        return
-    found.add(
-        LineKind.CANARY_RUNS,
-        "Synthetics canary runs",
-        runs,
-        "run",
-        PriceId.SYNTHETICS_CANARY_RUN,
-        Period.RUN,
+    found.add_runs(
+        resource,
+        expression,
+        runs_per_month(expression),
+        (LineKind.CANARY_RUNS, "Synthetics canary runs", "run", PriceId.SYNTHETICS_CANARY_RUN),
+        expected="a rate() expression",
         details=[expression, _canary_database_time(resource)],
         note="plus the canary's Lambda, S3 artifacts and logs (usage)",
     )

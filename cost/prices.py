@@ -83,6 +83,9 @@ class PriceId(StrEnum):
     DATA_TRANSFER_OUT_GB = "data_transfer_out_gb"
     SNS_EMAIL_100K = "sns_email_100k"
     ROUTE53_QUERIES_MILLION = "route53_queries_million"
+    BACKUP_RESTORE_TEST = "backup_restore_test"
+    DYNAMODB_BACKUP_GB_MONTH = "dynamodb_backup_gb_month"
+    AURORA_SNAPSHOT_GB_MONTH = "aurora_snapshot_gb_month"
 
 
 class PriceFileError(ValueError):

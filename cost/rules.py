@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from cost.aurora import aurora_cluster, db_instance, db_proxy, enhanced_monitoring
+from cost.backup import restore_test
 from cost.compute import app_runner_service, ec2_instance, ecs_service
 from cost.lines import Findings, LineKind, Period
 from cost.monitoring import alarm, canary
@@ -176,6 +177,7 @@ FLOOR_RULES: tuple[FloorRule, ...] = (
     ),
     Special("AWS::WAFv2::WebACL", _paid_rule_groups),
     Special("AWS::Synthetics::Canary", canary),  # runs whether or not anyone visits
+    Special("AWS::Backup::RestoreTestingSelection", restore_test),  # per run of its plan
     PerItem(
         "AWS::SecretsManager::Secret",
         LineKind.SECRETS,

@@ -36,6 +36,7 @@ class UsageKind(StrEnum):
     AURORA_IO_OPTIMIZED_STORAGE = "aurora_io_optimized_storage"
     AURORA_ACU_ABOVE_MINIMUM = "aurora_acu_above_minimum"
     RDS_PROXY_ABOVE_MINIMUM = "rds_proxy_above_minimum"
+    BACKUP_STORAGE = "backup_storage"
     ALB_LCU = "alb_lcu"
     FARGATE_ABOVE_MINIMUM = "fargate_above_minimum"
     APP_RUNNER_ACTIVE = "app_runner_active"
@@ -245,6 +246,12 @@ USAGE_RULES: tuple[UsageRule, ...] = (
         "RDS Proxy ACU-hours above its 8-ACU minimum",
         (PriceId.RDS_PROXY_SERVERLESS_ACU_HOUR,),
         has("AWS::RDS::DBProxy"),
+    ),
+    UsageRule(
+        UsageKind.BACKUP_STORAGE,
+        "AWS Backup storage: Aurora snapshots, DynamoDB backups",
+        (PriceId.AURORA_SNAPSHOT_GB_MONTH, PriceId.DYNAMODB_BACKUP_GB_MONTH),
+        has("AWS::Backup::BackupVault"),
     ),
     UsageRule(
         UsageKind.ALB_LCU,

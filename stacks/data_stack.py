@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from aws_cdk import CfnResource, Duration
+from aws_cdk import aws_rds as rds
 
+from cdk_constructs.backup import DataBackup, DataBackupProps
 from cdk_constructs.data_engine.factory import create_data_engine
 from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
 from cdk_constructs.network import Network
@@ -89,6 +91,7 @@ class DataStack(PlatformStack):
 
         if env_config.retain_data:
             self._guard_deletion_protection()
+        self.backup = self._backup() if env_config.backup.active(env_config.retain_data) else None
 
         endpoint = (
             f"{self.database.family.label} endpoint for clients (the proxy when there is one)"
@@ -98,6 +101,32 @@ class DataStack(PlatformStack):
             ("DatabaseEndpoint", self.database.endpoint, endpoint),
             ("DatabaseSecretArn", self.database.secret.secret_arn, master),
             ("SessionTableName", self.sessions.table_name),
+        )
+        if self.backup is not None:
+            self.add_outputs(
+                ("BackupVaultName", self.backup.vault.backup_vault_name, "AWS Backup vault"),
+                ("BackupRoleArn", self.backup.role.role_arn, "Role for start-restore-job"),
+            )
+
+    def _backup(self) -> DataBackup:
+        """AWS Backup of the cluster and the table; the restore test places the restored
+        cluster where the cluster itself is (its subnet group, security groups and zones)."""
+        cluster = cast(rds.CfnDBCluster, self.database.identity.resource)
+        if cluster.db_subnet_group_name is None or cluster.vpc_security_group_ids is None:
+            raise AssertionError("the database cluster has no subnet group or security groups")
+        return DataBackup(
+            self,
+            "Backup",
+            props=DataBackupProps(
+                name=self.resource_prefix,
+                config=self.env_config.backup,
+                cluster_arn=self.database.identity.arn,
+                table_arn=self.sessions.table_arn,
+                db_subnet_group_name=cluster.db_subnet_group_name,
+                db_security_group_ids=cluster.vpc_security_group_ids,
+                availability_zones=self.env_config.availability_zones,
+                removal_policy=self.removal_policy,
+            ),
         )
 
     def _guard_deletion_protection(self) -> None:

@@ -60,5 +60,6 @@ class OpsStack(PlatformStack):
                 function_timeout=Duration.seconds(env_config.api.timeout_seconds),
                 database=data.database,
                 sessions=data.sessions,
+                backups=data.backup is not None,
             ),
         )

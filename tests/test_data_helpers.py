@@ -93,7 +93,12 @@ def subnet_group_of(env: SynthesizedEnv, subnet_ids: list[Any]) -> set[str]:
 
 
 def key_id(env: SynthesizedEnv) -> str:
-    logical_id, key = only(env.data_json, "AWS::KMS::Key")
+    """The database's key: the one its cluster's storage is encrypted with (the data stack may
+    hold others, e.g. the backup vault's)."""
+    _, cluster = cluster_of(env)
+    logical_id: str = cluster["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+    key = env.data_json["Resources"][logical_id]
+    assert key["Type"] == "AWS::KMS::Key"
     assert key["Properties"]["EnableKeyRotation"] is True
     return logical_id
 

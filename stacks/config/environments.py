@@ -12,6 +12,7 @@ from cdk_constructs.options import Image, InterfaceEndpoint, NatMode
 from stacks.config.schema import AppConfig, EnvironmentConfig
 from stacks.config.sections import (
     ApiConfig,
+    BackupConfig,
     DatabaseConfig,
     GitHubConfig,
     NetworkConfig,
@@ -139,6 +140,9 @@ APP_CONFIG = AppConfig(
                 canary_interval_minutes=5,
             ),
             registry=RegistryConfig(keep_tagged_images=50),
+            # Daily AWS Backup points kept 35 days, restore-tested every Monday (README:
+            # Backups and restore); dev and staging follow retain_data (off).
+            backup=BackupConfig(enabled=True, retention_days=35, restore_test=True),
         ),
     ),
 )

@@ -66,8 +66,12 @@ class EnvironmentConfig:
     """The ECR section (fields below)."""
     alarms: sections.AlarmThresholds = field(default_factory=sections.AlarmThresholds)
     """The alarm thresholds (fields below)."""
+    backup: sections.BackupConfig = field(default_factory=sections.BackupConfig)
+    """The AWS Backup section (fields below)."""
 
-    @field_validator("network", "database", "api", "web", "registry", "alarms", mode="wrap")
+    @field_validator(
+        "network", "database", "api", "web", "registry", "alarms", "backup", mode="wrap"
+    )
     @classmethod
     def _sections(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         return check_sections(value, handler)
@@ -75,6 +79,12 @@ class EnvironmentConfig:
     @model_validator(mode="after")
     def _environment_rules(self) -> Self:
         check_zones(self.region, self.availability_zones)
+        if self.backup.enabled and not self.retain_data:
+            raise refuse(
+                "a backup vault holding recovery points cannot be deleted with its stack",
+                "enabled=True with retain_data=True, or enabled=False/None",
+                field="backup.enabled",
+            )
         web = self.web
         plain_http = web.domain_name is None and not runtime_spec(web.runtime).https_without_domain
         if plain_http and self.retain_data and not web.allow_plain_http:

@@ -1,6 +1,6 @@
-"""The sections of an environment (network, database, api, web, registry, alarms) and the app's
-GitHub section. A field's annotation holds its type and range (or rule), its docstring what it
-means; the README's configuration tables are generated from both."""
+"""The sections of an environment (network, database, api, web, registry, backup, alarms) and
+the app's GitHub section. A field's annotation holds its type and range (or rule), its docstring
+what it means; the README's configuration tables are generated from both."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from stacks.config.rules import (
     REPOSITORY,
     VPC_CIDR,
     is_relative_folder,
+    matching,
 )
 from stacks.config.runtimes import runtime_spec
 
@@ -249,6 +250,71 @@ class WebConfig:
                 "the zone that contains domain_name",
                 field="hosted_zone_name",
             )
+
+
+MAX_BACKUP_DAYS = 36500
+"""The longest retention AWS Backup and its Vault Lock take (100 years)."""
+BACKUP_CRON = matching(
+    r"^cron\(\S+( \S+){5}\)$",
+    "not a six-field cron expression",
+    "cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 5 ? * MON *)",
+)
+BackupDays = Annotated[int, Field(ge=1, le=MAX_BACKUP_DAYS)]
+
+
+@section
+class BackupConfig:
+    """AWS Backup of the cluster and the session table into an encrypted vault, and a restore
+    test that proves the latest recovery points restore (``make cost``: vault key, storage,
+    restore tests)."""
+
+    enabled: bool | None = None
+    """Back up the data tier; None follows ``retain_data`` (on in prod). Needs ``retain_data``:
+    a vault that holds recovery points cannot be deleted with its stack."""
+    retention_days: BackupDays = 35
+    """Days each daily recovery point is kept."""
+    vault_lock: bool = False
+    """Lock the vault in governance mode (no one deletes a recovery point before
+    ``min_retention_days``, nor keeps one past ``max_retention_days``); compliance mode is
+    irreversible, so it is left to an operator (README: Backups and restore)."""
+    min_retention_days: BackupDays = 7
+    """With ``vault_lock``: the shortest retention the vault accepts, at most
+    ``retention_days``."""
+    max_retention_days: BackupDays | None = None
+    """With ``vault_lock``: the longest retention the vault accepts (None: no maximum), at least
+    ``retention_days``."""
+    restore_test: bool = True
+    """Restore the latest recovery points on ``restore_test_schedule`` and check them; AWS
+    Backup deletes what it restored after ``restore_test_validation_hours``."""
+    restore_test_schedule: Annotated[str, BACKUP_CRON] = "cron(0 5 ? * MON *)"
+    """When the restore test runs (UTC)."""
+    restore_test_validation_hours: Annotated[int, Field(ge=1, le=168)] = 4
+    """Hours the restored resources are kept for validation before AWS Backup deletes them."""
+
+    def active(self, retain_data: bool) -> bool:
+        """Whether the environment gets backups: ``enabled``, or ``retain_data`` when None."""
+        return retain_data if self.enabled is None else self.enabled
+
+    @model_validator(mode="after")
+    def _lock_rules(self) -> Self:
+        if not self.vault_lock:
+            return self
+        if self.min_retention_days > self.retention_days:
+            raise refuse(
+                f"{self.min_retention_days} is above retention_days {self.retention_days}: "
+                "the locked vault would fail every backup job",
+                "min_retention_days <= retention_days",
+                field="min_retention_days",
+            )
+        highest = self.max_retention_days
+        if highest is not None and highest < self.retention_days:
+            raise refuse(
+                f"{highest} is below retention_days {self.retention_days}: the locked vault "
+                "would fail every backup job",
+                "max_retention_days >= retention_days, or None",
+                field="max_retention_days",
+            )
+        return self
 
 
 @section
