@@ -63,7 +63,13 @@ def test_alb_is_public_and_admits_only_its_listener_ports_from_the_allowed_cidrs
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"
     ] == {"SSEAlgorithm": "AES256"}
-    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 90
+    # SSE-S3 is the only encryption ALB log delivery takes (EXCEPTIONS.md). Versioned, so a
+    # deleted log stays recoverable as long again; no version outlives its 90 days for long.
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 90
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     policies = [
         policy["Properties"]["PolicyDocument"]["Statement"]
         for policy in resources(web, "AWS::S3::BucketPolicy").values()

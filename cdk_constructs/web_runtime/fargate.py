@@ -91,7 +91,16 @@ class FargateWebService(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
+            # Versioned: a deleted or overwritten log stays recoverable for as long again (an
+            # audit trail); the expiration of a current version also clears its delete marker.
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=ACCESS_LOG_EXPIRY,
+                    noncurrent_version_expiration=ACCESS_LOG_EXPIRY,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
             removal_policy=props.removal_policy,
             auto_delete_objects=props.removal_policy == RemovalPolicy.DESTROY,
         )
