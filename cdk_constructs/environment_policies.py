@@ -6,12 +6,14 @@ from typing import Any
 
 import jsii
 from aws_cdk import Aspects, CfnDeletionPolicy, CfnResource, IAspect, RemovalPolicy, Stack, Stage
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
 from cdk_constructs.logging import FunctionLogGroups
-from cdk_constructs.tree_reads import ConstructTree, node_key
+from cdk_constructs.tree_reads import ConstructTree, node_key, resource_type
 
+LOG_GROUP_TYPE = "AWS::Logs::LogGroup"
 RETAIN = "Retain"
 """``CfnDeletionPolicy.RETAIN`` as a resolved template (and so ``Stack.resolve``) spells it."""
 
@@ -19,7 +21,9 @@ RETAIN = "Retain"
 class EnvironmentPolicies(Construct):
     """Does, in one pass at synth time, what the aspects ``FunctionLogGroups`` and then
     ``RetainExceptOnCreate`` do when added to the scope this is created in, to the same
-    templates.
+    templates; then gives every log group a name under ``log_group_prefix`` where it has none
+    (``<prefix>/<tier>/<logical id>``: a replaced group gets a new name) and ``log_key``
+    where it has no key, so the key's policy can name the groups it admits.
 
     Why: CDK calls an aspect once per construct, and from Python each call, and each property
     the aspect reads, is a round trip to node (see ``tree_reads``): the two aspects cost ~1,700
@@ -37,9 +41,13 @@ class EnvironmentPolicies(Construct):
         *,
         retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        log_group_prefix: str,
+        log_key: kms.IKey | None,
     ) -> None:
         super().__init__(scope, id_)
         self.log_groups = FunctionLogGroups(retention=retention, removal_policy=removal_policy)
+        self.log_group_prefix = log_group_prefix
+        self.log_key = log_key
         self._applied = False
         Aspects.of(self).add(_ApplyWhenVisited(self))
 
@@ -57,9 +65,30 @@ class EnvironmentPolicies(Construct):
         for resource in resources:
             self._apply_to(resource, options, retained)
         known = {node_key(resource) for resource in resources}
-        for resource in _resources_of(scope):
+        every = _resources_of(scope)
+        for resource in every:
             if node_key(resource) not in known:
                 self._apply_to(resource, options, retained)
+        for resource in every:
+            if resource_type(resource) == LOG_GROUP_TYPE:
+                self._name_and_encrypt(resource)
+
+    def _name_and_encrypt(self, group: CfnResource) -> None:
+        """A fixed name under the prefix and the key, unless the group has its own."""
+        stack = Stack.of(group)
+        if isinstance(group, logs.CfnLogGroup):
+            name, key = group.log_group_name, group.kms_key_id
+        else:  # a group of a CDK core construct (a raw CfnResource)
+            properties = group._cfn_properties
+            name, key = properties.get("LogGroupName"), properties.get("KmsKeyId")
+        if name is None or stack.resolve(name) is None:  # L2s hold a lazy physical name
+            logical_id = stack.resolve(stack.get_logical_id(group))
+            tier = stack.node.id.lower()
+            group.add_property_override(
+                "LogGroupName", f"{self.log_group_prefix}/{tier}/{logical_id}"
+            )
+        if key is None and self.log_key is not None:
+            group.add_property_override("KmsKeyId", self.log_key.key_arn)
 
     def _apply_to(
         self, resource: CfnResource, options: dict[str, Any], retained: dict[str, bool]

@@ -9,6 +9,7 @@ from aws_cdk import ArnFormat, CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -107,7 +108,11 @@ class HealthCanary(Construct):
         artifact_retention: Duration,
         removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
+        artifacts_key: kms.IKey,
+        log_key: kms.IKey | None = None,
     ) -> None:
+        """``artifacts_key`` encrypts the artifacts (SSE-KMS, with an S3 bucket key);
+        ``log_key``, which must admit the function's log group, encrypts that group."""
         _check(canary_name, interval, artifact_retention)
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -119,7 +124,9 @@ class HealthCanary(Construct):
         self.artifacts_bucket = s3.Bucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=artifacts_key,
+            bucket_key_enabled=True,
             enforce_ssl=True,
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
@@ -195,7 +202,8 @@ class HealthCanary(Construct):
             artifacts_bucket_location=synthetics.ArtifactsBucketLocation(
                 bucket=self.artifacts_bucket, prefix=self.artifacts_prefix
             ),
-            artifact_s3_encryption_mode=synthetics.ArtifactsEncryptionMode.S3_MANAGED,
+            artifact_s3_encryption_mode=synthetics.ArtifactsEncryptionMode.KMS,
+            artifact_s3_kms_key=artifacts_key,
             success_retention_period=retention,
             failure_retention_period=retention,
             # Synthetics' function and layers are useless without the canary: delete with it.
@@ -211,6 +219,7 @@ class HealthCanary(Construct):
             name_pattern=f"/aws/lambda/cwsyn-{canary_name}-*",
             retention=log_retention,
             removal_policy=removal_policy,
+            key=log_key,
         )
 
         self._acknowledge_findings(stack, function_logs)
@@ -273,6 +282,14 @@ class HealthCanary(Construct):
                     f"AwsSolutions-IAM5[Resource::{nag_text(stack, function_logs)}]",
                     "The log group of the function Synthetics creates for this canary: its name "
                     "ends in an id Synthetics generates.",
+                ),
+                *(
+                    (
+                        f"AwsSolutions-IAM5[Action::kms:{action}*]",
+                        "CDK's Canary grants its role the artifact key's encrypt and decrypt "
+                        "actions, on that one key, for the SSE-KMS artifact uploads.",
+                    )
+                    for action in ("GenerateDataKey", "ReEncrypt")
                 ),
             ],
         )

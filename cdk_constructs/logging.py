@@ -1,6 +1,7 @@
 """Helpers for CloudWatch Logs settings shared by every tier."""
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import jsii
 from aws_cdk import ArnFormat, CfnResource, IAspect, RemovalPolicy, Stack, Token
@@ -62,48 +63,38 @@ def days_of(retention: logs.RetentionDays) -> int:
     raise ValueError(f"{retention} has no number of days (infinite retention is not allowed)")
 
 
-def encrypted_log_group(
-    scope: Construct,
-    id_: str,
-    *,
-    log_group_name: str,
-    key: kms.IKey,
-    retention: logs.RetentionDays,
-    removal_policy: RemovalPolicy,
-) -> logs.LogGroup:
-    """A log group with a fixed name, encrypted with ``key``.
+LOGS_KEY_ACTIONS = (
+    "kms:Encrypt*",
+    "kms:Decrypt*",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:Describe*",
+)
+"""What CloudWatch Logs needs of a key that encrypts a log group (Encrypt log data in CloudWatch
+Logs using AWS KMS, https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
 
-    The key policy lets CloudWatch Logs use the key for this one log group only (its ARN is the
-    encryption context), which is why the name is fixed rather than generated.
-    """
-    stack = Stack.of(scope)
-    log_group_arn = stack.format_arn(
-        service="logs",
-        resource="log-group",
-        resource_name=log_group_name,
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
+
+def admit_log_groups(key: kms.IKey, *, name_patterns: Sequence[str]) -> None:
+    """Let CloudWatch Logs of the key's region use ``key`` for the log groups whose names match
+    ``name_patterns`` (``*`` wildcards) in the key's account, and no others: the encryption
+    context CloudWatch Logs passes is the group's ARN."""
+    stack = Stack.of(key)
+    arns = [
+        stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=pattern,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for pattern in name_patterns
+    ]
     key.add_to_resource_policy(
         iam.PolicyStatement(
             principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-            actions=[
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-            ],
+            actions=list(LOGS_KEY_ACTIONS),
             resources=["*"],
-            conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": arns}},
         )
-    )
-    return logs.LogGroup(
-        scope,
-        id_,
-        log_group_name=log_group_name,
-        encryption_key=key,
-        retention=retention,
-        removal_policy=removal_policy,
     )
 
 
@@ -175,10 +166,12 @@ class FunctionLogGroups:
             assert isinstance(managed_group, logs.CfnLogGroup)
             managed_group.retention_in_days = days_of(self.retention)
             managed_group.apply_removal_policy(self.removal_policy)
-            # Named /aws/lambda/<function> (where the function logs by default), so it refers to
-            # the function and is created after it, in parallel with the custom resources that
-            # invoke it. If one runs first, Lambda creates the group and the stack's create
-            # fails with AlreadyExists (aws-cdk#667): they wait for the group.
+            # CDK names it /aws/lambda/<function>, a name the environment's key cannot know in
+            # advance: it is renamed like every group (EnvironmentPolicies) and the function
+            # logs there by its logging config. The custom resources that invoke the function
+            # still wait for the group, so no run ever precedes it (aws-cdk#667).
+            managed_group.log_group_name = None
+            resource.add_property_override("LoggingConfig.LogGroup", managed.log_group_name)
             for invoker in custom_resources_invoking(resource):
                 invoker.node.add_dependency(managed_group)
             return managed_group
@@ -228,9 +221,12 @@ class ImplicitLogGroup(Construct):
         name_pattern: str,
         retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        key: kms.IKey | None = None,
     ) -> None:
         """``name_pattern``: a literal pattern of ``log_group_name`` ending in ``*`` where the
-        deploy-time id goes (e.g. ``/aws/lambda/cwsyn-web-health-*``); the policy names it."""
+        deploy-time id goes (e.g. ``/aws/lambda/cwsyn-web-health-*``); the policy names it.
+        ``key``: a KMS key that admits the group (``admit_log_groups``), associated with it
+        whether the group was made here or by the service before."""
         super().__init__(scope, id_)
         if Token.is_unresolved(name_pattern) or not name_pattern.endswith("*"):
             raise ValueError(f"name pattern {name_pattern!r}: a literal ending in '*'")
@@ -244,6 +240,7 @@ class ImplicitLogGroup(Construct):
                         "logs:CreateLogGroup",
                         "logs:PutRetentionPolicy",
                         "logs:DeleteLogGroup",
+                        *(["logs:AssociateKmsKey"] if key is not None else []),
                     ],
                     resources=[resource],
                 )
@@ -273,22 +270,36 @@ class ImplicitLogGroup(Construct):
             policy=policy,
             install_latest_aws_sdk=False,
         )
-        retain = cr.AwsSdkCall(
-            service="CloudWatchLogs",
-            action="putRetentionPolicy",
-            parameters={"logGroupName": log_group_name, "retentionInDays": days_of(retention)},
-            physical_resource_id=cr.PhysicalResourceId.of(f"{log_group_name}-retention"),
+
+        def setting(id_: str, action: str, parameters: dict[str, Any]) -> cr.AwsCustomResource:
+            """One call on the group once it exists, made again on each update."""
+            call = cr.AwsSdkCall(
+                service="CloudWatchLogs",
+                action=action,
+                parameters={"logGroupName": log_group_name, **parameters},
+                physical_resource_id=cr.PhysicalResourceId.of(f"{log_group_name}-{id_.lower()}"),
+            )
+            custom_resource = cr.AwsCustomResource(
+                self,
+                id_,
+                on_create=call,
+                on_update=call,
+                policy=policy,
+                install_latest_aws_sdk=False,
+            )
+            custom_resource.node.add_dependency(create)
+            return custom_resource
+
+        self.retention = setting(
+            "Retention", "putRetentionPolicy", {"retentionInDays": days_of(retention)}
         )
-        self.retention = cr.AwsCustomResource(
-            self,
-            "Retention",
-            on_create=retain,
-            on_update=retain,
-            policy=policy,
-            install_latest_aws_sdk=False,
+        self.encryption = (
+            setting("Encryption", "associateKmsKey", {"kmsKeyId": key.key_arn})
+            if key is not None
+            else None
         )
-        self.retention.node.add_dependency(create)
-        for custom_resource in (create, self.retention):
+        settings = [create, self.retention, *([self.encryption] if self.encryption else [])]
+        for custom_resource in settings:
             acknowledge(
                 custom_resource,
                 "AwsSolutions-IAM5",

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.keys import rotating_key
-from cdk_constructs.logging import encrypted_log_group
 from cdk_constructs.nag import acknowledge_all
 from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
 
@@ -29,9 +28,9 @@ class Network(Construct):
     """A VPC with public, app (private with egress) and db (isolated) subnets in two AZs.
 
     Secure by default: every app subnet has a default route out in every NAT mode; all traffic
-    is recorded by flow logs into a KMS-encrypted log group written by a role that can write to
-    that group only; interface endpoints admit HTTPS from inside the VPC only; the default
-    security group admits and emits nothing.
+    is recorded by flow logs into a log group encrypted with ``flow_log_key`` (which must admit
+    it), written by a role that can write to that group only; interface endpoints admit HTTPS
+    from inside the VPC only; the default security group admits and emits nothing.
     """
 
     def __init__(
@@ -45,6 +44,7 @@ class Network(Construct):
         interface_endpoints: Sequence[InterfaceEndpoint] = (),
         flow_log_retention: logs.RetentionDays,
         flow_log_group_name: str,
+        flow_log_key: kms.IKey,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id_)
@@ -101,17 +101,11 @@ class Network(Construct):
         self.public_subnets = ec2.SubnetSelection(subnet_group_name=SubnetGroup.PUBLIC)
 
         # --- flow logs: ALL traffic, encrypted, retained with the data policy -------------------
-        self.flow_log_key = rotating_key(
-            self,
-            "FlowLogKey",
-            description=f"Encrypts the VPC flow log group {flow_log_group_name}",
-            removal_policy=removal_policy,
-        )
-        self.flow_log_group = encrypted_log_group(
+        self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogGroup",
             log_group_name=flow_log_group_name,
-            key=self.flow_log_key,
+            encryption_key=flow_log_key,
             retention=flow_log_retention,
             removal_policy=removal_policy,
         )

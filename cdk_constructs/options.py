@@ -108,6 +108,14 @@ class Image(StrEnum):
     on Fargate, linux/amd64 on Fargate Spot and App Runner)."""
 
 
+class ComplianceProfile(StrEnum):
+    """An extra cdk-nag rule pack an environment is checked against at synth."""
+
+    NONE = "none"
+    NIST_800_53_R5 = "nist-800-53-r5"
+    """cdk-nag's NIST 800-53 rev. 5 pack (``NIST80053R5Checks``)."""
+
+
 class ProtectedKind(StrEnum):
     """Deletion-protected resource types whose protection a failed first create must lift
     (``CreateRollbackGuard``; the guard function has the same names)."""

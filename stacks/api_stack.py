@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_cdk import CfnResource, Duration, SecretValue
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
@@ -64,7 +65,10 @@ class ApiStack(PlatformStack):
     TIER = Tier.API
     SUMMARY = "API tier (function, API, Cognito)"
 
-    def __init__(self, stage: PlatformStage, *, network: Network, database: DataEngine) -> None:
+    def __init__(
+        self, stage: PlatformStage, *, network: Network, database: DataEngine, key: kms.IKey
+    ) -> None:
+        """``key``: the environment's key, which encrypts the web tier's client secret."""
         super().__init__(stage)
         app, env_config = self.app_config, self.env_config
         config = env_config.api
@@ -146,7 +150,7 @@ class ApiStack(PlatformStack):
             ),
         )
         self._add_routes()
-        self.web_client_secret = self._web_client_secret(self.resource_prefix)
+        self.web_client_secret = self._web_client_secret(self.resource_prefix, key)
 
         self.add_outputs(
             ("ApiUrl", self.private_api.rest_api.url, API_URL_DESCRIPTION),
@@ -155,7 +159,7 @@ class ApiStack(PlatformStack):
             ("WebClientId", self.auth.web_client.user_pool_client_id),
         )
 
-    def _web_client_secret(self, prefix: str) -> secretsmanager.Secret:
+    def _web_client_secret(self, prefix: str, key: kms.IKey) -> secretsmanager.Secret:
         """What the web tier needs to call the API, kept by this stack (it owns the client).
 
         The client secret is read from Cognito at deploy time into this secret only; it never
@@ -168,6 +172,7 @@ class ApiStack(PlatformStack):
             "WebClientSecret",
             secret_name=f"{prefix}/web/api-client",
             description="The web tier's credentials and addresses for the private API",
+            encryption_key=key,
             secret_object_value={
                 "client_id": SecretValue.unsafe_plain_text(client.user_pool_client_id),
                 "client_secret": client.user_pool_client_secret,

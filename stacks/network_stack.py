@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cdk_constructs.container_repository import ContainerRepository
+from cdk_constructs.keys import rotating_key
+from cdk_constructs.logging import admit_log_groups
 from cdk_constructs.network import Network
 from cdk_constructs.options import Image
-from stacks.config import repository_name
+from stacks.config import log_group_name_patterns, log_group_prefix, repository_name
 from stacks.platform_stack import PlatformStack, Tier
 
 if TYPE_CHECKING:
@@ -23,11 +25,21 @@ class NetworkStack(PlatformStack):
     """Composes the VPC and the image repositories; later tiers take them as attributes."""
 
     TIER = Tier.NETWORK
-    SUMMARY = "network tier (VPC, endpoints, ECR)"
+    SUMMARY = "network tier (VPC, endpoints, ECR, the environment key)"
 
     def __init__(self, stage: PlatformStage) -> None:
         super().__init__(stage)
         app, env_config = self.app_config, self.env_config
+        # The environment's key: its log groups (all, or the flow logs only: security.
+        # encrypt_logs), the web secrets and the canary's artifacts. Here, in the first tier,
+        # so every later tier can use it; its policy admits this environment's log groups only.
+        self.key = rotating_key(
+            self,
+            "EnvironmentKey",
+            description=f"{app.app_name} {env_config.name}: encrypts logs, secrets, artifacts",
+            removal_policy=self.removal_policy,
+        )
+        admit_log_groups(self.key, name_patterns=log_group_name_patterns(app, env_config))
         self.network = Network(
             self,
             "Network",
@@ -36,7 +48,8 @@ class NetworkStack(PlatformStack):
             nat_mode=env_config.network.nat_mode,
             interface_endpoints=env_config.network.interface_endpoints,
             flow_log_retention=self.log_retention,
-            flow_log_group_name=f"/{app.app_name}/{env_config.name}/vpc-flow-logs",
+            flow_log_group_name=f"{log_group_prefix(app, env_config)}/vpc-flow-logs",
+            flow_log_key=self.key,
             removal_policy=self.removal_policy,
         )
         self.vpc = self.network.vpc
@@ -55,7 +68,10 @@ class NetworkStack(PlatformStack):
             for image in IMAGE_NAMES
         }
 
-        self.add_outputs(("VpcId", self.vpc.vpc_id, "The environment's VPC"))
+        self.add_outputs(
+            ("VpcId", self.vpc.vpc_id, "The environment's VPC"),
+            ("EnvironmentKeyArn", self.key.key_arn, "Encrypts the environment's logs and secrets"),
+        )
         for image, repository in self.repositories.items():
             push = f"Push the {image} image here (tags are immutable)"
             self.add_outputs(

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from cdk_constructs.environment_policies import EnvironmentPolicies
 from stacks.api_stack import ApiStack
-from stacks.config import AppConfig, EnvironmentConfig
+from stacks.config import AppConfig, EnvironmentConfig, log_group_prefix
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
 from stacks.ops_stack import OpsStack
@@ -54,6 +54,8 @@ class PlatformStage(Stage):
             "EnvironmentPolicies",
             retention=self.network.log_retention,
             removal_policy=self.network.removal_policy,
+            log_group_prefix=log_group_prefix(app, env_config),
+            log_key=self.network.key if env_config.security.encrypt_logs else None,
         )
         for key, value in (("app", app.app_name), ("environment", env_config.name)):
             Tags.of(self).add(key, value, exclude_resource_types=list(UNTAGGABLE_RESOURCE_TYPES))
@@ -65,13 +67,19 @@ class PlatformStage(Stage):
             case Tier.DATA:
                 self.data = DataStack(self, network=self.network.network)
             case Tier.API:
-                self.api = ApiStack(self, network=self.network.network, database=self.data.database)
+                self.api = ApiStack(
+                    self,
+                    network=self.network.network,
+                    database=self.data.database,
+                    key=self.network.key,
+                )
             case Tier.WEB:
                 self.web = WebStack(
                     self,
                     network=self.network.network,
                     sessions=self.data.sessions,
                     api_client_secret=self.api.web_client_secret,
+                    key=self.network.key,
                 )
             case Tier.OPS:
                 self.ops = OpsStack(self, data=self.data, api=self.api, web=self.web)

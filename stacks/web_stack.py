@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from cdk_constructs.container_secret import ContainerSecret
+from cdk_constructs.container_secret import ContainerSecret, view_without_key
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.network import Network
@@ -23,7 +24,7 @@ from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.factory import build_web_runtime
 from cdk_constructs.web_runtime.image import RepositoryImage, WebImage, placeholder_image
 from cdk_constructs.web_runtime.interface import WebRuntimeProps, WebRuntimeService
-from stacks.config import AppConfig, EnvironmentConfig, repository_name
+from stacks.config import AppConfig, EnvironmentConfig, canary_name, repository_name
 from stacks.platform_stack import PlatformStack, Tier
 
 if TYPE_CHECKING:
@@ -86,17 +87,24 @@ class WebStack(PlatformStack):
         network: Network,
         sessions: dynamodb.ITableV2,
         api_client_secret: secretsmanager.ISecret,
+        key: kms.IKey,
     ) -> None:
+        """``key``: the environment's key (the app secret, the canary's artifacts and, with
+        ``security.encrypt_logs``, the log groups services create)."""
         super().__init__(stage)
         app, env_config = self.app_config, self.env_config
         web = env_config.web
         name = web_service_name(app, env_config)
-        self.app_secret = self._app_secret(self.resource_prefix)
+        log_key = key if env_config.security.encrypt_logs else None
+        self.app_secret = self._app_secret(self.resource_prefix, key)
+        # Read through views without the key, which lives in the network stack (ContainerSecret).
+        api_client = view_without_key(self, "ApiClientSecretView", api_client_secret)
+        app_secret = view_without_key(self, "AppSecretView", self.app_secret)
         secrets = [
-            ContainerSecret(name=variable, secret=api_client_secret, field=json_field)
+            ContainerSecret(name=variable, secret=api_client, field=json_field, key=key)
             for variable, json_field in API_CLIENT_FIELDS.items()
         ]
-        secrets.append(ContainerSecret(name=APP_SECRETS_VARIABLE, secret=self.app_secret))
+        secrets.append(ContainerSecret(name=APP_SECRETS_VARIABLE, secret=app_secret, key=key))
         image: WebImage = (
             RepositoryImage(
                 ecr.Repository.from_repository_name(
@@ -130,6 +138,7 @@ class WebStack(PlatformStack):
                 },
                 secrets=secrets,
                 log_retention=self.log_retention,
+                log_key=log_key,
                 removal_policy=self.removal_policy,
                 deletion_protection=env_config.retain_data,
             ),
@@ -140,8 +149,8 @@ class WebStack(PlatformStack):
 
         # The app itself may read its two secrets and keep sessions, nothing else.
         runtime_role = self.runtime.runtime_role
-        api_client_secret.grant_read(runtime_role)
-        self.app_secret.grant_read(runtime_role)
+        for secret in (secrets[0], secrets[-1]):  # the client's fields are one secret
+            secret.grant_read(runtime_role)
         sessions.grant(runtime_role, *SESSION_ITEM_ACTIONS)
 
         self.web_acl: RegionalWebAcl | None = None
@@ -158,13 +167,15 @@ class WebStack(PlatformStack):
         self.canary = HealthCanary(
             self,
             "Canary",
-            canary_name=f"{env_config.name}-web-health"[:21],
+            canary_name=canary_name(env_config),
             url=self.runtime.url
             + canary_path(web.health_path, deep=canary_reaches_database(env_config)),
             interval=Duration.minutes(web.canary_interval_minutes),
             artifact_retention=CANARY_ARTIFACT_RETENTION,
             removal_policy=self.removal_policy,
             log_retention=self.log_retention,
+            artifacts_key=key,
+            log_key=log_key,
         )
 
         rollout = "How the deploy workflow rolls a new image out"
@@ -179,7 +190,7 @@ class WebStack(PlatformStack):
     def summary(self) -> str:
         return f"{self.SUMMARY} ({self.env_config.web.runtime})"
 
-    def _app_secret(self, prefix: str) -> secretsmanager.Secret:
+    def _app_secret(self, prefix: str, key: kms.IKey) -> secretsmanager.Secret:
         """The app's own third-party keys: generated once with a placeholder, then owned by
         whoever runs the app. CloudFormation applies ``generate_secret_string`` only when it
         creates the secret, so later deploys never overwrite hand-entered values. Changing the
@@ -189,6 +200,7 @@ class WebStack(PlatformStack):
             "AppSecret",
             secret_name=f"{prefix}/web/app",
             description="The web app's own keys (JSON); set with put-secret-value",
+            encryption_key=key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps({"EXAMPLE_API_KEY": "set-me"}),
                 generate_string_key="created_marker",

@@ -44,9 +44,10 @@ def test_cfn_lint_reports_nothing(synths: dict[RemovalPolicy, Synth]) -> None:
 def test_topic_is_encrypted_with_a_rotating_key_cloudwatch_alarms_may_use(
     template: dict[str, Any],
 ) -> None:
-    key_id, key = only(template, "AWS::KMS::Key")
     _, topic = only(template, "AWS::SNS::Topic")
-    assert topic["Properties"]["KmsMasterKeyId"] == get_att(key_id, "Arn")
+    key_id, attribute = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"]
+    assert attribute == "Arn"
+    key = template["Resources"][key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
     cloudwatch = [
         statement

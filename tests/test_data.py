@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from tests.synth import SynthesizedEnv
-from tests.template_queries import get_att, only, ref, resources
+from tests.template_queries import get_att, imported, only, ref, resources
 from tests.test_data_helpers import cluster_of, key_id, proxies_of, subnet_group_of
 from tests.test_data_helpers import proxied_env as proxied_env
 
@@ -79,7 +79,20 @@ def test_postgres_logs_exported_to_an_encrypted_group_with_retention(env: Synthe
     assert len(groups) == 1
     ((group_logical_id, group),) = groups.items()
     assert group["Properties"]["RetentionInDays"] == env.config.log_retention_days
-    assert group["Properties"]["KmsKeyId"] == get_att(key_id(env), "Arn")
+    # The environment key; the database key still admits the group, for events it encrypted.
+    (network_key_id, _) = only(env.network_json, "AWS::KMS::Key")
+    assert imported(group["Properties"]["KmsKeyId"], env.network_json) == get_att(
+        network_key_id, "Arn"
+    )
+    database_key = env.data_json["Resources"][key_id(env)]["Properties"]["KeyPolicy"]
+    admitted = [
+        statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+        for statement in database_key["Statement"]
+        if "ArnLike" in statement.get("Condition", {})
+    ]
+    assert admitted == [
+        [f"arn:aws:logs:{env.config.region}:{env.config.account}:log-group:{expected_name}"]
+    ]
     # Created before the cluster, so RDS never creates it without retention.
     assert group_logical_id in cluster["DependsOn"]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
@@ -71,10 +72,18 @@ def test_artifacts_bucket_is_private_encrypted_tls_only_and_expires_what_the_can
     bucket_id, bucket = only(template, "AWS::S3::Bucket")
     _, canary = _canary(template)
     props = bucket["Properties"]
+    # SSE-KMS with the given key (with an S3 bucket key: one KMS request per data key, not
+    # per object), and the canary uploads with that key too.
+    key_arn = get_att(_artifacts_key_id(template), "Arn")
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"KMSMasterKeyID": key_arn, "SSEAlgorithm": "aws:kms"},
+        }
     ]
-    assert canary["ArtifactConfig"] == {"S3Encryption": {"EncryptionMode": "SSE_S3"}}
+    assert canary["ArtifactConfig"] == {
+        "S3Encryption": {"EncryptionMode": "SSE_KMS", "KmsKeyArn": key_arn}
+    }
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
     assert "VersioningConfiguration" not in props
 
@@ -135,7 +144,10 @@ def test_canary_role_writes_only_under_its_prefix_and_its_own_logs(
         "logs:CreateLogGroup",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        *ARTIFACT_KEY_ACTIONS,
     }
+    for action in ARTIFACT_KEY_ACTIONS:  # CDK's grant for the SSE-KMS uploads: that key only
+        assert by_action[action]["Resource"] == get_att(_artifacts_key_id(template), "Arn")
     prefix = _artifact_prefix(canary, bucket_id)
     assert by_action["s3:PutObject"]["Resource"] == {
         "Fn::Join": ["", [get_att(bucket_id, "Arn"), f"/{prefix}/*"]]
@@ -167,14 +179,27 @@ def test_alarm_notifies_the_topic_when_two_of_three_runs_fail(template: dict[str
     assert props["OKActions"] == [ref(topic_id)]
 
 
+ARTIFACT_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+
+
+def _artifacts_key_id(template: dict[str, Any]) -> str:
+    (key_id,) = (
+        logical_id
+        for logical_id in resources(template, "AWS::KMS::Key")
+        if logical_id.startswith("ArtifactsKey")
+    )
+    return key_id
+
+
 def _canary_in_new_stack(
     *,
     canary_name: str = CANARY_NAME,
     interval: Duration | None = None,
     artifact_retention: Duration | None = None,
 ) -> HealthCanary:
+    stack = Stack(scratch_app(), "S", env=ENV)
     return HealthCanary(
-        Stack(scratch_app(), "S", env=ENV),
+        stack,
         "Health",
         canary_name=canary_name,
         url=LITERAL_URL,
@@ -182,6 +207,7 @@ def _canary_in_new_stack(
         artifact_retention=artifact_retention or Duration.days(RETENTION_DAYS),
         removal_policy=RemovalPolicy.DESTROY,
         log_retention=logs.RetentionDays.TWO_WEEKS,
+        artifacts_key=kms.Key(stack, "ArtifactsKey", enable_key_rotation=True),
     )
 
 

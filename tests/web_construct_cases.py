@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import CfnParameter, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from cdk_constructs.alerts import AlertsTopic
@@ -75,6 +76,7 @@ def _synth(outdir: Path, removal_policy: RemovalPolicy) -> Synth:
         artifact_retention=Duration.days(RETENTION_DAYS),
         removal_policy=removal_policy,
         log_retention=logs.RetentionDays.TWO_WEEKS,
+        artifacts_key=kms.Key(stack, "ArtifactsKey", enable_key_rotation=True),
     )
     health.failure_alarm(stack, "HealthAlarm", topic=alerts.topic)
     add_quality_gates(app)

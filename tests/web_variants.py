@@ -147,8 +147,18 @@ def assert_runtime_role(templates: Templates, role_id: str) -> None:
     client_secret_id, app_secret_id = secret_ids(templates)
     table_id, _ = only(templates.data, "AWS::DynamoDB::GlobalTable")
     granted: dict[str, set[str]] = {}
+    key_id, _ = only(templates.network, "AWS::KMS::Key")
     for statement in policy_statements_of_role(templates.web, role_id):
         assert statement["Effect"] == "Allow"
+        if actions_of(statement) == {"kms:Decrypt"}:
+            # The environment key, only as Secrets Manager decrypts the two secrets with it.
+            assert imported(statement["Resource"], templates.network) == get_att(key_id, "Arn")
+            assert statement["Condition"] == {
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{templates.config.region}.amazonaws.com"
+                }
+            }
+            continue
         resources_ = statement["Resource"]
         for resource in resources_ if isinstance(resources_, list) else [resources_]:
             key = json.dumps(resource)
@@ -170,6 +180,11 @@ def assert_runtime_role(templates: Templates, role_id: str) -> None:
     assert json.dumps(ref(app_secret_id)) in secrets
     (client,) = secrets - {json.dumps(ref(app_secret_id))}
     assert imported(json.loads(client), templates.api) == ref(client_secret_id)
+    # Encrypted with the environment key (the network stack's only key).
+    client_secret = templates.api["Resources"][client_secret_id]["Properties"]
+    app_secret = templates.web["Resources"][app_secret_id]["Properties"]
+    for secret, template in ((client_secret, templates.api), (app_secret, templates.web)):
+        assert imported(secret["KmsKeyId"], templates.network) == get_att(key_id, "Arn"), template
 
 
 def protected_resource(templates: Templates) -> Any:

@@ -11,7 +11,6 @@ from aws_cdk import (
     CfnResource,
     Duration,
     Fn,
-    Names,
     RemovalPolicy,
     Stack,
 )
@@ -26,7 +25,7 @@ from constructs import Construct, IConstruct
 from cdk_constructs.data_engine.choices import EngineFamily, SslMode
 from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngineProps
 from cdk_constructs.keys import rotating_key
-from cdk_constructs.logging import encrypted_log_group, retained_log_group
+from cdk_constructs.logging import admit_log_groups, retained_log_group
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.vpc_function import closed_security_group
@@ -60,17 +59,15 @@ class AuroraPostgres(Construct):
         self.key = rotating_key(
             self,
             "Key",
-            description=f"Encrypts {cluster_identifier}: storage, master secret, logs, PI",
+            description=f"Encrypts {cluster_identifier}: storage, master secret, PI",
             removal_policy=props.removal_policy,
         )
-        self.log_group = encrypted_log_group(
-            self,
-            "PostgresLogGroup",
-            log_group_name=f"/aws/rds/cluster/{cluster_identifier}/postgresql",
-            key=self.key,
-            retention=props.log_retention,
-            removal_policy=props.removal_policy,
-        )
+        log_group_name = f"/aws/rds/cluster/{cluster_identifier}/postgresql"
+        # Encrypted with the environment's key (EnvironmentPolicies). This key still admits the
+        # group: CloudWatch Logs decrypts events written before the group moved to that key
+        # with the key that encrypted them.
+        admit_log_groups(self.key, name_patterns=[log_group_name])
+        self.log_group = self._log_group("PostgresLogGroup", log_group_name)
         self.security_group = closed_security_group(
             self,
             "SecurityGroup",
@@ -233,10 +230,15 @@ class AuroraPostgres(Construct):
         rotation = self.cluster.add_rotation_single_user(
             automatically_after=MASTER_ROTATION, vpc_subnets=self._props.rotation_subnets
         )
-        # The rotation function (from the Serverless Application Repository) is named after
-        # this construct; its log group exists, with retention, before the function does.
+        # The rotation function (from the Serverless Application Repository) logs to
+        # /aws/lambda/<its name>: named after the cluster, not after this construct (CDK's
+        # default), so the environment key's policy knows the name in advance. Its log group
+        # exists, with retention, before the function does.
+        function_name = f"{self._props.name_prefix}-db-rotation"
+        application = cast(CfnResource, rotation.node.find_child("Resource"))
+        application.add_property_override("Parameters.functionName", function_name)
         rotation.node.add_dependency(
-            self._log_group("RotationLogGroup", f"/aws/lambda/{Names.unique_id(rotation)}")
+            self._log_group("RotationLogGroup", f"/aws/lambda/{function_name}")
         )
         return rotation
 

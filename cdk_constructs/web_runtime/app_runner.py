@@ -195,6 +195,7 @@ class AppRunnerService(Construct):
                 name_pattern=f"/aws/apprunner/{props.name}/*",
                 retention=props.log_retention,
                 removal_policy=props.removal_policy,
+                key=props.log_key,
             )
             for kind in LOG_KINDS
         ]
@@ -304,7 +305,7 @@ class AppRunnerService(Construct):
             description=f"{props.name}: what the app's code may call",
         )
         for secret in props.secrets:
-            secret.secret.grant_read(role)
+            secret.grant_read(role)
         # App Runner's tracing collector sends the app's spans with the instance role's
         # credentials; without this the observability configuration records nothing.
         role.add_to_policy(iam.PolicyStatement(actions=list(XRAY_WRITE_ACTIONS), resources=["*"]))

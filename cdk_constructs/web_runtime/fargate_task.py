@@ -73,6 +73,9 @@ def web_task(scope: Construct, props: WebRuntimeProps, architecture: CpuArchitec
     )
     add_scratch_volume(definition, container, image, logging)
     execution_role = definition.execution_role
+    if execution_role is not None:  # made with the secrets, which it fetches at start
+        for secret in props.secrets:
+            secret.grant_key(execution_role)
     if isinstance(image, RepositoryImage) and execution_role is not None:
         acknowledge(
             execution_role,

@@ -15,6 +15,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct, Node
 
@@ -53,6 +54,9 @@ class WebRuntimeProps:
     secrets: Sequence[ContainerSecret] = ()
     """Injected from Secrets Manager when a container starts; the runtime role may read them."""
     log_retention: logs.RetentionDays
+    log_key: kms.IKey | None = None
+    """Encrypts the log groups the service creates itself (App Runner's); the key admits them.
+    The groups this app declares get the environment key anyway (EnvironmentPolicies)."""
     removal_policy: RemovalPolicy
     """Of the runtime's stateful resources (log groups, log buckets)."""
     deletion_protection: bool = False

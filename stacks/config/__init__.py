@@ -14,8 +14,11 @@ report_config_errors_in_one_line()  # before the environments below are built an
 
 from stacks.config.environments import APP_CONFIG  # noqa: E402
 from stacks.config.names import (  # noqa: E402
+    canary_name,
     cognito_domain_prefix,
     deploy_role_name,
+    log_group_name_patterns,
+    log_group_prefix,
     repository_name,
     stack_name,
 )
@@ -33,10 +36,13 @@ __all__ = [
     "EnvironmentConfig",
     "WebRuntimeSpec",
     "aws_regions",
+    "canary_name",
     "check_deployable",
     "cognito_domain_prefix",
     "deploy_role_name",
     "find_placeholder",
+    "log_group_name_patterns",
+    "log_group_prefix",
     "repository_name",
     "runtime_spec",
     "stack_name",

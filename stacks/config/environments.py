@@ -8,7 +8,7 @@ README's configuration tables, or the sections in ``stacks/config/sections.py``.
 
 from __future__ import annotations
 
-from cdk_constructs.options import Image, InterfaceEndpoint, NatMode
+from cdk_constructs.options import ComplianceProfile, Image, InterfaceEndpoint, NatMode
 from stacks.config.schema import AppConfig, EnvironmentConfig
 from stacks.config.sections import (
     ApiConfig,
@@ -17,6 +17,7 @@ from stacks.config.sections import (
     GitHubConfig,
     NetworkConfig,
     RegistryConfig,
+    SecurityConfig,
     WebConfig,
 )
 
@@ -143,6 +144,8 @@ APP_CONFIG = AppConfig(
             # Daily AWS Backup points kept 35 days, restore-tested every Monday (README:
             # Backups and restore); dev and staging follow retain_data (off).
             backup=BackupConfig(enabled=True, retention_days=35, restore_test=True),
+            # Synth also runs cdk-nag's NIST 800-53 rev. 5 pack on prod (EXCEPTIONS.md).
+            security=SecurityConfig(compliance=ComplianceProfile.NIST_800_53_R5),
         ),
     ),
 )

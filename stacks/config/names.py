@@ -26,3 +26,38 @@ def repository_name(app: AppConfig, env_config: EnvironmentConfig, image: Image 
     """ECR repository of an image; fixed because the deploy workflow pushes to it and other
     stacks refer to it by name."""
     return f"{app.app_name}/{env_config.name}/{image}"
+
+
+def canary_name(env_config: EnvironmentConfig) -> str:
+    """The web health canary: ``<env>-web-health``, cut to Synthetics' 21 characters (unique
+    per account and region, like every canary name)."""
+    return f"{env_config.name}-web-health"[:21]
+
+
+def log_group_prefix(app: AppConfig, env_config: EnvironmentConfig) -> str:
+    """``/<app>/<env>``: where the environment's log groups go when no service fixes their name
+    (synth names each ``<prefix>/<tier>/<logical id>``)."""
+    return f"/{app.app_name}/{env_config.name}"
+
+
+API_EXECUTION_LOG_GROUPS = "API-Gateway-Execution-Logs_*"
+"""API Gateway names execution log groups after the API's id, known only once it exists
+(EXCEPTIONS.md: the key admits any REST API's execution logs of the account and region)."""
+
+
+def log_group_name_patterns(app: AppConfig, env_config: EnvironmentConfig) -> tuple[str, ...]:
+    """Every log group name the environment's KMS key admits (CloudWatch Logs' encryption
+    context is the group's ARN): the groups this environment names, and those services name
+    after its resources (``<app>-<env>-...``, the canary)."""
+    resources = f"{app.app_name}-{env_config.name}-*"
+    return (
+        f"{log_group_prefix(app, env_config)}/*",
+        f"/aws/lambda/{resources}",
+        f"/aws/lambda/cwsyn-{canary_name(env_config)}-*",
+        f"/aws/rds/cluster/{resources}",
+        f"/aws/rds/proxy/{resources}",
+        f"/aws/ecs/containerinsights/{resources}",
+        f"/aws/apprunner/{resources}",
+        f"aws-waf-logs-{resources}",
+        API_EXECUTION_LOG_GROUPS,
+    )

@@ -68,9 +68,19 @@ class EnvironmentConfig:
     """The alarm thresholds (fields below)."""
     backup: sections.BackupConfig = field(default_factory=sections.BackupConfig)
     """The AWS Backup section (fields below)."""
+    security: sections.SecurityConfig = field(default_factory=sections.SecurityConfig)
+    """The encryption and compliance section (fields below)."""
 
     @field_validator(
-        "network", "database", "api", "web", "registry", "alarms", "backup", mode="wrap"
+        "network",
+        "database",
+        "api",
+        "web",
+        "registry",
+        "alarms",
+        "backup",
+        "security",
+        mode="wrap",
     )
     @classmethod
     def _sections(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:

@@ -11,7 +11,14 @@ from typing import Annotated, Self
 from pydantic import Field, model_validator
 
 from cdk_constructs.data_engine.choices import DatabaseEngine
-from cdk_constructs.options import CpuArchitecture, Image, InterfaceEndpoint, NatMode, WebRuntime
+from cdk_constructs.options import (
+    ComplianceProfile,
+    CpuArchitecture,
+    Image,
+    InterfaceEndpoint,
+    NatMode,
+    WebRuntime,
+)
 from stacks.config.constraints import BY_VALUE, Rule, Unit, refuse
 from stacks.config.model import section
 from stacks.config.rules import (
@@ -315,6 +322,19 @@ class BackupConfig:
                 field="max_retention_days",
             )
         return self
+
+
+@section
+class SecurityConfig:
+    """Encryption with the environment's KMS key, and the compliance checks synth runs."""
+
+    encrypt_logs: bool = True
+    """Encrypt every log group of the environment with its KMS key (the key admits this
+    environment's log groups only). False leaves CloudWatch Logs' own encryption on all but the
+    VPC flow logs, which always use the key (``make cost``: KMS requests)."""
+    compliance: Annotated[ComplianceProfile, BY_VALUE] = ComplianceProfile.NONE
+    """An extra cdk-nag pack synth checks the environment against; every finding is fixed or
+    acknowledged with a reason (EXCEPTIONS.md lists the controls deliberately not met)."""
 
 
 @section
