@@ -81,14 +81,22 @@ class EnvironmentPolicies(Construct):
         else:  # a group of a CDK core construct (a raw CfnResource)
             properties = group._cfn_properties
             name, key = properties.get("LogGroupName"), properties.get("KmsKeyId")
+        new_name = None
         if name is None or stack.resolve(name) is None:  # L2s hold a lazy physical name
             logical_id = stack.resolve(stack.get_logical_id(group))
-            tier = stack.node.id.lower()
-            group.add_property_override(
-                "LogGroupName", f"{self.log_group_prefix}/{tier}/{logical_id}"
-            )
-        if key is None and self.log_key is not None:
-            group.add_property_override("KmsKeyId", self.log_key.key_arn)
+            new_name = f"{self.log_group_prefix}/{stack.node.id.lower()}/{logical_id}"
+        new_key = self.log_key.key_arn if key is None and self.log_key is not None else None
+        if isinstance(group, logs.CfnLogGroup):
+            # The L1's own properties, which checks that read the tree (cdk-nag) see too.
+            if new_name is not None:
+                group.log_group_name = new_name
+            if new_key is not None:
+                group.kms_key_id = new_key
+            return
+        if new_name is not None:
+            group.add_property_override("LogGroupName", new_name)
+        if new_key is not None:
+            group.add_property_override("KmsKeyId", new_key)
 
     def _apply_to(
         self, resource: CfnResource, options: dict[str, Any], retained: dict[str, bool]

@@ -17,7 +17,7 @@ from aws_cdk import aws_synthetics as synthetics
 from constructs import Construct
 
 from cdk_constructs.logging import ImplicitLogGroup
-from cdk_constructs.nag import acknowledge, acknowledge_all, nag_text
+from cdk_constructs.nag import NIST, acknowledge, acknowledge_all, nag_text
 
 RUNTIME = synthetics.Runtime.SYNTHETICS_NODEJS_PUPPETEER_13_0
 """Newest Node.js runtime of aws-cdk-lib 2.275 (Node.js 22); its Synthetics library has the
@@ -131,11 +131,13 @@ class HealthCanary(Construct):
             minimum_tls_version=1.2,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=False,
+            # Versioned, so an overwrite or a delete keeps the run's evidence until it expires.
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     prefix=f"{self.artifacts_prefix}/",
                     expiration=artifact_retention,
+                    noncurrent_version_expiration=artifact_retention,
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
@@ -249,12 +251,22 @@ class HealthCanary(Construct):
         return alarm
 
     def _acknowledge_findings(self, stack: Stack, function_logs: str) -> None:
-        acknowledge(
-            self.artifacts_bucket,
-            "AwsSolutions-S1",
+        self_logging = (
             "Only the canary writes here, through its own role, and its run reports, HAR files "
             "and logs expire; logging access to them would need another bucket for no audit "
-            "value.",
+            "value."
+        )
+        acknowledge_all(
+            self.artifacts_bucket,
+            [
+                ("AwsSolutions-S1", self_logging),
+                (f"{NIST}S3BucketLoggingEnabled", self_logging),
+                (
+                    f"{NIST}S3BucketReplicationEnabled",
+                    "Run artifacts are diagnostics that expire with the canary's retention; a "
+                    "copy in another region would restore nothing.",
+                ),
+            ],
         )
         bucket_id = stack.get_logical_id(cast(CfnElement, self.artifacts_bucket.node.default_child))
         acknowledge(

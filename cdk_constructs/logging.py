@@ -12,7 +12,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge, acknowledge_all, nag_text
+from cdk_constructs.nag import (
+    DEPLOY_TIME_FUNCTION,
+    LAMBDA_BASIC_EXECUTION,
+    acknowledge,
+    acknowledge_all,
+    nag_text,
+)
 from cdk_constructs.options import LOG_RETENTION_DAYS
 from cdk_constructs.tree_reads import resource_type
 
@@ -325,5 +331,6 @@ def acknowledge_aws_custom_resource_function(stack: Stack) -> None:
             ("Serverless-LambdaDLQ", "Invoked by CloudFormation, which keeps the event."),
             ("Serverless-LambdaDefaultMemorySize", "Sized by CDK for one SDK call."),
             ("Serverless-LambdaTracing", "One SDK call per deploy; nothing to trace."),
+            *DEPLOY_TIME_FUNCTION,
         ],
     )

@@ -18,6 +18,28 @@ LAMBDA_BASIC_EXECUTION = (
 """The managed policy CDK gives the functions it writes itself (providers, custom resources)."""
 
 
+NIST = "NIST.800.53.R5-"
+"""The rule prefix of cdk-nag's NIST 800-53 rev. 5 pack (``security.compliance``)."""
+
+DEPLOY_TIME_FUNCTION = (
+    (
+        f"{NIST}LambdaConcurrency",
+        "Invoked by CloudFormation during a deploy; a reservation would withhold account "
+        "concurrency for nothing.",
+    ),
+    (
+        f"{NIST}LambdaDLQ",
+        "Invoked by CloudFormation, which keeps the event and fails the deploy on an error.",
+    ),
+    (
+        f"{NIST}LambdaInsideVPC",
+        "Calls AWS APIs only, never the database or the app: outside the VPC it needs no NAT or "
+        "endpoint and reaches nothing in it (EXCEPTIONS.md).",
+    ),
+)
+"""The NIST findings of a function CDK or the platform runs at deploy time only."""
+
+
 def rule_id(rule: str, applies_to: str | None = None) -> str:
     """The validation id of a cdk-nag rule (``AwsSolutions-IAM5`` becomes
     ``AwsSolutions::AwsSolutions-IAM5``), with ``[applies_to]`` for one finding of a rule that

@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge_all
+from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
 from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
 
 NAT_INSTANCE_TYPE = "t4g.nano"
@@ -92,6 +92,14 @@ class Network(Construct):
                     reason="AZ names are explicit in the environment config by design: synth "
                     "makes no AWS lookups, and the two AZs are chosen per account.",
                 )
+            )
+        for subnet in self.vpc.public_subnets:
+            acknowledge(
+                subnet.node.find_child("DefaultRoute"),
+                f"{NIST}VPCNoUnrestrictedRouteToIGW",
+                "The public subnets hold only the internet-facing load balancer and the NAT, "
+                "which need this route; they assign no public IPs, and the app and database "
+                "subnets have no route to the internet gateway.",
             )
         if isinstance(self.nat_provider, ec2.NatInstanceProviderV2):
             self._harden_nat_instances(self.nat_provider)

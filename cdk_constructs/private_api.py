@@ -18,7 +18,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_constructs.logging import ImplicitLogGroup, retained_log_group
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
 
 ERROR_TEMPLATE = (
     '{"error": {"code": "$context.error.responseType", "message": $context.error.messageString}}'
@@ -256,11 +256,26 @@ class PrivateRestApi(Construct):
         )
 
     def _acknowledge_findings(self) -> None:
-        acknowledge(
-            self.stage,
-            "AwsSolutions-APIG3",
+        private = (
             "A PRIVATE API: only this VPC's execute-api endpoint reaches it (resource policy); "
-            "the public web tier is where a web ACL filters internet traffic.",
+            "the public web tier is where a web ACL filters internet traffic."
+        )
+        acknowledge_all(
+            self.stage,
+            [
+                ("AwsSolutions-APIG3", private),
+                (f"{NIST}APIGWAssociatedWithWAF", private),
+                (
+                    f"{NIST}APIGWCacheEnabledAndEncrypted",
+                    "Per-caller CRUD responses that change on every write: a cache would serve "
+                    "stale items; the stage throttle bounds the load instead (EXCEPTIONS.md).",
+                ),
+                (
+                    f"{NIST}APIGWSSLEnabled",
+                    "The only integration is Lambda, which API Gateway invokes through IAM; a "
+                    "client certificate only lets an HTTP backend authenticate API Gateway.",
+                ),
+            ],
         )
         acknowledge(
             self.rest_api.node.find_child("CloudWatchRole"),

@@ -31,7 +31,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge_all
+from cdk_constructs.nag import DEPLOY_TIME_FUNCTION, LAMBDA_BASIC_EXECUTION, acknowledge_all
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.python_bundling import python_function_code
 from cdk_constructs.tree_reads import ConstructTree, node_key
@@ -226,6 +226,7 @@ class CreateRollbackGuard(Construct):
                     "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level "
                     "permissions.",
                 ),
+                *DEPLOY_TIME_FUNCTION,
             ),
         )
 

@@ -15,7 +15,12 @@ from constructs import Construct
 from cdk_constructs.data_engine.choices import EngineFamily
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.logging import retained_log_group
-from cdk_constructs.nag import LAMBDA_BASIC_EXECUTION, acknowledge, acknowledge_all
+from cdk_constructs.nag import (
+    DEPLOY_TIME_FUNCTION,
+    LAMBDA_BASIC_EXECUTION,
+    NIST,
+    acknowledge_all,
+)
 from cdk_constructs.network import HTTPS_PORT
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 
@@ -133,11 +138,17 @@ class SchemaMigrations(Construct):
 
     def _acknowledge_findings(self) -> None:
         function = self.runner.function
-        acknowledge(
-            function,
-            "Serverless-LambdaDLQ",
+        synchronous = (
             "Invoked synchronously by the provider framework: a failure fails the deploy, there "
-            "is no asynchronous event to keep.",
+            "is no asynchronous event to keep."
+        )
+        acknowledge_all(
+            function,
+            [
+                ("Serverless-LambdaDLQ", synchronous),
+                (f"{NIST}LambdaDLQ", synchronous),
+                DEPLOY_TIME_FUNCTION[0],  # LambdaConcurrency (it runs in the VPC)
+            ],
         )
         function_logical_id = Stack.of(function).get_logical_id(
             cast(CfnElement, function.node.default_child)
@@ -166,5 +177,6 @@ class SchemaMigrations(Construct):
                     "Serverless-LambdaTracing",
                     "The CDK provider framework only relays to the runner, which is traced.",
                 ),
+                *DEPLOY_TIME_FUNCTION,
             ],
         )

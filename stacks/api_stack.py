@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_constructs.api_auth import ApiAuth
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.logging import acknowledge_aws_custom_resource_function
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
 from cdk_constructs.network import HTTPS_PORT, Network
 from cdk_constructs.options import Image, ProtectedKind
 from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
@@ -111,12 +111,22 @@ class ApiStack(PlatformStack):
             ec2.Port.tcp(HTTPS_PORT),
             "AWS APIs through the VPC's interface endpoints",
         )
-        acknowledge(
-            self.function.function,
-            "Serverless-LambdaDLQ",
+        synchronous = (
             "Invoked synchronously by API Gateway: the caller gets the error, there is no "
-            "asynchronous event to keep.",
+            "asynchronous event to keep."
         )
+        acknowledge_all(
+            self.function.function,
+            [("Serverless-LambdaDLQ", synchronous), (f"{NIST}LambdaDLQ", synchronous)],
+        )
+        if config.reserved_concurrency is None:
+            acknowledge(
+                self.function.function,
+                f"{NIST}LambdaConcurrency",
+                "The stage throttle (api.throttle_rate_limit, api.throttle_burst_limit) caps the "
+                "load; a reservation needs an account quota above it plus 100, so it is the "
+                "api.reserved_concurrency knob.",
+            )
 
         self.auth = ApiAuth(
             self,
@@ -184,11 +194,13 @@ class ApiStack(PlatformStack):
         )
         # CDK's function behind user_pool_client_secret: one DescribeUserPoolClient call.
         acknowledge_aws_custom_resource_function(self)
-        acknowledge(
-            secret,
-            "AwsSolutions-SMG4",
+        rotation = (
             "Rewritten from Cognito whenever the app client changes; its secret is rotated by "
-            "replacing the app client, not by a rotation function.",
+            "replacing the app client, not by a rotation function."
+        )
+        acknowledge_all(
+            secret,
+            [("AwsSolutions-SMG4", rotation), (f"{NIST}SecretsManagerRotationEnabled", rotation)],
         )
         return secret
 

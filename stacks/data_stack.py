@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, cast
 
 from aws_cdk import CfnResource, Duration
 from aws_cdk import aws_rds as rds
+from constructs import Construct
 
 from cdk_constructs.backup import DataBackup, DataBackupProps
 from cdk_constructs.data_engine.factory import create_data_engine
 from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
+from cdk_constructs.nag import NIST, acknowledge
 from cdk_constructs.network import Network
 from cdk_constructs.options import InterfaceEndpoint, ProtectedKind
 from cdk_constructs.retry_safety import ProtectedResource
@@ -114,6 +116,12 @@ class DataStack(PlatformStack):
         cluster = cast(rds.CfnDBCluster, self.database.identity.resource)
         if cluster.db_subnet_group_name is None or cluster.vpc_security_group_ids is None:
             raise AssertionError("the database cluster has no subnet group or security groups")
+        acknowledge(
+            cast(Construct, cluster.node.scope),  # the cluster with its instances
+            f"{NIST}RDSInBackupPlan",
+            "AWS Backup protects Aurora per cluster, and the plan selects this cluster by ARN; "
+            "the rule looks for the instances, which AWS Backup never selects for Aurora.",
+        )
         return DataBackup(
             self,
             "Backup",

@@ -9,6 +9,7 @@ from pathlib import Path
 from aws_cdk import App, DefaultStackSynthesizer, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from cdk_constructs.compliance import add_compliance_pack
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.github_oidc_stack import GitHubOidcStage
 from stacks.platform_stage import PlatformStage
@@ -42,6 +43,12 @@ def build_platform(
                 bootstrap_qualifier=qualifier,
             )
     add_quality_gates(app)
+    for env in environments:
+        add_compliance_pack(stages[env.name], env.security.compliance)
+    for account, stage in oidc_stages(app).items():
+        # The deploy roles of an account are as strict as its strictest environment.
+        for profile in {env.security.compliance for env in config.accounts()[account]}:
+            add_compliance_pack(stage, profile)
     return stages
 
 

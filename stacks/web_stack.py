@@ -17,7 +17,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from cdk_constructs.container_secret import ContainerSecret, view_without_key
 from cdk_constructs.health_canary import HealthCanary
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import NIST, acknowledge_all
 from cdk_constructs.network import Network
 from cdk_constructs.options import Image
 from cdk_constructs.web_acl import RegionalWebAcl
@@ -208,10 +208,12 @@ class WebStack(PlatformStack):
             ),
             removal_policy=self.removal_policy,
         )
-        acknowledge(
-            secret,
-            "AwsSolutions-SMG4",
+        rotation = (
             "Third-party keys are issued by their providers; the app's operators rotate them "
-            "there and put the new values here.",
+            "there and put the new values here."
+        )
+        acknowledge_all(
+            secret,
+            [("AwsSolutions-SMG4", rotation), (f"{NIST}SecretsManagerRotationEnabled", rotation)],
         )
         return secret

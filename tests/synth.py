@@ -30,6 +30,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22
 
 from aws_cdk import App, Stack, Stage  # imported after the jsii variables above are set
 
+from cdk_constructs.compliance import add_compliance_pack
 from stacks import platform_app
 from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig
 from stacks.platform_stack import Tier as Tier  # re-exported: tests name tiers through here
@@ -219,6 +220,7 @@ def synth_variant_tiers(
         stage = PlatformStage(app, app=app_config, env_config=env_config, until=tier)
         if nag:
             platform_app.add_quality_gates(app)
+            add_compliance_pack(stage, env_config.security.compliance)
         app.synth()
         if nag:
             assert platform_app.unacknowledged_findings(outdir) == []

@@ -85,13 +85,14 @@ def test_artifacts_bucket_is_private_encrypted_tls_only_and_expires_what_the_can
         "S3Encryption": {"EncryptionMode": "SSE_KMS", "KmsKeyArn": key_arn}
     }
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
-    assert "VersioningConfiguration" not in props
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
 
     prefix = _artifact_prefix(canary, bucket_id)
     assert prefix == f"canary/{CANARY_NAME}"
     (rule,) = props["LifecycleConfiguration"]["Rules"]
     assert rule["Prefix"] == f"{prefix}/"
     assert rule["ExpirationInDays"] == RETENTION_DAYS
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": RETENTION_DAYS}
     assert rule["Status"] == "Enabled"
 
     (policy,) = (

@@ -26,7 +26,7 @@ from cdk_constructs.data_engine.choices import EngineFamily, SslMode
 from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngineProps
 from cdk_constructs.keys import rotating_key
 from cdk_constructs.logging import admit_log_groups, retained_log_group
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import NIST, acknowledge
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.vpc_function import closed_security_group
 
@@ -74,6 +74,13 @@ class AuroraPostgres(Construct):
             vpc=props.vpc,
             description=f"{cluster_identifier}: admits {POSTGRES_PORT} from its clients only",
         )
+        no_cidr = (
+            "Every ingress rule of this group has a security group as its source (the proxy, "
+            "the rotation function, the named clients), never a CIDR; the rule cannot read the "
+            "port, which CDK takes from the cluster's endpoint (a token)."
+        )
+        for rule in ("EC2RestrictedCommonPorts", "EC2RestrictedSSH"):
+            acknowledge(self.security_group, f"{NIST}{rule}", no_cidr)
         self.cluster = self._cluster(cluster_identifier, retained=retained)
         # RDS would create the export's log group itself, without retention or encryption.
         cast(CfnElement, self.cluster.node.default_child).node.add_dependency(self.log_group)

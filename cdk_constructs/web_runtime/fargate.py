@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import retained_log_group
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
 from cdk_constructs.options import CpuArchitecture, ProtectedKind
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
@@ -104,11 +104,25 @@ class FargateWebService(Construct):
             removal_policy=props.removal_policy,
             auto_delete_objects=props.removal_policy == RemovalPolicy.DESTROY,
         )
-        acknowledge(
-            self.access_logs,
-            "AwsSolutions-S1",
+        self_logging = (
             "This bucket holds the ALB's access logs; logging access to the log bucket itself "
-            "would need yet another bucket.",
+            "would need yet another bucket."
+        )
+        acknowledge_all(
+            self.access_logs,
+            [
+                ("AwsSolutions-S1", self_logging),
+                (f"{NIST}S3BucketLoggingEnabled", self_logging),
+                (
+                    f"{NIST}S3BucketReplicationEnabled",
+                    "Access logs that expire in 90 days and restore nothing: a copy in another "
+                    "region would double their storage for no recovery objective.",
+                ),
+                (
+                    f"{NIST}S3DefaultEncryptionKMS",
+                    "ALB access-log delivery writes to SSE-S3 buckets only (EXCEPTIONS.md).",
+                ),
+            ],
         )
         self._security_groups(props, options)
         self.load_balancer = elbv2.ApplicationLoadBalancer(
@@ -350,7 +364,15 @@ class FargateWebService(Construct):
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             default_target_groups=[self.target_group],
         )
-        self.load_balancer.add_redirect(source_port=HTTP_PORT, target_port=HTTPS_PORT, open=False)
+        redirect = self.load_balancer.add_redirect(
+            source_port=HTTP_PORT, target_port=HTTPS_PORT, open=False
+        )
+        acknowledge(
+            redirect,
+            f"{NIST}ELBv2ACMCertificateRequired",
+            "This port-80 listener only redirects to the HTTPS listener, which serves the ACM "
+            "certificate; nothing is served over HTTP (EXCEPTIONS.md).",
+        )
         self.alias = route53.ARecord(
             self,
             "Alias",

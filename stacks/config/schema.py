@@ -50,7 +50,7 @@ class EnvironmentConfig:
     log_retention_days: Annotated[int, LOG_RETENTION]
     """Retention of every log group the environment creates."""
     retain_data: bool
-    """Retain and deletion-protect stateful resources (flow logs and their key, ECR
+    """Retain and deletion-protect stateful resources (the environment key and the flow logs, ECR
     repositories, the database with deletion protection, snapshot on delete and 30-day secret
     rotation, its key, secret and log groups, the session table) and turn on stack termination
     protection; False lets the stacks delete them."""
