@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from cost.billing import Billing, billing_of
+from cost.hardening import HardeningRow, hardening_rows
 from cost.lines import CostLine, Findings, LineKind, Unpriced
 from cost.prices import PriceBook
 from cost.rules import price_always_on
@@ -25,6 +26,8 @@ class Estimate:
     usage: tuple[UsageItem, ...]
     unpriced: tuple[Unpriced, ...]
     warnings: tuple[str, ...]
+    hardening: tuple[HardeningRow, ...] = ()
+    """What each production hardening point adds to the floor (environments only)."""
 
     @property
     def total_usd(self) -> Decimal:
@@ -86,6 +89,7 @@ def estimate(assembly: Assembly, prices: PriceBook, *, free_tier: bool = False) 
             elif billing is Billing.ALWAYS_ON:
                 price_always_on(resource, stack, found)
     lines = _merge(found.lines)
+    hardening = hardening_rows(assembly, lines, prices)
     if free_tier:
         lines += _always_free(lines)
     return Estimate(
@@ -95,4 +99,5 @@ def estimate(assembly: Assembly, prices: PriceBook, *, free_tier: bool = False) 
         usage=tuple(usage_items(assembly, prices)),
         unpriced=tuple(found.unpriced),
         warnings=tuple(found.warnings),
+        hardening=hardening,
     )

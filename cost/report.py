@@ -90,6 +90,9 @@ def _estimate_rows(estimate: Estimate, label: str) -> list[str]:
         f"  {total_label:<{DESCRIPTION_WIDTH + QUANTITY_WIDTH + PRICE_WIDTH}}"
         f"{estimate.total_usd:>{AMOUNT_WIDTH}}"
     )
+    if estimate.hardening and label == "environment":
+        rows.append("  Production hardening, added to the floor above (USD/month):")
+        rows.extend(f"    {row.point:<48}{row.usd:>8}  ({row.note})" for row in estimate.hardening)
     if estimate.usage:
         rows.append("  Usage-priced (pay per use; not in the total):")
         for item in estimate.usage:
