@@ -25,7 +25,8 @@ unexport PYTHONDONTWRITEBYTECODE
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit preflight deploy diff bootstrap clean bench-api bench cost local
+.PHONY: help setup synth test lint typecheck unit preflight deploy diff bootstrap clean bench-api bench cost local \
+	check-migrations rollback
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -106,10 +107,12 @@ preflight: setup ## Read-only account checks before a deploy: make preflight ENV
 	$(require_env)
 	$(PY) -m preflight $(ENV) $(PREFLIGHT_FLAGS)
 
-deploy: setup ## Preflight, then deploy one environment's stage: make deploy ENV=staging
+deploy: setup ## Preflight, deploy one environment's stage, verify its releases: make deploy ENV=staging
 	$(require_env)
 	$(PY) -m preflight $(ENV) $(PREFLIGHT_FLAGS)
-	$(CDK) deploy --context env=$(ENV) '$(ENV)/*' --require-approval broadening
+	$(CDK) deploy --context env=$(ENV) '$(ENV)/*' --require-approval broadening || \
+		{ $(PY) -m release explain $(ENV); exit 1; }
+	$(PY) -m release verify $(ENV)
 
 diff: setup ## Show what a deploy would change: make diff ENV=staging
 	$(require_env)
@@ -120,6 +123,23 @@ bootstrap: setup ## Once per account/region: cdk bootstrap + GitHub OIDC stack: 
 	$(CDK) bootstrap "$$($(PY) -m stacks.delivery bootstrap-target $(ENV))"
 	$(CDK) deploy --context env=$(ENV) "$$($(PY) -m stacks.delivery oidc-stage $(ENV))/*" \
 		--require-approval broadening
+
+# The merge base's API code against the schema this checkout's migrations leave (expand/contract):
+# python -m migration_check starts its own PostgreSQL; BASE is any git ref (a branch, a commit).
+BASE ?=
+
+check-migrations: setup ## Old API code vs the new migrations, on a local PostgreSQL: make check-migrations BASE=origin/main
+	@test -n "$(BASE)" || { echo "usage: make check-migrations BASE=<git ref>" >&2; exit 2; }
+	$(PY) -m migration_check "$(BASE)"
+
+# Back to the release the last successful deploy replaced (release/rollback.py): the web tier by
+# re-deploying its previous image, the API by moving its alias back to the previous version.
+TIER ?=
+
+rollback: setup ## Return a tier to its previous release: make rollback ENV=prod TIER=web|api
+	$(require_env)
+	@test -n "$(TIER)" || { echo "usage: make rollback ENV=<environment> TIER=web|api" >&2; exit 2; }
+	$(PY) -m release rollback $(ENV) $(TIER)
 
 clean: ## Remove cdk.out and caches (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -56,6 +56,31 @@ class WebRuntime(StrEnum):
     """App Runner with a VPC connector (closed to new AWS customers since 2026-04-30)."""
 
 
+class WebReleaseStrategy(StrEnum):
+    """How a new web release takes traffic (ECS deployment strategies on Fargate)."""
+
+    ROLLING = "rolling"
+    """New tasks replace old ones in place; the circuit breaker and the release alarms roll back."""
+    CANARY = "canary"
+    """A share of traffic goes to the new release, bakes, then the rest follows."""
+    LINEAR = "linear"
+    """Traffic moves in equal steps, baking after each."""
+    BLUE_GREEN = "blue_green"
+    """A full new fleet is tested on the test listener, takes all traffic at once, and the old
+    one stays ready for the bake time."""
+
+
+class ApiReleaseStrategy(StrEnum):
+    """How a new API function version takes traffic from its alias (CodeDeploy)."""
+
+    ALL_AT_ONCE = "all_at_once"
+    """The alias moves at once, after the pre-traffic health check."""
+    CANARY = "canary"
+    """A share of invocations goes to the new version for an interval, then all."""
+    LINEAR = "linear"
+    """Equal shares every interval."""
+
+
 class CpuArchitecture(StrEnum):
     """The CPU architecture a container runs on (the values of ECS ``RuntimePlatform``)."""
 

@@ -13,7 +13,7 @@ import pytest
 from cdk_constructs.options import CpuArchitecture, WebRuntime
 from preflight.__main__ import RUNTIME_CHECKS, selected
 from stacks.config import APP_CONFIG, RUNTIME_SPECS, runtime_spec
-from stacks.config.sections import WebConfig
+from stacks.config.sections import WebConfig, WebReleaseConfig
 from tests.config_helpers import assert_one_line, error_of, with_web
 from tests.conftest import REPO_ROOT
 
@@ -61,7 +61,8 @@ def test_preflight_runs_the_checks_the_runtime_spec_names(runtime: WebRuntime) -
     spec = runtime_spec(runtime)
     assert set(spec.preflight_checks) <= set(RUNTIME_CHECKS)
     staging = APP_CONFIG.environment("staging")
-    env = replace(staging, web=replace(staging.web, runtime=runtime))
+    web = replace(staging.web, runtime=runtime, release=WebReleaseConfig())
+    env = replace(staging, web=web)
     names = [name for name, _ in selected(env, ci=False)]
     for check in RUNTIME_CHECKS:
         assert (check in names) == (check in spec.preflight_checks)

@@ -9,7 +9,7 @@ import pytest
 
 from cdk_constructs.options import CpuArchitecture, WebRuntime
 from stacks.config import APP_CONFIG, validate_app_config
-from stacks.config.sections import AlarmThresholds, WebConfig
+from stacks.config.sections import AlarmThresholds, WebConfig, WebReleaseConfig
 from tests.config_helpers import (
     DEV,
     assert_one_line,
@@ -182,7 +182,9 @@ def test_spot_with_app_runner() -> None:
 
 
 def test_a_domain_with_app_runner() -> None:
-    error = error_of(lambda: with_web("prod", runtime=WebRuntime.APP_RUNNER))
+    error = error_of(
+        lambda: with_web("prod", runtime=WebRuntime.APP_RUNNER, release=WebReleaseConfig())
+    )
     assert_one_line(error, "prod", "web.domain_name", "domain_name=None with app_runner")
     assert "custom domains of App Runner are linked outside CloudFormation" in str(error)
 

@@ -15,7 +15,7 @@ from cdk_constructs.options import Image, WebRuntime
 from cdk_constructs.web_runtime.rollout import Rollout
 from stacks import delivery
 from stacks.config import APP_CONFIG, AppConfig, ConfigError, EnvironmentConfig, stack_name
-from stacks.config.sections import WebConfig
+from stacks.config.sections import WebConfig, WebReleaseConfig
 from tests.test_workflows import load
 
 REAL_ACCOUNT = "123456789012"
@@ -101,7 +101,9 @@ def test_plan_of_a_real_environment(tmp_path: Path) -> None:
 
 def test_app_runner_images_are_built_for_x86(tmp_path: Path) -> None:
     no_domain = {"domain_name": None, "hosted_zone_id": None, "hosted_zone_name": None}
-    config = real_config(runtime=WebRuntime.APP_RUNNER, spot=False, **no_domain)
+    config = real_config(
+        runtime=WebRuntime.APP_RUNNER, spot=False, release=WebReleaseConfig(), **no_domain
+    )
     plan = delivery.deploy_plan(config, config.environment("dev"), root=tmp_path)
     assert (plan["runtime"], plan["web_platform"]) == ("app_runner", "linux/amd64")
 

@@ -22,6 +22,7 @@ from preflight.__main__ import main, selected
 from preflight.capacity import nat_gateways_per_zone
 from preflight.checks import BOOTSTRAP_VERSION, bootstrap_settings
 from stacks.config import APP_CONFIG, cognito_domain_prefix, deploy_role_name
+from stacks.config.sections import WebReleaseConfig
 from tests.config_helpers import run_python
 from tests.conftest import REPO_ROOT
 from tests.preflight_helpers import (
@@ -80,7 +81,11 @@ def test_a_missing_deploy_role_fails_in_the_workflow(
 def test_app_runner_passes_where_the_account_may_use_it(
     account: FakeAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = ready(account, "staging", web=with_web("staging", runtime=WebRuntime.APP_RUNNER))
+    config = ready(
+        account,
+        "staging",
+        web=with_web("staging", runtime=WebRuntime.APP_RUNNER, release=WebReleaseConfig()),
+    )
     account.stubber("apprunner").add_response(
         "list_services", {"ServiceSummaryList": []}, {"MaxResults": 1}
     )

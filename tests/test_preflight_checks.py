@@ -11,6 +11,7 @@ import pytest
 from cdk_constructs.options import NatMode, WebRuntime
 from preflight.checks import BOOTSTRAP_VERSION
 from stacks.config import AppConfig, cognito_domain_prefix, stack_name
+from stacks.config.sections import WebReleaseConfig
 from tests.preflight_helpers import (
     OTHER_RESOURCE,
     FakeAccount,
@@ -259,7 +260,11 @@ def test_a_hosted_zone_that_cannot_hold_the_domain(
 def test_app_runner_closed_to_this_account(
     code: str, account: FakeAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = ready(account, "staging", web=with_web("staging", runtime=WebRuntime.APP_RUNNER))
+    config = ready(
+        account,
+        "staging",
+        web=with_web("staging", runtime=WebRuntime.APP_RUNNER, release=WebReleaseConfig()),
+    )
     account.stubber("apprunner").add_client_error("list_services", code, "not for you")
     exit_code, lines = account.run(capsys, config, "staging")
     assert exit_code == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cdk_constructs.options import InterfaceEndpoint, NatMode, WebRuntime
 from stacks.config import APP_CONFIG, EnvironmentConfig
+from stacks.config.sections import WebReleaseConfig
 from tests.synth import CfnTemplate, Tier, cfn_lint, synth_variant_tiers
 from tests.web_variants import variant_configs as web_variant_configs
 
@@ -88,6 +89,7 @@ def cross_stack_changes() -> dict[str, tuple[str, EnvironmentConfig]]:
                 web=replace(
                     prod.web,
                     runtime=WebRuntime.APP_RUNNER,
+                    release=WebReleaseConfig(),
                     spot=False,
                     domain_name=None,
                     hosted_zone_id=None,

@@ -18,6 +18,7 @@ import pytest
 from cdk_constructs.options import WebRuntime
 from cdk_constructs.web_runtime.app_runner import XRAY_WRITE_ACTIONS
 from stacks.config import APP_CONFIG, EnvironmentConfig
+from stacks.config.sections import WebReleaseConfig
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
 from tests.synth import SynthesizedEnv, Tier
 from tests.template_queries import (
@@ -74,11 +75,13 @@ def _variant(env: EnvironmentConfig, suffix: str, **web: Any) -> EnvironmentConf
 def on_runtime(
     env: EnvironmentConfig, runtime: WebRuntime, suffix: str, **web: Any
 ) -> EnvironmentConfig:
-    """``env`` on ``runtime`` with what every runtime accepts: no Spot, no domain."""
+    """``env`` on ``runtime`` with what every runtime accepts: no Spot, no domain, a rolling
+    release."""
     return _variant(
         env,
         suffix,
         runtime=runtime,
+        release=WebReleaseConfig(),
         spot=False,
         domain_name=None,
         hosted_zone_id=None,

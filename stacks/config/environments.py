@@ -8,10 +8,18 @@ README's configuration tables, or the sections in ``stacks/config/sections.py``.
 
 from __future__ import annotations
 
-from cdk_constructs.options import ComplianceProfile, Image, InterfaceEndpoint, NatMode
+from cdk_constructs.options import (
+    ApiReleaseStrategy,
+    ComplianceProfile,
+    Image,
+    InterfaceEndpoint,
+    NatMode,
+    WebReleaseStrategy,
+)
 from stacks.config.schema import AppConfig, EnvironmentConfig
 from stacks.config.sections import (
     ApiConfig,
+    ApiReleaseConfig,
     BackupConfig,
     DatabaseConfig,
     GitHubConfig,
@@ -19,6 +27,7 @@ from stacks.config.sections import (
     RegistryConfig,
     SecurityConfig,
     WebConfig,
+    WebReleaseConfig,
 )
 
 APP_CONFIG = AppConfig(
@@ -83,9 +92,27 @@ APP_CONFIG = AppConfig(
                 backup_retention_days=7,
             ),
             api=ApiConfig(
-                memory_mb=512, timeout_seconds=10, throttle_rate_limit=50, throttle_burst_limit=100
+                memory_mb=512,
+                timeout_seconds=10,
+                throttle_rate_limit=50,
+                throttle_burst_limit=100,
+                release=ApiReleaseConfig(
+                    strategy=ApiReleaseStrategy.CANARY, percent=10, interval_minutes=5
+                ),
             ),
-            web=WebConfig(min_instances=1, max_instances=2, canary_interval_minutes=15),
+            web=WebConfig(
+                min_instances=1,
+                max_instances=2,
+                canary_interval_minutes=15,
+                # 10% of requests for 5 minutes, then all; the old tasks stand by 10 more (the
+                # release watches at least one canary run).
+                release=WebReleaseConfig(
+                    strategy=WebReleaseStrategy.CANARY,
+                    step_percent=10,
+                    step_bake_minutes=5,
+                    bake_minutes=10,
+                ),
+            ),
             registry=RegistryConfig(keep_tagged_images=20),
         ),
         EnvironmentConfig(
@@ -128,6 +155,9 @@ APP_CONFIG = AppConfig(
                 reserved_concurrency=None,
                 throttle_rate_limit=200,
                 throttle_burst_limit=400,
+                release=ApiReleaseConfig(
+                    strategy=ApiReleaseStrategy.CANARY, percent=10, interval_minutes=10
+                ),
             ),
             web=WebConfig(
                 cpu=512,
@@ -139,6 +169,9 @@ APP_CONFIG = AppConfig(
                 hosted_zone_id="Z0123456789EXAMPLE0",
                 hosted_zone_name="example.com",
                 canary_interval_minutes=5,
+                # A full green fleet, tested on the test listener, takes all traffic; blue
+                # stands by for 15 minutes (three canary runs) with the release alarms watched.
+                release=WebReleaseConfig(strategy=WebReleaseStrategy.BLUE_GREEN, bake_minutes=15),
             ),
             registry=RegistryConfig(keep_tagged_images=50),
             # Daily AWS Backup points kept 35 days, restore-tested every Monday (README:

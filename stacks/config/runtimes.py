@@ -1,9 +1,9 @@
 """What config allows on each web runtime: one spec per ``WebRuntime``, nothing else branches.
 
 Adding a runtime: its ``WebRuntime`` member, its row in ``RUNTIME_SPECS`` (the sizes it offers,
-its CPU, Spot, domains, the preflight checks it needs) and its construct (the CDK side's
-``cdk_constructs/web_runtime/``). Validation, ``WebConfig.cpu_architecture`` and ``make
-preflight`` read the spec.
+its CPU, Spot, domains, release strategies, the preflight checks it needs) and its construct
+(the CDK side's ``cdk_constructs/web_runtime/``). Validation, ``WebConfig.cpu_architecture``
+and ``make preflight`` read the spec.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from cdk_constructs.options import (
     APP_RUNNER_CPU_MEMORY,
     FARGATE_CPU_MEMORY,
     CpuArchitecture,
+    WebReleaseStrategy,
     WebRuntime,
 )
 
@@ -37,6 +38,9 @@ class WebRuntimeSpec:
     https_without_domain: bool
     """Whether it serves HTTPS on its own URL; if not, a ``retain_data`` environment needs a
     domain or ``allow_plain_http``."""
+    release_strategies: frozenset[WebReleaseStrategy] = frozenset({WebReleaseStrategy.ROLLING})
+    """The ``web.release.strategy`` values it can run (its construct's ``release_strategies``,
+    which a test keeps equal)."""
     preflight_checks: tuple[str, ...] = ()
     """Names of the ``make preflight`` account checks only this runtime needs."""
 
@@ -63,6 +67,7 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
             spot_architecture=CpuArchitecture.X86_64,
             custom_domain=True,
             https_without_domain=False,
+            release_strategies=frozenset(WebReleaseStrategy),
         ),
         # App Runner runs x86_64 only, serves HTTPS on its own URL; its custom domains are
         # linked outside CloudFormation, and it closed to new AWS customers on 2026-04-30.

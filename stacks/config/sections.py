@@ -6,21 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import field
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidatorFunctionWrapHandler, field_validator, model_validator
 
 from cdk_constructs.data_engine.choices import DatabaseEngine
 from cdk_constructs.options import (
+    ApiReleaseStrategy,
     ComplianceProfile,
     CpuArchitecture,
     Image,
     InterfaceEndpoint,
     NatMode,
+    WebReleaseStrategy,
     WebRuntime,
 )
 from stacks.config.constraints import BY_VALUE, Rule, Unit, refuse
-from stacks.config.model import section
+from stacks.config.model import check_sections, section
 from stacks.config.rules import (
     DOMAIN,
     ENGINE_VERSION,
@@ -126,6 +128,21 @@ class DatabaseConfig:
 
 
 @section
+class ApiReleaseConfig:
+    """How a new version of the API function takes traffic: CodeDeploy moves the function's
+    alias after a pre-traffic hook has called the new version's ``GET /health``, and moves it
+    back when an API alarm goes off."""
+
+    strategy: Annotated[ApiReleaseStrategy, BY_VALUE] = ApiReleaseStrategy.ALL_AT_ONCE
+    """all_at_once, canary (``percent``, then the rest after ``interval_minutes``) or linear
+    (``percent`` more every ``interval_minutes``)."""
+    percent: Annotated[int, Field(ge=1, le=99)] = 10
+    """canary: the share of invocations the new version gets first; linear: each step."""
+    interval_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    """canary: how long the first share bakes; linear: minutes between steps."""
+
+
+@section
 class ApiConfig:
     """The API function and the private REST API in front of it."""
 
@@ -146,6 +163,13 @@ class ApiConfig:
     """Stage-wide steady requests per second."""
     throttle_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 100
     """Stage-wide burst, at least the rate limit."""
+    release: ApiReleaseConfig = field(default_factory=ApiReleaseConfig)
+    """How a new function version takes traffic (fields below)."""
+
+    @field_validator("release", mode="wrap")
+    @classmethod
+    def _sections(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return check_sections(value, handler)
 
     @model_validator(mode="after")
     def _burst_covers_rate(self) -> Self:
@@ -155,6 +179,54 @@ class ApiConfig:
                 f"{self.throttle_rate_limit}",
                 "throttle_burst_limit >= throttle_rate_limit",
                 field="throttle_burst_limit",
+            )
+        return self
+
+
+MAX_BAKE_MINUTES = 1440
+"""ECS's longest bake and step bake time (24 hours)."""
+BakeMinutes = Annotated[int, Field(ge=0, le=MAX_BAKE_MINUTES)]
+
+
+@section
+class WebReleaseConfig:
+    """How a new web release takes traffic, and how long it bakes with the release alarms
+    (target 5XX rate, p99 response time, unhealthy hosts, the canary) watched; any of them
+    going off rolls it back. What a runtime supports is its spec (``stacks/config/runtimes.py``).
+    """
+
+    strategy: Annotated[WebReleaseStrategy, BY_VALUE] = WebReleaseStrategy.ROLLING
+    """rolling, canary, linear or blue_green (ECS deployment strategies)."""
+    step_percent: Annotated[float, Field(ge=0.1, le=100)] = 10.0
+    """canary: the share of traffic the new release gets first; linear: each step (3..100).
+    Multiples of 0.1."""
+    step_bake_minutes: BakeMinutes = 5
+    """canary and linear: minutes each step bakes before more traffic moves."""
+    bake_minutes: BakeMinutes = 0
+    """canary, linear and blue_green: minutes the old release stays ready to take traffic back
+    after all of it has moved, alarms watched; rolling has no bake (0)."""
+
+    @model_validator(mode="after")
+    def _strategy_rules(self) -> Self:
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-linear.html
+        # and deployment-type-canary.html: step percent in multiples of 0.1, linear 3.0..100.0.
+        if round(self.step_percent * 10) != self.step_percent * 10:
+            raise refuse(
+                f"{self.step_percent} is not a multiple of 0.1",
+                "a percentage in steps of 0.1, e.g. 10 or 2.5",
+                field="step_percent",
+            )
+        if self.strategy is WebReleaseStrategy.LINEAR and self.step_percent < 3:
+            raise refuse(
+                f"linear steps of {self.step_percent}% are below ECS's 3%",
+                "step_percent 3..100 with strategy linear",
+                field="step_percent",
+            )
+        if self.strategy is WebReleaseStrategy.ROLLING and self.bake_minutes:
+            raise refuse(
+                "a rolling update has no bake time (the old tasks are stopped as it goes)",
+                "bake_minutes=0 with strategy rolling, or canary, linear or blue_green",
+                field="bake_minutes",
             )
         return self
 
@@ -203,6 +275,13 @@ class WebConfig:
     own and there is no domain."""
     canary_interval_minutes: Annotated[int, Field(ge=1, le=60)] = 60
     """How often the canary checks the health path, in minutes."""
+    release: WebReleaseConfig = field(default_factory=WebReleaseConfig)
+    """How a new release takes traffic and bakes (fields below)."""
+
+    @field_validator("release", mode="wrap")
+    @classmethod
+    def _sections(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return check_sections(value, handler)
 
     @property
     def cpu_architecture(self) -> CpuArchitecture:
@@ -234,6 +313,12 @@ class WebConfig:
             )
         if self.domain_name is not None:
             self._check_domain(spec.custom_domain, spec.label)
+        if self.release.strategy not in spec.release_strategies:
+            raise refuse(
+                f"{spec.label} cannot release with {self.release.strategy}",
+                ", ".join(sorted(spec.release_strategies)) + f" with {self.runtime}",
+                field="release.strategy",
+            )
         return self
 
     def _check_domain(self, custom_domain: bool, label: str) -> None:
@@ -368,6 +453,11 @@ class AlarmThresholds:
     """ALB (or App Runner) 5XX responses per 5 minutes."""
     unhealthy_targets: Count = 1
     """Unhealthy ALB targets."""
+    web_target_5xx_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
+    """Target 5XX responses as a share of requests (%), per minute: rolls a web release
+    back (and alarms)."""
+    web_p99_response_ms: Count = 3000
+    """ALB target response time p99 (ms), per minute: rolls a web release back."""
 
 
 @section
