@@ -48,6 +48,103 @@ class DeployPermission:
     """Why a resource ends in a wildcard (the cdk-nag acknowledgement), if one does."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReleaseNames:
+    """Where an environment's releases are read and recorded (``python -m release``)."""
+
+    stacks: tuple[str, ...]
+    """The web and API stacks, whose outputs describe the releases."""
+    ecs_cluster: str | None
+    """The web service's cluster (named in config), when the web tier releases on ECS."""
+    deployment_groups: tuple[str, ...]
+    """``application/group`` of the CodeDeploy group that moves the API function's alias."""
+    function_prefix: str
+    """How the API function's name starts: CloudFormation names it
+    ``<stack>-<logical id>-<suffix>``."""
+    alarm_prefixes: tuple[str, ...]
+    """How the release alarms' names start (``<release>-release-<what>``)."""
+    record_parameters: tuple[str, ...]
+    """The SSM parameters holding each tier's current and previous release."""
+
+
+RELEASE_READ_ACTIONS = {
+    "ReadReleaseStacks": ("cloudformation:DescribeStacks",),
+    "WatchWebReleases": (
+        "ecs:DescribeServiceDeployments",
+        "ecs:DescribeServiceRevisions",
+        "ecs:ListServiceDeployments",
+    ),
+    "WatchApiReleases": ("codedeploy:GetDeployment", "codedeploy:ListDeployments"),
+    "ReadApiAlias": ("lambda:GetAlias",),
+    "ReadReleaseAlarmHistory": ("cloudwatch:DescribeAlarmHistory",),
+    "RecordReleases": ("ssm:GetParameter", "ssm:PutParameter"),
+}
+"""What ``python -m release verify`` and ``explain`` call with the deploy role, by statement."""
+
+
+def release_permissions(
+    names: ReleaseNames, *, partition: str, region: str, account: str
+) -> tuple[DeployPermission, ...]:
+    """Read the environment's releases and record them: each action on the environment's own
+    resources (a wildcard only where AWS appends an id or CloudFormation a suffix)."""
+
+    def arn(service: str, resource: str) -> str:
+        return f"arn:{partition}:{service}:{region}:{account}:{resource}"
+
+    permissions = [
+        DeployPermission(
+            sid="ReadReleaseStacks",
+            actions=RELEASE_READ_ACTIONS["ReadReleaseStacks"],
+            resources=tuple(arn("cloudformation", f"stack/{name}/*") for name in names.stacks),
+            wildcard_reason="A stack's ARN ends in the id CloudFormation gives it; the names "
+            "are the environment's web and API stacks.",
+        ),
+    ]
+    if names.ecs_cluster is not None:
+        cluster = names.ecs_cluster
+        permissions.append(
+            DeployPermission(
+                sid="WatchWebReleases",
+                actions=RELEASE_READ_ACTIONS["WatchWebReleases"],
+                resources=tuple(
+                    arn("ecs", f"{kind}/{cluster}/*")
+                    for kind in ("service", "service-deployment", "service-revision")
+                ),
+                wildcard_reason="CloudFormation names the service and ECS its deployments and "
+                "revisions; the cluster part is the environment's own cluster.",
+            )
+        )
+    permissions += [
+        DeployPermission(
+            sid="WatchApiReleases",
+            actions=RELEASE_READ_ACTIONS["WatchApiReleases"],
+            resources=tuple(
+                arn("codedeploy", f"deploymentgroup:{group}") for group in names.deployment_groups
+            ),
+        ),
+        DeployPermission(
+            sid="ReadApiAlias",
+            actions=RELEASE_READ_ACTIONS["ReadApiAlias"],
+            resources=(arn("lambda", f"function:{names.function_prefix}*"),),
+            wildcard_reason="CloudFormation names the API function after its stack with a "
+            "suffix of its own; the prefix is this environment's API stack.",
+        ),
+        DeployPermission(
+            sid="ReadReleaseAlarmHistory",
+            actions=RELEASE_READ_ACTIONS["ReadReleaseAlarmHistory"],
+            resources=tuple(arn("cloudwatch", f"alarm:{name}*") for name in names.alarm_prefixes),
+            wildcard_reason="The release alarms are <release>-release-<what>, one per metric "
+            "watched; the prefixes are this environment's web and API releases.",
+        ),
+        DeployPermission(
+            sid="RecordReleases",
+            actions=RELEASE_READ_ACTIONS["RecordReleases"],
+            resources=tuple(arn("ssm", f"parameter{name}") for name in names.record_parameters),
+        ),
+    ]
+    return tuple(permissions)
+
+
 def bootstrap_role_arn(partition: str, qualifier: str, kind: str, account: str, region: str) -> str:
     return f"arn:{partition}:iam::{account}:role/cdk-{qualifier}-{kind}-{account}-{region}"
 
@@ -69,13 +166,15 @@ class GitHubDeployRoleProps:
     push_repositories: Sequence[str] = ()
     """ECR repository names (in ``account``/``region``) the workflow pushes images to."""
     extra_permissions: Sequence[DeployPermission] = ()
-    """What the environment's web runtime needs to roll an image out, if anything."""
+    """What the environment's web runtime needs to roll an image out, and what the release
+    tooling reads and records (``release_permissions``)."""
 
 
 class GitHubDeployRole(Construct):
     """Trusted only by ``repo:OWNER/REPO:environment:ENV`` with audience sts.amazonaws.com
     (both ``StringEquals``); may only assume the CDK bootstrap roles of one account and region,
-    plus push to the environment's repositories and what its web runtime's rollout needs."""
+    plus push to the environment's repositories, what its web runtime's rollout needs and read
+    and record its releases."""
 
     def __init__(self, scope: Construct, id_: str, *, props: GitHubDeployRoleProps) -> None:
         super().__init__(scope, id_)

@@ -14,11 +14,10 @@ unchecked-hash pycs (PEP 552, https://peps.python.org/pep-0552/): CDK zips every
 fixed timestamp, which a timestamp-checked pyc would never match, and hash checking would read
 every source again.
 
-Not SnapStart, yet: it restores published versions and their aliases only, never ``$LATEST``,
-which is what API Gateway invokes here
-(https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html), and for Python it bills every
-cached snapshot and every restore (https://aws.amazon.com/lambda/pricing/). It comes with the
-alias; the API function connects and signs its token only on its first request, so a snapshot
+Not SnapStart, yet: it restores published versions and their aliases only, never ``$LATEST``
+(https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html); API Gateway invokes the API's
+``live`` alias, so it could, but for Python it bills every cached snapshot and every restore
+(https://aws.amazon.com/lambda/pricing/). The API function connects and signs its token only on its first request, so a snapshot
 holds no connection and no token, and needs no runtime hook for them
 (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html).
 """

@@ -63,7 +63,8 @@ class VpcFunctionProps:
 
 
 class VpcPythonFunction(Construct):
-    """arm64 Python function in private subnets: no egress until granted, X-Ray on.
+    """arm64 Python function in private subnets: no egress until granted, X-Ray on; its
+    published versions (``function.current_version``, on first use) are retained.
 
     Its role holds no managed policy: it may write to its own log group, manage its VPC network
     interfaces and send traces, and gets everything else through explicit grants.
@@ -102,6 +103,9 @@ class VpcPythonFunction(Construct):
             "tracing": lambda_.Tracing.ACTIVE,
             "log_group": self.log_group,
             "logging_format": lambda_.LoggingFormat.JSON,
+            # A version, once published (``current_version``), stays when a newer one replaces
+            # it in the template, so an alias can be moved back to it by hand.
+            "current_version_options": lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         }
         self.function: lambda_.Function
         if props.image is not None:

@@ -68,6 +68,11 @@ FREE_TYPES = frozenset(
         "AWS::Backup::RestoreTestingPlan",  # priced per job on its selections
         "AWS::CDK::Metadata",
         "AWS::CertificateManager::Certificate",  # public certificates
+        # "no additional charge for code deployments to Amazon EC2 or AWS Lambda"
+        # (https://aws.amazon.com/codedeploy/pricing/); its hook bills as a function.
+        "AWS::CodeDeploy::Application",
+        "AWS::CodeDeploy::DeploymentConfig",
+        "AWS::CodeDeploy::DeploymentGroup",
         "AWS::Cognito::UserPoolDomain",
         "AWS::Cognito::UserPoolResourceServer",
         "AWS::EC2::EIPAssociation",  # the address is priced on its EIP
@@ -92,7 +97,9 @@ FREE_TYPES = frozenset(
         "AWS::IAM::Policy",
         "AWS::IAM::Role",
         "AWS::KMS::Alias",
+        "AWS::Lambda::Alias",  # invocations bill on the function
         "AWS::Lambda::Permission",
+        "AWS::Lambda::Version",
         "AWS::RDS::DBClusterParameterGroup",
         "AWS::RDS::DBParameterGroup",
         "AWS::RDS::DBProxyTargetGroup",  # read by the proxy rule

@@ -11,6 +11,7 @@ from cost.billing import Billing, billing_of
 from cost.hardening import HardeningRow, hardening_rows
 from cost.lines import CostLine, Findings, LineKind, Unpriced
 from cost.prices import PriceBook
+from cost.releases import ReleaseRow, release_rows
 from cost.rules import price_always_on
 from cost.templates import Assembly
 from cost.usage import UsageItem, usage_items
@@ -28,6 +29,8 @@ class Estimate:
     warnings: tuple[str, ...]
     hardening: tuple[HardeningRow, ...] = ()
     """What each production hardening point adds to the floor (environments only)."""
+    releases: tuple[ReleaseRow, ...] = ()
+    """What the rollback alarms of safe releases add to the floor, per tier."""
 
     @property
     def total_usd(self) -> Decimal:
@@ -100,4 +103,5 @@ def estimate(assembly: Assembly, prices: PriceBook, *, free_tier: bool = False) 
         unpriced=tuple(found.unpriced),
         warnings=tuple(found.warnings),
         hardening=hardening,
+        releases=release_rows(assembly, prices),
     )

@@ -93,6 +93,13 @@ def _estimate_rows(estimate: Estimate, label: str) -> list[str]:
     if estimate.hardening and label == "environment":
         rows.append("  Production hardening, added to the floor above (USD/month):")
         rows.extend(f"    {row.point:<48}{row.usd:>8}  ({row.note})" for row in estimate.hardening)
+    if estimate.releases:
+        rows.append("  Safe releases, rollback alarms in the floor above (USD/month):")
+        rows.extend(
+            f"    {row.tier:<48}{row.usd:>8}  ({row.alarms} alarms, {row.alarm_metrics} alarm "
+            "metrics; CodeDeploy, target groups and listeners add nothing)"
+            for row in estimate.releases
+        )
     if estimate.usage:
         rows.append("  Usage-priced (pay per use; not in the total):")
         for item in estimate.usage:

@@ -31,6 +31,7 @@ from preflight.checks import (
     check_hosted_zone,
     error_code,
 )
+from preflight.release import check_ecs_release_strategy
 from stacks.config import (
     APP_CONFIG,
     AppConfig,
@@ -45,7 +46,10 @@ SessionFactory = Callable[..., boto3.Session]
 Stubber answer)."""
 
 
-RUNTIME_CHECKS: Mapping[str, Check] = {"app-runner": check_app_runner}
+RUNTIME_CHECKS: Mapping[str, Check] = {
+    "app-runner": check_app_runner,
+    "ecs-release-strategy": check_ecs_release_strategy,
+}
 """The checks a web runtime may need, by the names its spec lists (``preflight_checks``)."""
 
 

@@ -76,3 +76,10 @@ class ApiRelease:
     def from_json(cls, text: str) -> ApiRelease:
         data = json.loads(text)
         return cls(**{**data, "alarms": tuple(data["alarms"])})
+
+
+def watches_ecs(runtime: str) -> bool:
+    """Whether a web runtime (``WebRelease.runtime``, ``web.runtime``) releases through ECS
+    service deployments, which verify watches and the deploy role may read; App Runner's own
+    workflow step rolls it out instead."""
+    return runtime != "app_runner"

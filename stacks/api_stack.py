@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from cdk_constructs.api_auth import ApiAuth
+from cdk_constructs.api_release import ApiReleaseProps, FunctionRelease
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.logging import acknowledge_aws_custom_resource_function
 from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
@@ -21,6 +22,7 @@ from cdk_constructs.options import Image, ProtectedKind
 from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
+from release.contract import FUNCTION_NAME_OUTPUT, FUNCTION_VERSION_OUTPUT, RELEASE_OUTPUT
 from stacks.config import cognito_domain_prefix, repository_name
 from stacks.data_stack import API_DB_USER
 from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack, Tier
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from stacks.platform_stage import PlatformStage
 
 API_PACKAGE = REPO_ROOT / "lambda_src" / "api"
+RELEASE_HOOK_PACKAGE = REPO_ROOT / "lambda_src" / "release_hook"
 API_HANDLER = "api.handler.lambda_handler"
 API_STAGE = "v1"
 API_URL_DESCRIPTION = "Private API base URL (resolves only inside the VPC)"
@@ -60,7 +63,9 @@ def gateway_schema(document: dict[str, Any]) -> dict[str, Any]:
 
 
 class ApiStack(PlatformStack):
-    """Composes the function (in the VPC, IAM login to the database), Cognito and the API."""
+    """Composes the function (in the VPC, IAM login to the database), its release (a version per
+    change behind the ``live`` alias, moved by CodeDeploy), Cognito and the API, which invokes
+    the alias."""
 
     TIER = Tier.API
     SUMMARY = "API tier (function, API, Cognito)"
@@ -128,6 +133,25 @@ class ApiStack(PlatformStack):
                 "api.reserved_concurrency knob.",
             )
 
+        api_name = f"{self.resource_prefix}-items"
+        self.release = FunctionRelease(
+            self,
+            "ItemsRelease",
+            props=ApiReleaseProps(
+                name=f"{self.resource_prefix}-api",
+                function=self.function.function,
+                function_timeout=Duration.seconds(config.timeout_seconds),
+                api_name=api_name,
+                api_stage=API_STAGE,
+                release=config.release,
+                thresholds=env_config.alarms,
+                hook_package=RELEASE_HOOK_PACKAGE,
+                bundle_cache_dir=BUNDLE_CACHE_DIR,
+                log_retention=retention,
+                removal_policy=removal_policy,
+            ),
+        )
+
         self.auth = ApiAuth(
             self,
             "Auth",
@@ -147,9 +171,9 @@ class ApiStack(PlatformStack):
             self,
             "ItemsApi",
             props=PrivateApiProps(
-                name=f"{self.resource_prefix}-items",
+                name=api_name,
                 description=f"{app.app_name} {env_config.name}: items API (private)",
-                handler=self.function.function,
+                handler=self.release.alias,
                 vpc_endpoint=network.execute_api_endpoint,
                 user_pool=self.auth.user_pool,
                 stage_name=API_STAGE,
@@ -167,6 +191,13 @@ class ApiStack(PlatformStack):
             ("TokenUrl", self.auth.token_url),
             ("UserPoolId", self.auth.user_pool.user_pool_id),
             ("WebClientId", self.auth.web_client.user_pool_client_id),
+            (RELEASE_OUTPUT, self.release.contract().to_json(), "How the API function releases"),
+            (FUNCTION_NAME_OUTPUT, self.function.function.function_name),
+            (
+                FUNCTION_VERSION_OUTPUT,
+                self.release.version.version,
+                "The version this template deploys the live alias to",
+            ),
         )
 
     def _web_client_secret(self, prefix: str, key: kms.IKey) -> secretsmanager.Secret:

@@ -14,9 +14,19 @@ from cdk_constructs.github_deploy_role import (
     STS_AUDIENCE,
     GitHubDeployRole,
     GitHubDeployRoleProps,
+    ReleaseNames,
+    release_permissions,
 )
 from cdk_constructs.web_runtime.factory import web_runtime_type
-from stacks.config import AppConfig, EnvironmentConfig, deploy_role_name, repository_name
+from release.contract import watches_ecs
+from release.record import TIERS, parameter_name
+from stacks.config import (
+    AppConfig,
+    EnvironmentConfig,
+    deploy_role_name,
+    repository_name,
+    stack_name,
+)
 from stacks.delivery import oidc_stage_id
 from stacks.web_stack import web_service_name
 
@@ -69,14 +79,24 @@ class GitHubOidcStack(Stack):
     def _deploy_role_props(
         self, app: AppConfig, env: EnvironmentConfig, bootstrap_qualifier: str
     ) -> GitHubDeployRoleProps:
-        """What ``env``'s deploy role may do: its workflow's environment, its repositories and
-        its web runtime's own deploy calls."""
+        """What ``env``'s deploy role may do: its workflow's environment, its repositories, its
+        web runtime's own deploy calls, and reading and recording its releases."""
         github = app.github
+        where = {"partition": self.partition, "region": env.region, "account": env.account}
         runtime_permissions = web_runtime_type(env.web.runtime).deploy_permissions(
-            service_name=web_service_name(app, env),
-            partition=self.partition,
-            region=env.region,
-            account=env.account,
+            service_name=web_service_name(app, env), **where
+        )
+        web_release = web_service_name(app, env)
+        # The API stack names its CodeDeploy application, group and alarms so (ApiReleaseProps);
+        # test_github_oidc checks these names against the stacks' Release outputs.
+        api_release = f"{app.app_name}-{env.name}-api"
+        releases = ReleaseNames(
+            stacks=tuple(stack_name(app, env, tier) for tier in TIERS),
+            ecs_cluster=web_release if watches_ecs(env.web.runtime) else None,
+            deployment_groups=(f"{api_release}/{api_release}",),
+            function_prefix=f"{stack_name(app, env, 'api')}-",
+            alarm_prefixes=(f"{web_release}-release-", f"{api_release}-release-"),
+            record_parameters=tuple(parameter_name(app.app_name, env.name, t) for t in TIERS),
         )
         return GitHubDeployRoleProps(
             provider_arn=self.provider_arn,
@@ -88,7 +108,7 @@ class GitHubOidcStack(Stack):
             role_name=deploy_role_name(app, env),
             max_session=Duration.hours(github.deploy_session_hours),
             push_repositories=[repository_name(app, env, image) for image in github.image_sources],
-            extra_permissions=runtime_permissions,
+            extra_permissions=(*runtime_permissions, *release_permissions(releases, **where)),
         )
 
 

@@ -23,7 +23,12 @@ from cdk_constructs.options import Image
 from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.factory import build_web_runtime
 from cdk_constructs.web_runtime.image import RepositoryImage, WebImage, placeholder_image
-from cdk_constructs.web_runtime.interface import WebRuntimeProps, WebRuntimeService
+from cdk_constructs.web_runtime.interface import (
+    WebReleasePlan,
+    WebRuntimeProps,
+    WebRuntimeService,
+)
+from release.contract import RELEASE_OUTPUT
 from stacks.config import AppConfig, EnvironmentConfig, canary_name, repository_name
 from stacks.platform_stack import PlatformStack, Tier
 
@@ -95,6 +100,7 @@ class WebStack(PlatformStack):
         app, env_config = self.app_config, self.env_config
         web = env_config.web
         name = web_service_name(app, env_config)
+        health_canary = canary_name(env_config)
         log_key = key if env_config.security.encrypt_logs else None
         self.app_secret = self._app_secret(self.resource_prefix, key)
         # Read through views without the key, which lives in the network stack (ContainerSecret).
@@ -141,6 +147,9 @@ class WebStack(PlatformStack):
                 log_key=log_key,
                 removal_policy=self.removal_policy,
                 deletion_protection=env_config.retain_data,
+                # The runtime's release alarms read the canary by name: it is built below.
+                release=WebReleasePlan(web.release, env_config.alarms),
+                canary_name=health_canary,
             ),
             settings=web,
         )
@@ -167,7 +176,7 @@ class WebStack(PlatformStack):
         self.canary = HealthCanary(
             self,
             "Canary",
-            canary_name=canary_name(env_config),
+            canary_name=health_canary,
             url=self.runtime.url
             + canary_path(web.health_path, deep=canary_reaches_database(env_config)),
             interval=Duration.minutes(web.canary_interval_minutes),
@@ -177,13 +186,19 @@ class WebStack(PlatformStack):
             artifacts_key=key,
             log_key=log_key,
         )
+        # The canary starts once the service is up: a run against a load balancer with no
+        # healthy target yet would set off the release's canary alarm and fail the service's
+        # very first deployment (its alarms roll back; on a create there is nothing to return to).
+        self.canary.canary.node.add_dependency(self.runtime)
 
         rollout = "How the deploy workflow rolls a new image out"
         app_keys = "Set the app's own keys here (put-secret-value); deploys never reset it"
+        release = "How a web release takes traffic and what rolls it back (release/contract.py)"
         self.add_outputs(
             ("PublicUrl", self.runtime.url, "The web service"),
             ("ServiceId", self.runtime.service_id, f"{web.runtime} service"),
             ("Rollout", self.runtime.rollout.value, rollout),
+            (RELEASE_OUTPUT, self.runtime.release.to_json(), release),
             ("AppSecretArn", self.app_secret.secret_arn, app_keys),
         )
 

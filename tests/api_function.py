@@ -21,6 +21,18 @@ def api_function(template: dict[str, Any]) -> tuple[str, Resource]:
     return found
 
 
+def api_alias(template: dict[str, Any]) -> tuple[str, Resource]:
+    """(logical id, resource) of the function's ``live`` alias: what API Gateway invokes."""
+    function_id, _ = api_function(template)
+    (found,) = [
+        (logical_id, alias)
+        for logical_id, alias in resources(template, "AWS::Lambda::Alias").items()
+        if alias["Properties"]["FunctionName"] == {"Ref": function_id}
+        and alias["Properties"]["Name"] == "live"
+    ]
+    return found
+
+
 def function_group(template: dict[str, Any]) -> str:
     """The logical id of the function's security group."""
     (group,) = api_function(template)[1]["Properties"]["VpcConfig"]["SecurityGroupIds"]

@@ -158,3 +158,8 @@ def all_dependencies(template: dict[str, Any], logical_id: str) -> set[str]:
                 seen.add(dependency)
                 pending.append(dependency)
     return seen
+
+
+def output_value(template: dict[str, Any], name: str) -> Any:
+    """The value of the template's output ``name`` (a literal, or a token's JSON)."""
+    return template["Outputs"][name]["Value"]

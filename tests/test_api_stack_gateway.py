@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
 from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
-from tests.api_function import api_function
+from tests.api_function import api_alias
 from tests.synth import SynthesizedEnv, scratch_app
 from tests.template_queries import get_att, imported, only, ref, resources
 
@@ -97,7 +97,8 @@ def test_every_route_needs_a_cognito_token_with_its_scope_and_is_validated(
     validator_id, validator = only(template, "AWS::ApiGateway::RequestValidator")
     assert validator["Properties"]["ValidateRequestBody"] is True
     assert validator["Properties"]["ValidateRequestParameters"] is True
-    function_id, _ = api_function(template)
+    # The function's live alias, never $LATEST (the function's own ARN): see test_api_release.
+    alias_id, _ = api_alias(template)
     methods = resources(template, "AWS::ApiGateway::Method").values()
     routes = {route_of(template, method): method["Properties"] for method in methods}
     assert set(routes) == set(ROUTES)
@@ -107,7 +108,8 @@ def test_every_route_needs_a_cognito_token_with_its_scope_and_is_validated(
         assert props["AuthorizationScopes"] == [ROUTES[route]], route
         assert props["RequestValidatorId"] == ref(validator_id)
         assert props["Integration"]["Type"] == "AWS_PROXY"
-        assert get_att(function_id, "Arn") in props["Integration"]["Uri"]["Fn::Join"][1]
+        _, target, suffix = props["Integration"]["Uri"]["Fn::Join"][1]
+        assert (target, suffix) == (ref(alias_id), "/invocations"), route
 
 
 def test_write_bodies_have_strict_models(env: SynthesizedEnv) -> None:

@@ -23,10 +23,11 @@ from tests.cost_helpers import HOURS, estimate_of, resource, write_assembly
 from tests.cost_helpers import shipped as shipped  # the fixture, for pytest
 from tests.synth import REPO_ROOT, Synthesized
 
-DEV_FLOOR_TARGET_USD = Decimal(61)
+DEV_FLOOR_TARGET_USD = Decimal(62)
 """The project's target for the always-on cost of dev. It was 60 while dev's Spot task was
 priced as ARM64 Spot (59.81), a task Fargate Spot never runs; as the X86_64 Spot task it really
-is, dev's floor is 60.36."""
+is, dev's floor was 60.36. The alarms that roll a web or API release back add about 1 USD (each
+alarm metric 0.10): a release that serves errors is stopped in dev too."""
 
 # Fargate Spot runs X86_64 tasks only, at a documented discount (see test_cost.py).
 X86_SPOT_PRICE_IDS = {PriceId.FARGATE_SPOT_X86_VCPU_HOUR, PriceId.FARGATE_SPOT_X86_GB_HOUR}

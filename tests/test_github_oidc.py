@@ -1,5 +1,6 @@
 """The GitHub OIDC stack of each account: exact trust, no `*` action, only the bootstrap roles of
-the environment's own account and region, ECR push and App Runner only where used."""
+the environment's own account and region, ECR push and App Runner only where used, and reading
+and recording the environment's own releases (``python -m release``)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,27 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Template
 
-from cdk_constructs.github_deploy_role import CDK_BOOTSTRAP_ROLES, ECR_PUSH_ACTIONS
+from cdk_constructs.github_deploy_role import (
+    CDK_BOOTSTRAP_ROLES,
+    ECR_PUSH_ACTIONS,
+    RELEASE_READ_ACTIONS,
+)
 from cdk_constructs.options import Image, WebRuntime
 from cdk_constructs.web_runtime.app_runner import APP_RUNNER_DEPLOY_ACTIONS
+from release.contract import FUNCTION_NAME_OUTPUT, RELEASE_OUTPUT, ApiRelease, WebRelease
 from stacks.config import (
     APP_CONFIG,
     AppConfig,
     EnvironmentConfig,
     deploy_role_name,
     repository_name,
+    stack_name,
 )
 from stacks.config.sections import GitHubConfig
 from stacks.github_oidc_stack import GitHubOidcStage
@@ -30,6 +38,7 @@ from stacks.platform_app import (
     oidc_stages,
     unacknowledged_findings,
 )
+from stacks.web_stack import web_service_name
 from tests.synth import Synthesized, scratch_app
 from tests.template_queries import policy_statements_of_role, ref, resources
 
@@ -65,6 +74,15 @@ def shipped_role_statements(
         for env in envs:
             role = roles(template)[deploy_role_name(APP_CONFIG, env)]
             yield env, policy_statements_of_role(template, role["id"])
+
+
+def release_actions(*, ecs: bool) -> list[list[str]]:
+    """The release statements' actions, in order (no ECS statement without an ECS service)."""
+    return [
+        sorted(actions)
+        for sid, actions in RELEASE_READ_ACTIONS.items()
+        if ecs or sid != "WatchWebReleases"
+    ]
 
 
 def synth_oidc(
@@ -190,6 +208,76 @@ def test_ecr_push_only_to_the_environments_sourced_repositories(synthesized: Syn
         assert not [s for s in statements if any(a.startswith("apprunner:") for a in actions(s))]
 
 
+def test_the_role_reads_and_records_only_its_own_environments_releases(
+    synthesized: Synthesized,
+) -> None:
+    """What verify and explain read (the stacks' outputs, the service's deployments, the
+    CodeDeploy group, the alias, the alarms' history) and the two records they write, each
+    scoped to the environment's names (test_release_verify.py checks the calls fit them)."""
+    for env, statements in shipped_role_statements(synthesized):
+        by_sid = {s["Sid"]: s for s in statements if s.get("Sid") in RELEASE_READ_ACTIONS}
+        assert set(by_sid) == set(RELEASE_READ_ACTIONS)  # shipped: all on Fargate
+        for sid, statement in by_sid.items():
+            assert sorted(actions(statement)) == sorted(RELEASE_READ_ACTIONS[sid]), sid
+        where = f"{env.region}:{env.account}"
+        prefix = f"three-tier-{env.name}"
+        cluster = web_service_name(APP_CONFIG, env)
+        api_stack = stack_name(APP_CONFIG, env, "api")
+        expected = {
+            "ReadReleaseStacks": [
+                f"arn:aws:cloudformation:{where}:stack/{stack_name(APP_CONFIG, env, tier)}/*"
+                for tier in ("web", "api")
+            ],
+            "WatchWebReleases": [
+                f"arn:aws:ecs:{where}:{kind}/{cluster}/*"
+                for kind in ("service", "service-deployment", "service-revision")
+            ],
+            "WatchApiReleases": [
+                f"arn:aws:codedeploy:{where}:deploymentgroup:{prefix}-api/{prefix}-api"
+            ],
+            "ReadApiAlias": [f"arn:aws:lambda:{where}:function:{api_stack}-*"],
+            "ReadReleaseAlarmHistory": [
+                f"arn:aws:cloudwatch:{where}:alarm:{prefix}-{tier}-release-*"
+                for tier in ("web", "api")
+            ],
+            "RecordReleases": [
+                f"arn:aws:ssm:{where}:parameter/three-tier/{env.name}/release/{tier}"
+                for tier in ("web", "api")
+            ],
+        }
+        assert {sid: sorted(statement_resources(s)) for sid, s in by_sid.items()} == {
+            sid: sorted(arns) for sid, arns in expected.items()
+        }
+
+
+def test_the_release_names_the_role_may_read_are_the_stacks_own(
+    synthesized: Synthesized,
+) -> None:
+    """The role's release resources match what the web and API stacks write in their Release
+    outputs (the names verify reads) and the API function's generated name."""
+    for env, statements in shipped_role_statements(synthesized):
+        by_sid = {s.get("Sid"): statement_resources(s) for s in statements}
+        stacks = synthesized.envs[env.name]
+        web = WebRelease.from_json(stacks.web_json["Outputs"][RELEASE_OUTPUT]["Value"])
+        api = ApiRelease.from_json(stacks.api_json["Outputs"][RELEASE_OUTPUT]["Value"])
+        where = f"{env.region}:{env.account}"
+        assert by_sid["WatchApiReleases"] == [
+            f"arn:aws:codedeploy:{where}:deploymentgroup:{api.application}/{api.deployment_group}"
+        ]
+        alarms = [*web.alarms, *api.alarms]
+        assert alarms
+        for alarm in alarms:
+            arn = f"arn:aws:cloudwatch:{where}:alarm:{alarm}"
+            assert [p for p in by_sid["ReadReleaseAlarmHistory"] if fnmatchcase(arn, p)], alarm
+        # The function has no fixed name: CloudFormation names it <stack>-<logical id>-<suffix>.
+        (function_id,) = stacks.api_json["Outputs"][FUNCTION_NAME_OUTPUT]["Value"].values()
+        function = stacks.api_json["Resources"][function_id]
+        assert function["Type"] == "AWS::Lambda::Function"
+        assert "FunctionName" not in function["Properties"]
+        api_stack = stack_name(APP_CONFIG, env, "api")
+        assert by_sid["ReadApiAlias"] == [f"arn:aws:lambda:{where}:function:{api_stack}-*"]
+
+
 # --- variants ------------------------------------------------------------------------------------
 
 
@@ -255,8 +343,11 @@ def test_no_image_source_means_no_ecr_permission(tmp_path: Path) -> None:
     config = shared_account_config(image_sources={})
     template = synth_oidc(tmp_path, config, ACCOUNT)
     for env_name, expected in (
-        ("staging", [["sts:AssumeRole"]]),
-        ("dev", [["sts:AssumeRole"], sorted(APP_RUNNER_DEPLOY_ACTIONS)]),
+        ("staging", [["sts:AssumeRole"], *release_actions(ecs=True)]),
+        (
+            "dev",  # App Runner: its own deploy calls, and no ECS service to watch
+            [["sts:AssumeRole"], sorted(APP_RUNNER_DEPLOY_ACTIONS), *release_actions(ecs=False)],
+        ),
     ):
         role = roles(template)[deploy_role_name(config, config.environment(env_name))]
         statements = policy_statements_of_role(template, role["id"])
@@ -277,7 +368,8 @@ def test_a_custom_bootstrap_qualifier_is_honoured(tmp_path: Path) -> None:
     dev = config.environment("dev")
     template = synth_oidc(tmp_path, config, dev.account, qualifier="acme1234")
     role = roles(template)[deploy_role_name(config, dev)]
-    (statement,) = policy_statements_of_role(template, role["id"])
+    statements = policy_statements_of_role(template, role["id"])
+    (statement,) = [s for s in statements if "sts:AssumeRole" in actions(s)]
     assert all(
         "role/cdk-acme1234-" in arn and "hnb659fds" not in arn
         for arn in statement_resources(statement)

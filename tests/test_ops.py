@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG
 from tests.synth import SynthesizedEnv
-from tests.template_queries import imported, only, resources
+from tests.template_queries import imported, only, output_value, resources
 
 ALARM_METRICS_FARGATE = {
     ("AWS/ApiGateway", "5XXError"),
@@ -55,7 +56,8 @@ def test_an_alarm_for_every_failure_mode(env: SynthesizedEnv) -> None:
     if not env.config.database.proxy:
         assert ("AWS/RDS", "ClientConnections") not in covered
     # The canary's alarm lives here with the others, next to the topic; the canary stays in
-    # the web stack, which holds no alarm (it must not depend on this stack).
+    # the web stack, whose only alarms are its release's rollback alarms, which notify no one
+    # (it must not depend on this stack).
     (canary_alarm,) = [
         alarm
         for alarm in alarms(env).values()
@@ -65,7 +67,10 @@ def test_an_alarm_for_every_failure_mode(env: SynthesizedEnv) -> None:
     (dimension,) = canary_alarm["Properties"]["Dimensions"]
     canary_id, _ = only(env.web_json, "AWS::Synthetics::Canary")
     assert imported(dimension["Value"], env.web_json) == {"Ref": canary_id}
-    assert resources(env.web_json, "AWS::CloudWatch::Alarm") == {}
+    release = WebRelease.from_json(output_value(env.web_json, RELEASE_OUTPUT))
+    web_alarms = resources(env.web_json, "AWS::CloudWatch::Alarm").values()
+    assert {alarm["Properties"]["AlarmName"] for alarm in web_alarms} == set(release.alarms)
+    assert not any("AlarmActions" in alarm["Properties"] for alarm in web_alarms)
 
 
 def test_every_alarm_notifies_the_alerts_topic_and_ignores_missing_data(

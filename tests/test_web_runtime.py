@@ -18,14 +18,23 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 
+from cdk_constructs.github_deploy_role import RELEASE_READ_ACTIONS
 from cdk_constructs.monitoring import PERIOD
-from cdk_constructs.options import CpuArchitecture, WebRuntime
+from cdk_constructs.options import CpuArchitecture, WebReleaseStrategy, WebRuntime
+from cdk_constructs.web_runtime.app_runner import AppRunnerService
 from cdk_constructs.web_runtime.factory import WEB_RUNTIMES, web_runtime_type
 from cdk_constructs.web_runtime.fargate import FargateOptions, FargateWebService
 from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE, PublicImage
-from cdk_constructs.web_runtime.interface import WebRuntimeProps, WebRuntimeService
+from cdk_constructs.web_runtime.interface import (
+    WebReleasePlan,
+    WebRuntimeProps,
+    WebRuntimeService,
+)
 from cdk_constructs.web_runtime.rollout import Rollout
+from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG, EnvironmentConfig, deploy_role_name
+from stacks.config.runtimes import runtime_spec
+from stacks.config.sections import AlarmThresholds, WebReleaseConfig
 from stacks.platform_stage import PlatformStage
 from stacks.web_stack import web_service_name
 from tests.synth import REPO_ROOT, Tier, scratch_app
@@ -103,6 +112,11 @@ def test_outputs_url_service_id_and_rollout(
     assert outputs["ServiceId"]["Value"] == stack.resolve(web_runtime.service_id)
     assert outputs["Rollout"]["Value"] == web_runtime.rollout.value
     assert web_runtime.rollout is web_runtime_type(runtime).rollout
+    # The release the runtime applies, as the release tooling reads it (release/contract.py).
+    release = WebRelease.from_json(outputs[RELEASE_OUTPUT]["Value"])
+    assert release == web_runtime.release
+    assert (release.runtime, release.strategy) == (runtime.value, "rolling")  # prod_on: rolling
+    assert web_runtime.release_strategies == web_runtime_type(runtime).release_strategies
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -196,7 +210,9 @@ def test_the_deploy_role_gets_the_runtimes_deploy_permissions(
         region=env.region,
         account=env.account,
     )
-    platform_sids = {"AssumeCdkBootstrapRoles", "PushImages", "LogInToEcr"}
+    # The platform's own statements, and reading releases (``python -m release``), which every
+    # runtime's environment has: the rest are the runtime's.
+    platform_sids = {"AssumeCdkBootstrapRoles", "PushImages", "LogInToEcr", *RELEASE_READ_ACTIONS}
     assert set(statements) - platform_sids == {permission.sid for permission in permissions}
     for permission in permissions:
         statement = statements[permission.sid]
@@ -306,3 +322,24 @@ def test_fargate_service_refuses_arm64_tasks_on_spot_and_runs_x86_there() -> Non
     _, service = only(template, "AWS::ECS::Service")
     strategy = service["Properties"]["CapacityProviderStrategy"]
     assert [item["CapacityProvider"] for item in strategy] == ["FARGATE_SPOT"]
+
+
+# --- releases: what each runtime can run ----------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_each_runtime_runs_exactly_the_strategies_its_config_spec_allows(
+    runtime: WebRuntime,
+) -> None:
+    assert WEB_RUNTIMES[runtime].release_strategies == runtime_spec(runtime).release_strategies
+    assert WebReleaseStrategy.ROLLING in WEB_RUNTIMES[runtime].release_strategies
+
+
+def test_a_runtime_refuses_a_strategy_it_cannot_run_in_one_line() -> None:
+    """Config refuses it first (stacks/config); the construct guards direct use."""
+    stack = Stack(scratch_app(), "Refused", env=ENV)
+    canary = WebReleaseConfig(strategy=WebReleaseStrategy.CANARY)
+    props = replace(_spot(stack), release=WebReleasePlan(canary, AlarmThresholds()))
+    refusal = r"^app_runner cannot release with canary \(it runs: rolling\)$"
+    with pytest.raises(ValueError, match=refusal):
+        AppRunnerService(stack, "AppRunner", props=props)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from cdk_constructs.web_runtime.fargate import CONTAINER_NAME
+from cdk_constructs.web_runtime.fargate_release import release_test_port
 from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE
 from stacks.config import APP_CONFIG, repository_name
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
@@ -54,7 +55,10 @@ def test_alb_is_public_and_admits_only_its_listener_ports_from_the_allowed_cidrs
     assert attributes["deletion_protection.enabled"] == str(env.config.retain_data).lower()
     (alb_group,) = props["SecurityGroups"]
     ingress = security_group_rules(web, group_of(alb_group), "ingress")
-    ports = {80, 443} if config.domain_name else {80}
+    https = config.domain_name is not None
+    # The production ports, and the test listener's, which ECS shifts release traffic on.
+    ports = {80, 443} if https else {80}
+    ports.add(release_test_port(https=https))
     assert {(rule["CidrIp"], rule["FromPort"]) for rule in ingress} == {
         (cidr, port) for cidr in config.allowed_ingress_cidrs for port in ports
     }
@@ -162,8 +166,11 @@ def test_service_runs_its_architecture_resilient_and_scales_between_min_and_max(
     )
     _, policy = only(web, "AWS::ApplicationAutoScaling::ScalingPolicy")
     assert policy["Properties"]["PolicyType"] == "TargetTrackingScaling"
-    _, target_group = only(web, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert target_group["Properties"]["HealthCheckPath"] == config.health_path
+    # Two groups (tests/test_web_release.py): the service's, and the alternate for releases.
+    target_groups = resources(web, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert len(target_groups) == 2
+    for target_group in target_groups:
+        assert target_group["Properties"]["HealthCheckPath"] == config.health_path
 
 
 def test_https_with_a_domain_else_plain_http(env: SynthesizedEnv) -> None:
@@ -172,16 +179,20 @@ def test_https_with_a_domain_else_plain_http(env: SynthesizedEnv) -> None:
         listener["Properties"]["Port"]: listener["Properties"]
         for listener in resources(web, "AWS::ElasticLoadBalancingV2::Listener").values()
     }
+    test_port = release_test_port(https=config.domain_name is not None)
     if config.domain_name is None:
-        assert set(listeners) == {80}
-        assert listeners[80]["DefaultActions"][0]["Type"] == "forward"
+        assert set(listeners) == {80, test_port}
+        for port in (80, test_port):
+            assert listeners[port]["Protocol"] == "HTTP"
+            assert listeners[port]["DefaultActions"][0]["Type"] == "forward"
         assert resources(web, "AWS::CertificateManager::Certificate") == {}
         return
-    assert set(listeners) == {80, 443}
+    assert set(listeners) == {80, 443, test_port}
     assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
     assert listeners[80]["DefaultActions"][0]["RedirectConfig"]["Protocol"] == "HTTPS"
-    assert listeners[443]["Protocol"] == "HTTPS"
-    assert listeners[443]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    for port in (443, test_port):  # the test listener serves what production serves
+        assert listeners[port]["Protocol"] == "HTTPS"
+        assert listeners[port]["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
     _, certificate = only(web, "AWS::CertificateManager::Certificate")
     assert certificate["Properties"]["DomainName"] == config.domain_name
     assert certificate["Properties"]["ValidationMethod"] == "DNS"
@@ -274,4 +285,4 @@ def test_waf_canary_alerts_and_outputs_on_fargate(env: SynthesizedEnv) -> None:
     templates = shipped(env)
     assert_waf(templates)
     assert_canary(templates)
-    assert set(env.web_json["Outputs"]) >= {"PublicUrl", "ServiceId"}
+    assert set(env.web_json["Outputs"]) >= {"PublicUrl", "ServiceId", "Release"}

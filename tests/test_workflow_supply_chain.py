@@ -84,7 +84,7 @@ def test_checkouts_do_not_keep_the_token_and_only_role_jobs_write() -> None:
                 if step.get("uses", "").startswith("actions/checkout@"):
                     checkouts += 1
                     assert step.get("with", {}).get("persist-credentials") is False, where
-    assert checkouts == 5
+    assert checkouts == 6
 
 
 def directories_holding(file_name: str) -> set[str]:

@@ -1,7 +1,8 @@
 """The GitHub workflows agree with config, ask for the least they need, install the config's
-pins where they ask it first, and never cancel a deploy; their supply chain (actions pinned to
-commits, Dependabot, zizmor); the pre-commit hooks. The delivery helpers they call:
-``test_delivery.py``."""
+pins where they ask it first, and never cancel a deploy; a deploy verifies its releases before
+the smoke test and explains a failed one; their supply chain (actions pinned to commits,
+Dependabot, zizmor); the pre-commit hooks. The delivery helpers they call:
+``test_delivery.py``; the release tooling: ``test_release_*.py``."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from cdk_constructs.options import Image, WebRuntime
 from cdk_constructs.vpc_function import PYTHON_RUNTIME
 from cdk_constructs.web_runtime.rollout import Rollout
-from stacks.config import APP_CONFIG
+from release import __main__ as release_main
+from release.contract import ApiRelease, WebRelease
+from release.outcome import api_wait_minutes, web_wait_minutes
+from stacks.config import APP_CONFIG, EnvironmentConfig
 from tests.conftest import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -84,6 +89,7 @@ def test_deploy_steps_in_order() -> None:
         index("docker buildx build --platform"),
         index('"$ENVIRONMENT/*"'),
         index("aws apprunner start-deployment"),
+        index("-m release verify"),
         index("curl"),
     ]
     assert order == sorted(order)
@@ -100,6 +106,97 @@ def test_deploy_steps_in_order() -> None:
     assert str(WebRuntime.APP_RUNNER) == "app_runner"
     (build,) = steps_running(job, "docker buildx build")
     assert build["env"]["TAG"] == "${{ github.sha }}"
+
+
+def test_a_failed_deploy_names_the_release_that_rolled_back_then_fails() -> None:
+    """``cdk deploy`` failing runs ``release explain`` (which exits 0) and then exits 1; the
+    web outputs are read only after a deploy that succeeded."""
+    job = load("deploy.yml")["jobs"]["deploy"]
+    (deploy,) = steps_running(job, '"$ENVIRONMENT/*"')
+    run = deploy["run"]
+    guarded = run.index('if ! npx --no-install cdk deploy "${context[@]}" "$ENVIRONMENT/*"')
+    explain = run.index('.venv/bin/python -m release explain "$ENVIRONMENT"\n')
+    fail = run.index("exit 1\n", explain)
+    outputs = run.index("-m stacks.delivery web-outputs")
+    assert guarded < explain < fail < run.index("fi\n", fail) < outputs
+
+
+def test_releases_are_verified_before_the_smoke_test() -> None:
+    """The smoke test runs once traffic has fully shifted (verify waited for the releases to
+    end), never after a release that rolled back (verify failed the job)."""
+    steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    (verify,) = [i for i, run in enumerate(runs) if "-m release verify" in run]
+    assert steps[verify]["run"] == '.venv/bin/python -m release verify "$ENVIRONMENT"'
+    assert "if" not in steps[verify]  # App Runner too: its tier shows in the summary
+    assert "continue-on-error" not in steps[verify]
+    (deploy,) = [i for i, run in enumerate(runs) if '"$ENVIRONMENT/*"' in run]
+    (app_runner,) = [i for i, run in enumerate(runs) if "aws apprunner start-deployment" in run]
+    (smoke,) = [i for i, run in enumerate(runs) if "curl" in run]
+    assert deploy < app_runner < verify < smoke
+    assert "if" not in steps[smoke]
+
+
+def test_verify_and_explain_write_the_job_summary(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No step redirects them: they append to $GITHUB_STEP_SUMMARY themselves."""
+    steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
+    for step in steps:
+        for line in step.get("run", "").splitlines():
+            if "-m release " in line:
+                assert ">" not in line, line
+        assert "GITHUB_STEP_SUMMARY" not in step.get("env", {})
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    tools = release_main.default_tools(APP_CONFIG.environment("dev"))
+    assert tools.summary_path == tmp_path / "summary.md"
+
+
+DEPLOY_MINUTES = 90
+"""What the deploy job spends outside the releases, at most: make test and synth, preflight,
+the image builds, and a first deploy creating the Aurora cluster and its proxy."""
+
+
+def test_the_job_timeout_covers_the_longest_release() -> None:
+    """verify waits up to each tier's steps, bake and margin (release.outcome); the job's
+    timeout, and the deploy role's session, must outlast that on top of the deploy."""
+    job = load("deploy.yml")["jobs"]["deploy"]
+    longest = max(
+        web_wait_minutes(web_release_of(env)) + api_wait_minutes(api_release_of(env))
+        for env in APP_CONFIG.environments
+    )
+    prod = APP_CONFIG.environment("prod")  # blue/green, 15 min bake; API canary, 10 min
+    assert longest == web_wait_minutes(web_release_of(prod)) + api_wait_minutes(
+        api_release_of(prod)
+    )
+    assert longest >= 15 + 10
+    assert job["timeout-minutes"] >= DEPLOY_MINUTES + longest
+    assert APP_CONFIG.github.deploy_session_hours * 60 >= job["timeout-minutes"]
+
+
+def web_release_of(env: EnvironmentConfig) -> WebRelease:
+    release = env.web.release
+    return WebRelease(
+        runtime=str(env.web.runtime),
+        strategy=str(release.strategy),
+        step_percent=release.step_percent,
+        step_bake_minutes=release.step_bake_minutes,
+        bake_minutes=release.bake_minutes,
+        alarms=(),
+    )
+
+
+def api_release_of(env: EnvironmentConfig) -> ApiRelease:
+    release = env.api.release
+    return ApiRelease(
+        strategy=str(release.strategy),
+        percent=release.percent,
+        interval_minutes=release.interval_minutes,
+        alarms=(),
+        application="",
+        deployment_group="",
+        alias="live",
+    )
 
 
 def test_preflight_runs_after_the_role_and_before_every_cdk_deploy() -> None:
@@ -280,3 +377,15 @@ def test_the_deploy_job_has_the_lambda_runtimes_python_before_it_synthesizes() -
     )
     assert installs, f"no setup-python step installs {runtime_version}"
     assert installs[0] < first_synth
+
+
+def test_ci_checks_migrations_against_the_merge_base_of_a_pull_request() -> None:
+    job = load("ci.yml")["jobs"]["migrations"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    checkout = step_using(job, "actions/checkout")["with"]
+    assert checkout == {"fetch-depth": 0, "persist-credentials": False}
+    (check,) = steps_running(job, "make check-migrations")
+    assert check["env"] == {"BASE_REF": "${{ github.base_ref }}"}
+    assert 'git merge-base "origin/$BASE_REF" HEAD' in check["run"]
+    assert 'make check-migrations BASE="$merge_base"' in check["run"]
+    assert "${{" not in check["run"]  # no template injection

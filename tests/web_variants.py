@@ -17,6 +17,7 @@ import pytest
 
 from cdk_constructs.options import WebRuntime
 from cdk_constructs.web_runtime.app_runner import XRAY_WRITE_ACTIONS
+from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG, EnvironmentConfig
 from stacks.config.sections import WebReleaseConfig
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
@@ -25,6 +26,7 @@ from tests.template_queries import (
     get_att,
     imported,
     only,
+    output_value,
     policy_statements_of_role,
     ref,
     references,
@@ -239,7 +241,14 @@ def assert_canary(templates: Templates) -> None:
     deep = config.web.image_tag is not None and config.database.min_capacity > 0
     expected = f"{config.web.health_path}/deep" if deep else config.web.health_path
     assert f'{expected}"' in variables
-    assert resources(templates.web, "AWS::CloudWatch::Alarm") == {}
+    # The web stack's alarms are the release's rollback alarms only (its Release output names
+    # them), notifying no one: the alerts topic and its alarms live in the ops stack.
+    release = WebRelease.from_json(output_value(templates.web, RELEASE_OUTPUT))
+    web_alarms = resources(templates.web, "AWS::CloudWatch::Alarm").values()
+    assert sorted(alarm["Properties"]["AlarmName"] for alarm in web_alarms) == sorted(
+        release.alarms
+    )
+    assert not any("AlarmActions" in alarm["Properties"] for alarm in web_alarms)
     assert resources(templates.web, "AWS::SNS::Topic") == {}
     topic_id, _ = only(templates.ops, "AWS::SNS::Topic")
     alarms = [

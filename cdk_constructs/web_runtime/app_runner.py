@@ -6,6 +6,9 @@ Not locked down like the Fargate task (issue 15): App Runner's image configurati
 variables, secrets and a start command, its instance configuration CPU, memory and a role; there
 is no user, read-only root filesystem, capability or noNewPrivileges setting. The image's own
 USER applies (non-root for the placeholder and the reference app); memory is the instance size.
+
+Releases roll (``release_strategies``): App Runner replaces its instances itself once the new
+ones pass its health check; it has no traffic shifting and no alarm-driven rollback.
 """
 
 from __future__ import annotations
@@ -27,16 +30,19 @@ from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import ImplicitLogGroup
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.network import subnet_ids
-from cdk_constructs.options import APP_RUNNER_CPU_MEMORY
+from cdk_constructs.options import APP_RUNNER_CPU_MEMORY, WebReleaseStrategy, WebRuntime
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.image import PublicImage, RepositoryImage
 from cdk_constructs.web_runtime.interface import (
+    ROLLING_ONLY,
     WebAlarm,
     WebAlarmThresholds,
     WebRuntimeProps,
     WebSettings,
     https_out_security_group,
+    refuse_strategy,
+    rolling_release,
 )
 from cdk_constructs.web_runtime.rollout import Rollout
 
@@ -99,6 +105,8 @@ class AppRunnerService(Construct):
     """
 
     rollout: ClassVar[Rollout] = Rollout.APP_RUNNER_START_DEPLOYMENT
+    release_strategies: ClassVar[frozenset[WebReleaseStrategy]] = ROLLING_ONLY
+    release = rolling_release(WebRuntime.APP_RUNNER)
 
     def __init__(self, scope: Construct, id_: str, *, props: WebRuntimeProps) -> None:
         super().__init__(scope, id_)
@@ -357,6 +365,7 @@ def _full_arn(secret: secretsmanager.ISecret) -> str:
 
 def _validate(props: WebRuntimeProps) -> None:
     """Fail the synth on what App Runner would only reject at deploy time."""
+    refuse_strategy(WebRuntime.APP_RUNNER, AppRunnerService.release_strategies, props.release)
     if not Token.is_unresolved(props.name) and not SERVICE_NAME.fullmatch(props.name):
         raise ValueError(
             f"service name {props.name!r}: 4-40 letters, digits, '-' or '_', "

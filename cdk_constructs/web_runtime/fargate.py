@@ -21,9 +21,15 @@ from constructs import Construct
 from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
-from cdk_constructs.options import CpuArchitecture, ProtectedKind
+from cdk_constructs.options import CpuArchitecture, ProtectedKind, WebReleaseStrategy, WebRuntime
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.fargate_release import (
+    DEREGISTRATION_DELAY,
+    FargateRelease,
+    health_check,
+    release_test_port,
+)
 from cdk_constructs.web_runtime.fargate_task import CONTAINER_NAME as CONTAINER_NAME
 from cdk_constructs.web_runtime.fargate_task import web_task
 from cdk_constructs.web_runtime.interface import (
@@ -34,8 +40,10 @@ from cdk_constructs.web_runtime.interface import (
     WebSettings,
     closed_security_group,
     https_out_security_group,
+    refuse_strategy,
 )
 from cdk_constructs.web_runtime.rollout import Rollout
+from release.contract import WebRelease
 
 HTTP_PORT = 80
 ACCESS_LOG_EXPIRY = Duration.days(90)
@@ -68,10 +76,12 @@ class FargateWebService(Construct):
     tracking; Spot on demand.
 
     With a domain the ALB serves HTTPS (TLS 1.2+) and redirects HTTP; without, plain HTTP.
-    A new image is rolled out by the stack update itself (a new task definition revision).
+    A new image is rolled out by the stack update itself (a new task definition revision), with
+    ECS's deployment strategy from config, rolled back by the release alarms (fargate_release).
     """
 
     rollout: ClassVar[Rollout] = Rollout.CLOUDFORMATION
+    release_strategies: ClassVar[frozenset[WebReleaseStrategy]] = frozenset(WebReleaseStrategy)
 
     def __init__(
         self, scope: Construct, id_: str, *, props: WebRuntimeProps, options: FargateOptions
@@ -84,6 +94,7 @@ class FargateWebService(Construct):
             raise ValueError(
                 f"Fargate Spot runs only X86_64 Linux tasks, not {options.cpu_architecture}"
             )
+        refuse_strategy(WebRuntime.FARGATE, self.release_strategies, props.release)
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -136,14 +147,6 @@ class FargateWebService(Construct):
             deletion_protection=props.deletion_protection,
         )
         self.load_balancer.log_access_logs(self.access_logs, prefix="alb")
-        self.service = self._service(props, options)
-        self.service_id: str = self.service.service_arn
-        """The ECS service's ARN."""
-        scaling = self.service.auto_scale_task_count(
-            min_capacity=props.min_instances, max_capacity=props.max_instances
-        )
-        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=CPU_TARGET_PERCENT)
-
         self.target_group = elbv2.ApplicationTargetGroup(
             self,
             # The port is fixed at creation: another port is another target group, and its new
@@ -153,14 +156,29 @@ class FargateWebService(Construct):
             port=props.port,
             protocol=elbv2.ApplicationProtocol.HTTP,
             target_type=elbv2.TargetType.IP,
-            targets=[self.service],
-            health_check=elbv2.HealthCheck(
-                path=props.health_path, healthy_http_codes="200", interval=Duration.seconds(15)
-            ),
-            deregistration_delay=Duration.seconds(30),
+            health_check=health_check(props),
+            deregistration_delay=DEREGISTRATION_DELAY,
         )
-        self.url = self._listeners(options.domain)
+        """The primary (blue) group: the service registers with it; ECS swaps the roles."""
+        self.url, listener = self._listeners(options.domain)
         """The public URL (https with a domain, else http on the ALB's DNS name)."""
+        self.release_resources = FargateRelease(
+            self,
+            "Release",
+            props=props,
+            load_balancer=self.load_balancer,
+            primary=self.target_group,
+            production_listener=listener,
+            certificate=self.certificate if options.domain else None,
+        )
+        self.service = self._service(props, options)
+        self.release_resources.attach(self.service, container_name=CONTAINER_NAME, port=props.port)
+        self.service_id: str = self.service.service_arn
+        """The ECS service's ARN."""
+        scaling = self.service.auto_scale_task_count(
+            min_capacity=props.min_instances, max_capacity=props.max_instances
+        )
+        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=CPU_TARGET_PERCENT)
         arn = self.load_balancer.load_balancer_arn
         alb = cast(CfnResource, self.load_balancer.node.default_child)
         guarded = ProtectedResource("LoadBalancer", alb, ProtectedKind.LOAD_BALANCER, arn, arn)
@@ -200,6 +218,11 @@ class FargateWebService(Construct):
         """None: CloudFormation (through the CDK bootstrap roles) rolls the image out."""
         return ()
 
+    @property
+    def release(self) -> WebRelease:
+        """The strategy and times from config, and the alarms that roll a release back."""
+        return self.release_resources.release(WebRuntime.FARGATE)
+
     def associate_web_acl(self, web_acl: RegionalWebAcl) -> None:
         """The web ACL filters what reaches the ALB."""
         web_acl.associate("Association", self.load_balancer.load_balancer_arn)
@@ -220,18 +243,7 @@ class FargateWebService(Construct):
             label="ALB + target 5XX",
             period=period,
         )
-        # Built by hand: CDK's target group metrics parse the balancer's name out of a
-        # listener ARN (Fn::Split), which a cross-stack reference cannot feed.
-        unhealthy = cloudwatch.Metric(
-            namespace="AWS/ApplicationELB",
-            metric_name="UnHealthyHostCount",
-            dimensions_map={
-                "TargetGroup": self.target_group.target_group_full_name,
-                "LoadBalancer": self.load_balancer.load_balancer_full_name,
-            },
-            statistic="Maximum",
-            period=period,
-        )
+        unhealthy = self.release_resources.unhealthy_targets(period)
         service_dimensions = {
             "ClusterName": self.cluster.cluster_name,
             "ServiceName": self.service.service_name,
@@ -277,7 +289,9 @@ class FargateWebService(Construct):
             vpc=props.vpc,
             description="Public ALB: HTTP(S) from the allowed CIDRs only",
         )
-        listener_ports = (HTTP_PORT, HTTPS_PORT) if options.domain else (HTTP_PORT,)
+        https = options.domain is not None
+        production_ports = (HTTP_PORT, HTTPS_PORT) if https else (HTTP_PORT,)
+        listener_ports = (*production_ports, release_test_port(https=https))
         for cidr in options.allowed_ingress_cidrs:
             for port in listener_ports:
                 self.alb_security_group.add_ingress_rule(
@@ -287,7 +301,7 @@ class FargateWebService(Construct):
             self.alb_security_group,
             "AwsSolutions-EC23",
             "The public entry point of the web tier: it admits the configured CIDRs (the whole "
-            "internet by default) on 80/443 only.",
+            "internet by default) on 80/443 and the release test port only.",
         )
         self.service_security_group = https_out_security_group(
             self,
@@ -333,6 +347,7 @@ class FargateWebService(Construct):
             security_groups=[self.service_security_group],
             assign_public_ip=False,
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            **self.release_resources.service_options(),
             capacity_provider_strategies=[
                 ecs.CapacityProviderStrategy(capacity_provider=capacity, weight=1)
             ],
@@ -341,22 +356,23 @@ class FargateWebService(Construct):
             health_check_grace_period=Duration.seconds(60),
         )
 
-    def _listeners(self, domain: PublicDomain | None) -> str:
+    def _listeners(self, domain: PublicDomain | None) -> tuple[str, elbv2.ApplicationListener]:
+        """The production listener (forwarding only) and the URL it serves."""
         if domain is None:
-            self.load_balancer.add_listener(
+            listener = self.load_balancer.add_listener(
                 "Http",
                 port=HTTP_PORT,
                 open=False,
                 default_target_groups=[self.target_group],
             )
-            return f"http://{self.load_balancer.load_balancer_dns_name}"
+            return f"http://{self.load_balancer.load_balancer_dns_name}", listener
         self.certificate = acm.Certificate(
             self,
             "Certificate",
             domain_name=domain.domain_name,
             validation=acm.CertificateValidation.from_dns(domain.hosted_zone),
         )
-        self.load_balancer.add_listener(
+        listener = self.load_balancer.add_listener(
             "Https",
             port=HTTPS_PORT,
             open=False,
@@ -382,4 +398,4 @@ class FargateWebService(Construct):
                 route53_targets.LoadBalancerTarget(self.load_balancer)
             ),
         )
-        return f"https://{domain.domain_name}"
+        return f"https://{domain.domain_name}", listener

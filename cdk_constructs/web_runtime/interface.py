@@ -21,13 +21,47 @@ from constructs import Construct, Node
 
 from cdk_constructs.container_secret import ContainerSecret
 from cdk_constructs.github_deploy_role import DeployPermission
-from cdk_constructs.options import CpuArchitecture, WebRuntime
+from cdk_constructs.options import CpuArchitecture, WebReleaseStrategy, WebRuntime
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
 from cdk_constructs.web_runtime.image import WebImage
 from cdk_constructs.web_runtime.rollout import Rollout
+from release.contract import WebRelease
 
 HTTPS_PORT = 443
+ROLLING_ONLY = frozenset({WebReleaseStrategy.ROLLING})
+"""The strategies of a runtime without traffic shifting."""
+
+
+class WebReleaseSettings(Protocol):
+    """How a new release takes traffic (config's ``web.release``, ``WebReleaseConfig``)."""
+
+    @property
+    def strategy(self) -> WebReleaseStrategy: ...
+    @property
+    def step_percent(self) -> float: ...
+    @property
+    def step_bake_minutes(self) -> int: ...
+    @property
+    def bake_minutes(self) -> int: ...
+
+
+class WebReleaseThresholds(Protocol):
+    """The thresholds of the alarms that roll a release back (config's ``AlarmThresholds``)."""
+
+    @property
+    def web_target_5xx_rate_percent(self) -> float: ...
+    @property
+    def web_p99_response_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class WebReleasePlan:
+    """What a runtime releases with: the strategy and its times, and the release alarms'
+    thresholds (two config sections, one field of ``WebRuntimeProps``)."""
+
+    settings: WebReleaseSettings
+    thresholds: WebReleaseThresholds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +95,13 @@ class WebRuntimeProps:
     """Of the runtime's stateful resources (log groups, log buckets)."""
     deletion_protection: bool = False
     """Deletion-protect what a runtime can protect (an ALB); see ``deletion_protected``."""
+    release: WebReleasePlan | None = None
+    """How releases take traffic and what rolls them back; None: rolling, with no release alarm
+    (construct tests). A runtime refuses a strategy it lacks (``release_strategies``)."""
+    canary_name: str | None = None
+    """The health canary's name (a literal): a runtime with release alarms alarms on its
+    success rate by name, so it needs no reference to the canary, which is built after it.
+    None: no canary alarm."""
 
 
 class WebSettings(Protocol):
@@ -113,9 +154,16 @@ class WebRuntimeService(Protocol):
     monitoring use."""
 
     rollout: ClassVar[Rollout]
+    release_strategies: ClassVar[frozenset[WebReleaseStrategy]]
+    """The ``web.release.strategy`` values it runs (config's runtime spec keeps the same set)."""
 
     @property
     def node(self) -> Node: ...
+
+    @property
+    def release(self) -> WebRelease:
+        """How it releases, as the web stack's ``Release`` output tells the release tooling."""
+        ...
 
     @property
     def url(self) -> str:
@@ -154,6 +202,8 @@ class WebRuntimeType(Protocol):
 
     @property
     def rollout(self) -> Rollout: ...
+    @property
+    def release_strategies(self) -> frozenset[WebReleaseStrategy]: ...
 
     def build(
         self, scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
@@ -167,6 +217,30 @@ class WebRuntimeType(Protocol):
         """What the environment's deploy role needs beyond deploying stacks and pushing images
         (for ``rollout``)."""
         ...
+
+
+def refuse_strategy(
+    runtime: WebRuntime, supported: frozenset[WebReleaseStrategy], plan: WebReleasePlan | None
+) -> None:
+    """One line naming the strategy when a runtime cannot release with it (config refuses it
+    first; this guards direct construction)."""
+    if plan is not None and plan.settings.strategy not in supported:
+        offered = ", ".join(sorted(supported))
+        raise ValueError(
+            f"{runtime} cannot release with {plan.settings.strategy} (it runs: {offered})"
+        )
+
+
+def rolling_release(runtime: WebRuntime) -> WebRelease:
+    """A rolling release that no alarm rolls back (a runtime without traffic shifting)."""
+    return WebRelease(
+        runtime=runtime.value,
+        strategy=WebReleaseStrategy.ROLLING.value,
+        step_percent=0,
+        step_bake_minutes=0,
+        bake_minutes=0,
+        alarms=(),
+    )
 
 
 def closed_security_group(

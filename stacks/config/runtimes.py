@@ -68,6 +68,9 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
             custom_domain=True,
             https_without_domain=False,
             release_strategies=frozenset(WebReleaseStrategy),
+            # A running rolling service takes the blue/green load balancer settings in a rolling
+            # deployment before its strategy changes (update-rolling-to-bluegreen.html).
+            preflight_checks=("ecs-release-strategy",),
         ),
         # App Runner runs x86_64 only, serves HTTPS on its own URL; its custom domains are
         # linked outside CloudFormation, and it closed to new AWS customers on 2026-04-30.

@@ -4,6 +4,7 @@ what it means; the README's configuration tables are generated from both."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import field
 from typing import Annotated, Any, Self
@@ -127,6 +128,10 @@ class DatabaseConfig:
         return self
 
 
+MAX_LAMBDA_SHIFT_MINUTES = 2880
+"""CodeDeploy's longest Lambda traffic shift, first shift to last (48 hours)."""
+
+
 @section
 class ApiReleaseConfig:
     """How a new version of the API function takes traffic: CodeDeploy moves the function's
@@ -140,6 +145,27 @@ class ApiReleaseConfig:
     """canary: the share of invocations the new version gets first; linear: each step."""
     interval_minutes: Annotated[int, Field(ge=1, le=60)] = 5
     """canary: how long the first share bakes; linear: minutes between steps."""
+
+    @property
+    def shift_minutes(self) -> int:
+        """Minutes from the first traffic shift to the last: 0 at once, one interval for a
+        canary, an interval between each two of the ceil(100 / percent) linear steps."""
+        if self.strategy is ApiReleaseStrategy.LINEAR:
+            return (math.ceil(100 / self.percent) - 1) * self.interval_minutes
+        return self.interval_minutes if self.strategy is ApiReleaseStrategy.CANARY else 0
+
+    @model_validator(mode="after")
+    def _within_codedeploy_limits(self) -> Self:
+        # https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html: at most 2880
+        # minutes between the first and the last traffic shift of a Lambda deployment.
+        if self.shift_minutes > MAX_LAMBDA_SHIFT_MINUTES:
+            raise refuse(
+                f"{self.percent}% every {self.interval_minutes} minutes shifts for "
+                f"{self.shift_minutes} minutes, over CodeDeploy's {MAX_LAMBDA_SHIFT_MINUTES}",
+                "(ceil(100 / percent) - 1) * interval_minutes <= 2880",
+                field="interval_minutes",
+            )
+        return self
 
 
 @section
@@ -455,7 +481,7 @@ class AlarmThresholds:
     """Unhealthy ALB targets."""
     web_target_5xx_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
     """Target 5XX responses as a share of requests (%), per minute: rolls a web release
-    back (and alarms)."""
+    back."""
     web_p99_response_ms: Count = 3000
     """ALB target response time p99 (ms), per minute: rolls a web release back."""
 
