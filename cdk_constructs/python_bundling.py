@@ -17,8 +17,9 @@ every source again.
 Not SnapStart, yet: it restores published versions and their aliases only, never ``$LATEST``
 (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html); API Gateway invokes the API's
 ``live`` alias, so it could, but for Python it bills every cached snapshot and every restore
-(https://aws.amazon.com/lambda/pricing/). The API function connects and signs its token only on its first request, so a snapshot
-holds no connection and no token, and needs no runtime hook for them
+(https://aws.amazon.com/lambda/pricing/). The API function connects and signs its token only
+on its first request, so a snapshot holds no connection and no token, and needs no runtime hook
+for them
 (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html).
 """
 

@@ -57,7 +57,7 @@ def check_ecs_release_strategy(
             f"{name} runs {current} with the blue/green load balancer "
             f"configuration: {strategy} is the documented second step",
         )
-    if True:
+    if current != ROLLING:
         return CheckResult.passed(CHECK, f"{name} runs {current} already")
     return CheckResult.failed(
         CHECK,
