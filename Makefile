@@ -26,7 +26,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .PHONY: help setup synth test lint typecheck unit preflight deploy diff bootstrap clean bench-api bench cost local \
-	check-migrations rollback
+	check-migrations rollback roles
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -120,7 +120,8 @@ diff: setup ## Show what a deploy would change: make diff ENV=staging
 
 bootstrap: setup ## Once per account/region: cdk bootstrap + GitHub OIDC stack: make bootstrap ENV=prod
 	$(require_env)
-	$(CDK) bootstrap "$$($(PY) -m stacks.delivery bootstrap-target $(ENV))"
+	@# One target, or two when the static site's edge stack (certificate, WAF) is in us-east-1.
+	$(CDK) bootstrap $$($(PY) -m stacks.delivery bootstrap-target $(ENV))
 	$(CDK) deploy --context env=$(ENV) "$$($(PY) -m stacks.delivery oidc-stage $(ENV))/*" \
 		--require-approval broadening
 
@@ -140,6 +141,15 @@ rollback: setup ## Return a tier to its previous release: make rollback ENV=prod
 	$(require_env)
 	@test -n "$(TIER)" || { echo "usage: make rollback ENV=<environment> TIER=web|api" >&2; exit 2; }
 	$(PY) -m release rollback $(ENV) $(TIER)
+
+# The S3M shape's role table (api.route_roles names the roles): ARGS is grant USER ROLE,
+# revoke USER ROLE, list USER, or list (every user with a role). USER: username, e-mail or sub.
+ARGS ?=
+
+roles: setup ## Users' roles (S3M shape): make roles ENV=spa ARGS="grant alice@example.com admin"
+	$(require_env)
+	@test -n "$(ARGS)" || { echo 'usage: make roles ENV=<environment> ARGS="grant|revoke USER ROLE | list [USER]"' >&2; exit 2; }
+	$(PY) -m roles $(ENV) $(ARGS)
 
 clean: ## Remove cdk.out and caches (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,8 @@
 """CDK entry point: one Stage per environment from ``stacks/config/environments.py``.
 
 ``-c env=NAME`` synthesizes only that environment (what ``make deploy`` and ``make diff`` use),
-plus the GitHub OIDC stack of its account; ``-c web_image_tag=TAG`` / ``-c api_image_tag=TAG``
+plus the GitHub OIDC stack of its account; ``-c web_image_tag=TAG`` / ``-c api_image_tag=TAG`` /
+``-c services_image_tag=TAG`` (every microservice)
 override that environment's image tags (what the deploy workflow passes).
 
 A bad config value exits with its one line, never a traceback: one in the environments raises
@@ -19,6 +20,7 @@ from aws_cdk import App
 
 from cdk_constructs.options import Image
 from stacks.config import APP_CONFIG, ConfigError, validate_app_config
+from stacks.config.schema import SERVICES_IMAGE
 from stacks.platform_app import build_platform, unacknowledged_findings
 
 
@@ -30,6 +32,7 @@ def main() -> None:
         config = APP_CONFIG.with_image_tags(
             requested,
             {image: app.node.try_get_context(f"{image}_image_tag") for image in Image},
+            services_tag=app.node.try_get_context(f"{SERVICES_IMAGE}_image_tag"),
         )
         validate_app_config(config)
         environments = config.select(requested)

@@ -52,6 +52,37 @@ exports.handler = async () => {
 };
 """.replace("URL_VARIABLE", URL_VARIABLE)
 
+SELECTOR_VARIABLE = "READY_SELECTOR"
+RENDER_WAIT_MS = 30_000
+"""How long the rendered check waits for the app's ready selector."""
+RENDERED_SCRIPT = (
+    """\
+const synthetics = require('Synthetics');
+
+exports.handler = async () => {
+  const url = process.env.URL_VARIABLE;
+  const selector = process.env.SELECTOR_VARIABLE;
+  const page = await synthetics.getPage();
+  await synthetics.executeStep('Open page', async () => {
+    const response = await page.goto(url, { waitUntil: 'domcontentloaded', timeout: WAIT_MS });
+    const status = response ? response.status() : 'nothing';
+    if (status !== 200) {
+      throw new Error(`GET ${url} answered ${status}, expected 200`);
+    }
+  });
+  await synthetics.executeStep('Wait for the app', async () => {
+    await page.waitForSelector(selector, { timeout: WAIT_MS });
+  });
+};
+""".replace("URL_VARIABLE", URL_VARIABLE)
+    .replace("SELECTOR_VARIABLE", SELECTOR_VARIABLE)
+    .replace("WAIT_MS", str(RENDER_WAIT_MS))
+)
+"""Opens the page in the Synthetics browser and waits until the app has rendered (the selector
+matches): a page that loads but whose script fails, or whose config is wrong, fails the run."""
+RENDERED_TIMEOUT = Duration.minutes(2)
+"""Browser start, the page and the 30 s wait; never beyond the interval (Synthetics' rule)."""
+
 CANARY_NAME = re.compile(r"^[0-9a-z_-]{1,21}$")
 """Synthetics names the canary's function ``cwsyn-<name>-<36-char id>``; Lambda allows 64
 characters, so at most 21 keep the function and its log group (which the role is scoped to)
@@ -110,9 +141,12 @@ class HealthCanary(Construct):
         log_retention: logs.RetentionDays,
         artifacts_key: kms.IKey,
         log_key: kms.IKey | None = None,
+        rendered_selector: str | None = None,
     ) -> None:
         """``artifacts_key`` encrypts the artifacts (SSE-KMS, with an S3 bucket key);
-        ``log_key``, which must admit the function's log group, encrypts that group."""
+        ``log_key``, which must admit the function's log group, encrypts that group.
+        ``rendered_selector`` (e.g. ``body[data-app-ready="true"]``): open ``url`` in the
+        browser and wait for it; None: GET ``url`` and expect 200."""
         _check(canary_name, interval, artifact_retention)
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -191,15 +225,21 @@ class HealthCanary(Construct):
         )
 
         retention = Duration.days(artifact_retention.to_days())
+        variables = {URL_VARIABLE: url}
+        script, timeout = SCRIPT, TIMEOUT
+        if rendered_selector is not None:
+            variables[SELECTOR_VARIABLE] = rendered_selector
+            script = RENDERED_SCRIPT
+            timeout = Duration.minutes(min(RENDERED_TIMEOUT.to_minutes(), interval.to_minutes()))
         self.canary = synthetics.Canary(
             self,
             "Canary",
             canary_name=canary_name,
             runtime=RUNTIME,
-            test=synthetics.Test.custom(handler=HANDLER, code=synthetics.Code.from_inline(SCRIPT)),
-            environment_variables={URL_VARIABLE: url},
+            test=synthetics.Test.custom(handler=HANDLER, code=synthetics.Code.from_inline(script)),
+            environment_variables=variables,
             schedule=synthetics.Schedule.rate(interval),
-            timeout=TIMEOUT,
+            timeout=timeout,
             role=self.role,
             artifacts_bucket_location=synthetics.ArtifactsBucketLocation(
                 bucket=self.artifacts_bucket, prefix=self.artifacts_prefix

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Duration
-from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -17,6 +15,7 @@ from cdk_constructs.backup import PROTECTED_TYPES
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.web_runtime.interface import WebRuntimeService
+from stacks.api_tier import ApiMonitoring
 from stacks.config.sections import AlarmThresholds
 
 PERIOD = Duration.minutes(5)
@@ -40,10 +39,8 @@ class MonitoringProps:
     which must not depend on this one)."""
     web: WebRuntimeService
     """Whatever runs the web tier: its own alarms and graphs."""
-    api: apigw.RestApi
-    api_stage: str
-    function: lambda_.IFunction
-    function_timeout: Duration
+    api: ApiMonitoring
+    """The API tier's stage and function, and its own alarms (``extra_alarms``)."""
     database: DataEngine
     sessions: dynamodb.ITableV2
     backups: bool = False
@@ -62,7 +59,8 @@ class PlatformMonitoring(Construct):
         self.topic = props.topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         limits = props.thresholds
-        api_dimensions = {"ApiName": props.api.rest_api_name, "Stage": props.api_stage}
+        api = props.api
+        api_dimensions = {"ApiName": api.rest_api.rest_api_name, "Stage": api.stage_name}
 
         def api_metric(name: str, statistic: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
@@ -81,16 +79,15 @@ class PlatformMonitoring(Construct):
         )
         self._alarm("ApiLatencyP99", api_p99, limits.api_p99_latency_ms, "API p99 latency (ms)")
 
-        function = props.function
+        function = api.function
         errors = function.metric_errors(period=PERIOD, statistic="Sum")
         throttles = function.metric_throttles(period=PERIOD, statistic="Sum")
         duration = function.metric_duration(period=PERIOD, statistic="Maximum")
         near_timeout = (
-            props.function_timeout.to_milliseconds()
-            * limits.lambda_duration_percent_of_timeout
-            / 100
+            api.function_timeout.to_milliseconds() * limits.lambda_duration_percent_of_timeout / 100
         )
-        self._alarm("LambdaErrors", errors, limits.lambda_errors, "function errors")
+        if not api.errors_are_refusals:
+            self._alarm("LambdaErrors", errors, limits.lambda_errors, "function errors")
         self._alarm("LambdaThrottles", throttles, limits.lambda_throttles, "function throttles")
         self._alarm("LambdaDuration", duration, near_timeout, "function duration near timeout")
 
@@ -145,7 +142,7 @@ class PlatformMonitoring(Construct):
             self._backup_alarms()
 
         web_sources = props.web.alarm_sources(limits, period=PERIOD)
-        for source in web_sources:
+        for source in (*web_sources, *api.extra_alarms):
             self._alarm(source.id_, source.metric, source.threshold, source.what)
         self.alarms[CANARY_ALARM] = props.canary.failure_alarm(self, CANARY_ALARM, topic=self.topic)
         canary_success = props.canary.metric_success_percent(period=PERIOD)
@@ -189,6 +186,8 @@ class PlatformMonitoring(Construct):
             "7. DynamoDB sessions",
             graph("Throttles / system errors", table_throttles, table_errors),
         )
+        if api.extra_alarms:
+            row("8. Services", *(graph(source.graph, source.metric) for source in api.extra_alarms))
 
     def _backup_alarms(self) -> None:
         """One alarm on failed backup jobs, one on failed restore jobs (the restore test's).

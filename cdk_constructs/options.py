@@ -54,6 +54,37 @@ class WebRuntime(StrEnum):
     """ECS Fargate tasks behind an internet-facing ALB (default)."""
     APP_RUNNER = "app_runner"
     """App Runner with a VPC connector (closed to new AWS customers since 2026-04-30)."""
+    STATIC_SITE = "static_site"
+    """A single-page app's files in a private S3 bucket behind CloudFront (no container); its
+    distribution also routes ``/api/*`` to the public services API (``ApiKind.PUBLIC_SERVICES``)."""
+
+
+class ApiKind(StrEnum):
+    """The shape of the API tier."""
+
+    PRIVATE_LAMBDA = "private_lambda"
+    """The items function behind a private REST API, Cognito client-credentials scopes (default)."""
+    PUBLIC_SERVICES = "public_services"
+    """A public regional REST API whose Lambda authorizer checks the users' JWT and their roles,
+    in front of Fargate microservices reached through a VPC link and an internal NLB."""
+
+
+class AuthorizerType(StrEnum):
+    """The API Gateway Lambda authorizer type of the public services API."""
+
+    TOKEN = "token"  # noqa: S105  # an authorizer type, not a secret
+    """The authorizer gets the Authorization header's value only."""
+    REQUEST = "request"
+    """The authorizer gets the request's headers, path and method (the cache key is still the
+    Authorization header)."""
+
+
+class MfaMode(StrEnum):
+    """Multi-factor sign-in of the users (TOTP authenticator apps: no SMS role or spend)."""
+
+    OFF = "off"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
 
 
 class WebReleaseStrategy(StrEnum):

@@ -38,6 +38,10 @@ USAGE_TYPES = frozenset(
         "AWS::S3::Bucket",
         "AWS::ECR::Repository",
         "AWS::ApiGateway::RestApi",
+        # Requests (HTTPS, per 10,000) and data transfer out; origin fetches from AWS are free.
+        # https://aws.amazon.com/cloudfront/pricing/
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::Function",  # per invocation
         "AWS::Cognito::UserPool",  # monthly active users
         "AWS::ECS::Cluster",  # Container Insights metrics and performance logs
         "AWS::SNS::Topic",
@@ -59,6 +63,9 @@ FREE_TYPES = frozenset(
         "AWS::ApiGateway::Model",
         "AWS::ApiGateway::RequestValidator",
         "AWS::ApiGateway::Resource",
+        # A VPC link (v1) has no charge of its own: its NLB bills by the hour and NLCU, the API
+        # per call. https://aws.amazon.com/api-gateway/pricing/
+        "AWS::ApiGateway::VpcLink",
         "AWS::ApplicationAutoScaling::ScalableTarget",  # read by the ECS service rule
         "AWS::ApplicationAutoScaling::ScalingPolicy",
         "AWS::AppRunner::AutoScalingConfiguration",  # read by the App Runner rule
@@ -68,11 +75,17 @@ FREE_TYPES = frozenset(
         "AWS::Backup::RestoreTestingPlan",  # priced per job on its selections
         "AWS::CDK::Metadata",
         "AWS::CertificateManager::Certificate",  # public certificates
+        # Configuration of a distribution: CloudFront bills its requests and bytes only.
+        "AWS::CloudFront::CachePolicy",
+        "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::OriginRequestPolicy",
+        "AWS::CloudFront::ResponseHeadersPolicy",
         # "no additional charge for code deployments to Amazon EC2 or AWS Lambda"
         # (https://aws.amazon.com/codedeploy/pricing/); its hook bills as a function.
         "AWS::CodeDeploy::Application",
         "AWS::CodeDeploy::DeploymentConfig",
         "AWS::CodeDeploy::DeploymentGroup",
+        "AWS::Cognito::ManagedLoginBranding",  # the managed login pages' look
         "AWS::Cognito::UserPoolDomain",
         "AWS::Cognito::UserPoolResourceServer",
         "AWS::EC2::EIPAssociation",  # the address is priced on its EIP
@@ -98,6 +111,7 @@ FREE_TYPES = frozenset(
         "AWS::IAM::Role",
         "AWS::KMS::Alias",
         "AWS::Lambda::Alias",  # invocations bill on the function
+        "AWS::Lambda::LayerVersion",  # code storage only (BucketDeployment's AWS CLI layer)
         "AWS::Lambda::Permission",
         "AWS::Lambda::Version",
         "AWS::RDS::DBClusterParameterGroup",

@@ -14,6 +14,14 @@ from cost.aurora import aurora_cluster, db_instance, db_proxy, enhanced_monitori
 from cost.backup import restore_test
 from cost.compute import app_runner_service, ec2_instance, ecs_service
 from cost.lines import Findings, LineKind, Period
+from cost.load_balancers import (
+    APPLICATION,
+    INTERNET_FACING,
+    LOAD_BALANCER,
+    NETWORK,
+    PRICED_TYPES,
+    nlb_public_ipv4,
+)
 from cost.monitoring import alarm, canary
 from cost.prices import PriceId
 from cost.shapes import (
@@ -33,8 +41,8 @@ M2M_CLIENT = Contains("AllowedOAuthFlows", "client_credentials")
 """A Cognito app client with the client-credentials grant: billed per month (M2M pricing)."""
 
 INTERFACE_ENDPOINT = Is("VpcEndpointType", ("Interface",), default="Gateway")
-INTERNET_FACING = Is("Scheme", ("internet-facing",), default="internet-facing")
 ON_DEMAND = Is("BillingMode", ("PAY_PER_REQUEST",), default="PROVISIONED")
+STANDARD_PARAMETER = Is("Tier", ("Standard",), default="Standard")
 DYNAMODB_TABLES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
 
 _PAID_MANAGED_RULE_GROUPS = frozenset(
@@ -89,11 +97,10 @@ MODELED: tuple[Modeled, ...] = (
         Is("VpcEndpointType", ("Gateway", "Interface"), default="Gateway"),
         "{} endpoints are not modeled",
     ),
-    Modeled(
-        "AWS::ElasticLoadBalancingV2::LoadBalancer",
-        Is("Type", ("application",), default="application"),
-        "{} load balancers are not modeled",
-    ),
+    Modeled(LOAD_BALANCER, PRICED_TYPES, "{} load balancers are not modeled"),
+    # Standard parameters are free; advanced ones bill per parameter-month (not modeled).
+    # https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html
+    Modeled("AWS::SSM::Parameter", STANDARD_PARAMETER, "{} SSM parameters are not modeled"),
     *(
         Modeled(table, ON_DEMAND, "provisioned DynamoDB capacity is not modeled")
         for table in DYNAMODB_TABLES  # on-demand: requests and storage are usage
@@ -137,24 +144,39 @@ FLOOR_RULES: tuple[FloorRule, ...] = (
     Special("AWS::RDS::DBInstance", enhanced_monitoring),
     Special("AWS::RDS::DBProxy", db_proxy),
     PerResource(
-        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        LOAD_BALANCER,
         LineKind.ALB,
         "Application Load Balancer",
         "ALB",
         PriceId.ALB_HOUR,
         Period.HOUR,
+        when=(APPLICATION,),
     ),
     PerItem(
-        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        LOAD_BALANCER,
         LineKind.PUBLIC_IPV4_ALB,
         "Public IPv4: internet-facing ALB, 1 per AZ",
         "address",
         PriceId.PUBLIC_IPV4_HOUR,
         Period.HOUR,
-        when=(INTERNET_FACING, IsNot("IpAddressType", ("dualstack-without-public-ipv4",))),
+        when=(
+            APPLICATION,
+            INTERNET_FACING,
+            IsNot("IpAddressType", ("dualstack-without-public-ipv4",)),
+        ),
         items=("Subnets", "SubnetMappings"),
         empty="internet-facing ALB without Subnets to count its IPv4s",
     ),
+    PerResource(  # internal or internet-facing; its NLCUs are usage
+        LOAD_BALANCER,
+        LineKind.NLB,
+        "Network Load Balancer",
+        "NLB",
+        PriceId.NLB_HOUR,
+        Period.HOUR,
+        when=(NETWORK,),
+    ),
+    Special(LOAD_BALANCER, nlb_public_ipv4),
     Special("AWS::ECS::Service", ecs_service),
     Special("AWS::AppRunner::Service", app_runner_service),
     Special("AWS::ApiGateway::Stage", _api_cache),  # requests are usage, on the RestApi

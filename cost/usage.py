@@ -15,8 +15,9 @@ from cost.compute import (
     fargate_name,
     fargate_shape,
 )
+from cost.load_balancers import APPLICATION, INTERNET_FACING, LOAD_BALANCER, NETWORK
 from cost.prices import Price, PriceBook, PriceId
-from cost.rules import DYNAMODB_TABLES, INTERFACE_ENDPOINT, INTERNET_FACING, M2M_CLIENT, ON_DEMAND
+from cost.rules import DYNAMODB_TABLES, INTERFACE_ENDPOINT, M2M_CLIENT, ON_DEMAND
 from cost.shapes import TRUE, Condition, Is
 from cost.templates import Assembly, Resource, Stack
 
@@ -38,6 +39,7 @@ class UsageKind(StrEnum):
     RDS_PROXY_ABOVE_MINIMUM = "rds_proxy_above_minimum"
     BACKUP_STORAGE = "backup_storage"
     ALB_LCU = "alb_lcu"
+    NLB_NLCU = "nlb_nlcu"
     FARGATE_ABOVE_MINIMUM = "fargate_above_minimum"
     APP_RUNNER_ACTIVE = "app_runner_active"
     CLOUDWATCH_LOGS = "cloudwatch_logs"
@@ -52,6 +54,8 @@ class UsageKind(StrEnum):
     XRAY_TRACES = "xray_traces"
     SNS_EMAIL = "sns_email"
     ROUTE53_QUERIES = "route53_queries"
+    CLOUDFRONT = "cloudfront"
+    CLOUDFRONT_FUNCTIONS = "cloudfront_functions"
     DATA_TRANSFER_OUT = "data_transfer_out"
 
 
@@ -257,7 +261,13 @@ USAGE_RULES: tuple[UsageRule, ...] = (
         UsageKind.ALB_LCU,
         "ALB capacity units (LCU-hours)",
         (PriceId.ALB_LCU_HOUR,),
-        has("AWS::ElasticLoadBalancingV2::LoadBalancer"),
+        has(LOAD_BALANCER, where=APPLICATION),
+    ),
+    UsageRule(
+        UsageKind.NLB_NLCU,
+        "NLB capacity units (NLCU-hours)",
+        (PriceId.NLB_NLCU_HOUR,),
+        has(LOAD_BALANCER, where=NETWORK),
     ),
     *(
         UsageRule(
@@ -351,11 +361,23 @@ USAGE_RULES: tuple[UsageRule, ...] = (
         has("AWS::Route53::RecordSet"),
     ),
     UsageRule(
+        UsageKind.CLOUDFRONT,
+        "CloudFront HTTPS requests and data transfer out",
+        (PriceId.CLOUDFRONT_HTTPS_REQUESTS_10K, PriceId.CLOUDFRONT_DATA_TRANSFER_GB),
+        has("AWS::CloudFront::Distribution"),
+    ),
+    UsageRule(
+        UsageKind.CLOUDFRONT_FUNCTIONS,
+        "CloudFront Functions invocations",
+        (PriceId.CLOUDFRONT_FUNCTION_INVOCATIONS_MILLION,),
+        has("AWS::CloudFront::Function"),
+    ),
+    UsageRule(
         UsageKind.DATA_TRANSFER_OUT,
         "Data transfer out to the internet",
         (PriceId.DATA_TRANSFER_OUT_GB,),
         either(
-            has("AWS::ElasticLoadBalancingV2::LoadBalancer", where=INTERNET_FACING),
+            has(LOAD_BALANCER, where=INTERNET_FACING),
             has("AWS::EC2::NatGateway", "AWS::EC2::Instance", "AWS::AppRunner::Service"),
         ),
     ),

@@ -69,4 +69,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import os
+    import sys
+
+    from local_stack import spa
+
+    if spa.requested_shape(sys.argv[1:], os.environ) is spa.Shape.SPA:
+        spa.main()
+    else:
+        main()

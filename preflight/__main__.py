@@ -28,6 +28,7 @@ from preflight.checks import (
     check_bootstrap,
     check_cognito_domain,
     check_deploy_role,
+    check_edge_region_bootstrap,
     check_hosted_zone,
     error_code,
 )
@@ -49,6 +50,7 @@ Stubber answer)."""
 RUNTIME_CHECKS: Mapping[str, Check] = {
     "app-runner": check_app_runner,
     "ecs-release-strategy": check_ecs_release_strategy,
+    "edge-region-bootstrap": check_edge_region_bootstrap,
 }
 """The checks a web runtime may need, by the names its spec lists (``preflight_checks``)."""
 

@@ -65,6 +65,25 @@ def belongs_to(tags: Mapping[str, str], app: AppConfig, env: EnvironmentConfig) 
 
 
 def check_bootstrap(session: boto3.Session, app: AppConfig, env: EnvironmentConfig) -> CheckResult:
+    return _bootstrapped("bootstrap", session, env, None)
+
+
+def check_edge_region_bootstrap(
+    session: boto3.Session, app: AppConfig, env: EnvironmentConfig
+) -> CheckResult:
+    """The static site's certificate and CLOUDFRONT web ACL must be in us-east-1
+    (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-requirements.html,
+    https://docs.aws.amazon.com/waf/latest/developerguide/how-aws-waf-works-resources.html): outside
+    us-east-1 they are the edge stack's, deployed there, so the account needs a bootstrap there."""
+    if env.edge_region is None:
+        detail = "no edge stack (no domain or WAF, or already in us-east-1)"
+        return CheckResult.passed("edge-region-bootstrap", detail)
+    return _bootstrapped("edge-region-bootstrap", session, env, env.edge_region)
+
+
+def _bootstrapped(
+    name: str, session: boto3.Session, env: EnvironmentConfig, region: str
+) -> CheckResult:
     # The bootstrap stack "is usually named CDKToolkit"
     # (https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping.html); synthesized templates read
     # its version from the "SSM parameter where the bootstrap stack version number can be found"
@@ -72,30 +91,31 @@ def check_bootstrap(session: boto3.Session, app: AppConfig, env: EnvironmentConf
     qualifier, toolkit_stack = bootstrap_settings()
     parameter = f"/cdk-bootstrap/{qualifier}/version"
     fix = f"make bootstrap ENV={env.name} (from a laptop, with admin credentials)"
-    where = f"{env.account}/{env.region}"
-    cloudformation = session.client("cloudformation", config=CLIENT_CONFIG)
+    where = f"{env.account}/{region or env.region}"
+    cloudformation = session.client("cloudformation", config=CLIENT_CONFIG, region_name=region)
     try:
         stack = cloudformation.describe_stacks(StackName=toolkit_stack)["Stacks"][0]
     except ClientError as error:
         if not missing_stack(error):
             raise
-        return CheckResult.failed("bootstrap", f"no stack {toolkit_stack} in {where}", fix)
+        return CheckResult.failed(name, f"no stack {toolkit_stack} in {where}", fix)
     status = stack["StackStatus"]
     if status.endswith("FAILED") or status == "ROLLBACK_COMPLETE" or "DELETE" in status:
-        return CheckResult.failed("bootstrap", f"{toolkit_stack} in {where} is {status}", fix)
+        return CheckResult.failed(name, f"{toolkit_stack} in {where} is {status}", fix)
     try:
-        value = session.client("ssm", config=CLIENT_CONFIG).get_parameter(Name=parameter)
+        ssm = session.client("ssm", config=CLIENT_CONFIG, region_name=region)
+        value = ssm.get_parameter(Name=parameter)
     except ClientError as error:
         if error_code(error) != "ParameterNotFound":
             raise
         detail = f"{parameter} not found in {where} (bootstrapped with another qualifier?)"
-        return CheckResult.failed("bootstrap", detail, fix)
+        return CheckResult.failed(name, detail, fix)
     version = int(value["Parameter"]["Value"])
     if version < BOOTSTRAP_VERSION:
         detail = f"{parameter} is {version}, the pinned CDK CLI bootstraps {BOOTSTRAP_VERSION}"
-        return CheckResult.failed("bootstrap", detail, f"{fix}; it upgrades the stack in place")
+        return CheckResult.failed(name, detail, f"{fix}; it upgrades the stack in place")
     detail = f"{toolkit_stack} {status}, {parameter} = {version} (>= {BOOTSTRAP_VERSION})"
-    return CheckResult.passed("bootstrap", detail)
+    return CheckResult.passed(name, detail)
 
 
 def check_deploy_role(

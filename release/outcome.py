@@ -28,6 +28,10 @@ class State(StrEnum):
     """This deploy released nothing new to the tier."""
     EXTERNAL = "rolled by App Runner"
     """Another step of the workflow rolls it out and checks it."""
+    BY_STACK = "released by the stack update"
+    """Nothing shifts traffic: the stack update's own outcome is the release's (the static
+    site's upload and invalidation; microservices rolling with ECS's circuit breaker, which
+    fails the update when it rolls back)."""
     ROLLED_BACK = "rolled back"
     FAILED = "failed"
     IN_PROGRESS = "still in progress"
@@ -35,7 +39,7 @@ class State(StrEnum):
     """Its stack or its deployments could not be read."""
 
 
-OK_STATES = frozenset({State.SHIFTED, State.UNCHANGED, State.EXTERNAL})
+OK_STATES = frozenset({State.SHIFTED, State.UNCHANGED, State.EXTERNAL, State.BY_STACK})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cdk_constructs.options import Image
+from cdk_constructs.options import ApiKind, Image
 from release.api import (
     ENDED,
     ApiTarget,
@@ -29,7 +29,7 @@ from release.api import (
     get_deployment,
 )
 from release.aws import ReleaseError, Wait, aware, pages, read_stack
-from release.contract import watches_ecs
+from release.contract import STATIC_SITE, watches_ecs
 from release.outcome import API_MARGIN_MINUTES
 from release.record import Record, parameter_name, read_record, record_release
 from release.verify import Tools, explain, verify
@@ -101,6 +101,11 @@ def image_tag(app: AppConfig, env: EnvironmentConfig, image: str) -> str:
 def rollback_web(
     app: AppConfig, env: EnvironmentConfig, tools: Tools, runner: Runner = run_command
 ) -> int:
+    if env.web.runtime == STATIC_SITE:
+        raise ReleaseError(
+            f"{env.name}'s web is a static site: deploy the previous commit (its files are "
+            "part of the stack)"
+        )
     if not watches_ecs(env.web.runtime):
         raise ReleaseError(
             f"{env.name}'s web runs on {env.web.runtime}: deploy the previous tag with "
@@ -117,6 +122,11 @@ def rollback_web(
 
 
 def rollback_api(app: AppConfig, env: EnvironmentConfig, tools: Tools) -> int:
+    if env.api.kind is ApiKind.PUBLIC_SERVICES:
+        raise ReleaseError(
+            f"{env.name}'s API is its microservices: deploy the previous commit's images with "
+            "'cdk deploy -c services_image_tag=TAG'"
+        )
     clients = tools.clients
     target = ApiTarget.of(read_stack(clients, app, env, "api"))
     release = target.release

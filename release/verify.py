@@ -12,6 +12,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cdk_constructs.options import ApiKind
 from release.api import ApiTarget, inspect_api
 from release.aws import Clients, Clock, ReleaseError, Wait, aws_failure, read_stack
 from release.outcome import (
@@ -86,6 +87,9 @@ def _inspect(
 ) -> Outcome:
     """One tier's outcome; what cannot be read is an outcome too (``not inspected``)."""
     now = tools.clock.now()
+    if tier == "api" and env.api.kind is ApiKind.PUBLIC_SERVICES:
+        line = "api: the microservices roll with ECS's circuit breaker (it fails the stack update)"
+        return Outcome(tier=tier, state=State.BY_STACK, line=line)
     try:
         stack = read_stack(tools.clients, app, env, tier)
         # explain: the releases of this deploy, which a CloudFormation rollback may follow.

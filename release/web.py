@@ -27,7 +27,7 @@ from release.aws import (
     minutes_between,
     pages,
 )
-from release.contract import SERVICE_ID_OUTPUT, WebRelease, watches_ecs
+from release.contract import SERVICE_ID_OUTPUT, STATIC_SITE, WebRelease, watches_ecs
 from release.outcome import Outcome, State, bake_text, web_strategy
 
 WEB_CONTAINER = "web"
@@ -59,6 +59,9 @@ def inspect_web(
         alarms=release.alarms,
         bake=bake_text(release.bake_minutes, None),
     )
+    if release.runtime == STATIC_SITE:
+        line = "web: the stack update uploaded the site and invalidated CloudFront's cache"
+        return replace(base, state=State.BY_STACK, line=line)
     if not watches_ecs(release.runtime):
         return replace(
             base,

@@ -23,6 +23,7 @@ from cdk_constructs.private_api import PrivateApiProps, PrivateRestApi
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 from release.contract import FUNCTION_NAME_OUTPUT, FUNCTION_VERSION_OUTPUT, RELEASE_OUTPUT
+from stacks.api_tier import ApiMonitoring, SignIn, SiteApi
 from stacks.config import cognito_domain_prefix, repository_name
 from stacks.data_stack import API_DB_USER
 from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack, Tier
@@ -198,6 +199,28 @@ class ApiStack(PlatformStack):
                 self.release.version.version,
                 "The version this template deploys the live alias to",
             ),
+        )
+
+    # --- ApiTier (stacks/api_tier.py) -------------------------------------------------------
+
+    @property
+    def sign_in(self) -> SignIn | None:
+        """None: no users sign in; the web tier holds client credentials."""
+        return None
+
+    @property
+    def site_api(self) -> SiteApi | None:
+        """None: the API is private, no site routes to it."""
+        return None
+
+    @property
+    def monitoring(self) -> ApiMonitoring:
+        """The private API's stage and the items function."""
+        return ApiMonitoring(
+            rest_api=self.private_api.rest_api,
+            stage_name=self.private_api.stage.stage_name,
+            function=self.function.function,
+            function_timeout=Duration.seconds(self.env_config.api.timeout_seconds),
         )
 
     def _web_client_secret(self, prefix: str, key: kms.IKey) -> secretsmanager.Secret:

@@ -3,7 +3,8 @@
 - ``python -m stacks.delivery environment-for-branch BRANCH``: ``environment=<name>`` (empty when
   the branch deploys nothing), for ``$GITHUB_OUTPUT``;
 - ``python -m stacks.delivery plan ENV``: the environment's deploy plan as ``key=value`` lines;
-- ``python -m stacks.delivery bootstrap-target ENV``: ``aws://ACCOUNT/REGION``;
+- ``python -m stacks.delivery bootstrap-target ENV``: ``aws://ACCOUNT/REGION`` (and
+  ``aws://ACCOUNT/us-east-1`` after it when the environment has a web edge stack there);
 - ``python -m stacks.delivery oidc-stage ENV``: the stage holding the account's OIDC stack;
 - ``python -m stacks.delivery web-outputs ENV FILE``: ``public_url``, ``health_url``,
   ``service_id`` and ``rollout`` (how the workflow rolls a new image out) of the web stack,
@@ -27,6 +28,8 @@ from stacks.config import (
     EnvironmentConfig,
     check_deployable,
     repository_name,
+    runtime_spec,
+    service_repository_name,
     stack_name,
     validate_app_config,
 )
@@ -73,6 +76,12 @@ def deploy_plan(
         plan[f"{image}_source"] = image_source(config, image, root)
         plan[f"{image}_platform"] = image_platform(env, image)
         plan[f"{image}_repository"] = repository_name(config, env, image)
+    # Microservices (api.services): "source:repository" pairs, built from the repository root
+    # with <source>/Dockerfile for linux/arm64 (their tasks run on Graviton).
+    plan["services"] = " ".join(
+        f"{service.source}:{service_repository_name(config, env, service.name)}"
+        for service in env.api.services
+    )
     return plan
 
 
@@ -83,7 +92,9 @@ def web_outputs(config: AppConfig, env: EnvironmentConfig, outputs_file: Path) -
     public_url = str(outputs["PublicUrl"])
     return {
         "public_url": public_url,
-        "health_url": f"{public_url}{env.web.health_path}",
+        # A static site has no health path of its own: its page is what must load.
+        "health_url": public_url
+        + (env.web.health_path if runtime_spec(env.web.runtime).runs_container else "/"),
         "service_id": str(outputs["ServiceId"]),
         "rollout": str(outputs["Rollout"]),
     }
@@ -112,7 +123,9 @@ def _run(argv: list[str], config: AppConfig) -> int:
             _print(deploy_plan(config, env))
         case ["bootstrap-target", env_name]:
             env = check_deployable(config, env_name)
-            print(f"aws://{env.account}/{env.region}")
+            # The static site's edge stack (certificate, web ACL) deploys to us-east-1.
+            regions = dict.fromkeys(region for region in (env.region, env.edge_region) if region)
+            print(" ".join(f"aws://{env.account}/{region}" for region in regions))
         case ["oidc-stage", env_name]:
             env = check_deployable(config, env_name)
             print(oidc_stage_id(env.account))

@@ -27,6 +27,7 @@ from stacks.config import (
     repository_name,
     stack_name,
 )
+from stacks.config.names import service_repository_name
 from stacks.delivery import oidc_stage_id
 from stacks.web_stack import web_service_name
 
@@ -107,7 +108,11 @@ class GitHubOidcStack(Stack):
             bootstrap_qualifier=bootstrap_qualifier,
             role_name=deploy_role_name(app, env),
             max_session=Duration.hours(github.deploy_session_hours),
-            push_repositories=[repository_name(app, env, image) for image in github.image_sources],
+            push_repositories=[
+                *(repository_name(app, env, image) for image in github.image_sources),
+                # The public services API's microservices: each built from its `source`.
+                *(service_repository_name(app, env, service.name) for service in env.api.services),
+            ],
             extra_permissions=(*runtime_permissions, *release_permissions(releases, **where)),
         )
 

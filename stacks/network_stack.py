@@ -10,6 +10,7 @@ from cdk_constructs.logging import admit_log_groups
 from cdk_constructs.network import Network
 from cdk_constructs.options import Image
 from stacks.config import log_group_name_patterns, log_group_prefix, repository_name
+from stacks.config.names import service_repository_name
 from stacks.platform_stack import PlatformStack, Tier
 
 if TYPE_CHECKING:
@@ -67,6 +68,17 @@ class NetworkStack(PlatformStack):
             ).repository
             for image in IMAGE_NAMES
         }
+        # One per microservice of the public services API (api.services; none by default).
+        self.service_repositories = {
+            service.name: ContainerRepository(
+                self,
+                f"Service{service.name.capitalize()}Repository",
+                repository_name=service_repository_name(app, env_config, service.name),
+                keep_tagged_images=env_config.registry.keep_tagged_images,
+                removal_policy=self.removal_policy,
+            ).repository
+            for service in env_config.api.services
+        }
 
         self.add_outputs(
             ("VpcId", self.vpc.vpc_id, "The environment's VPC"),
@@ -76,4 +88,9 @@ class NetworkStack(PlatformStack):
             push = f"Push the {image} image here (tags are immutable)"
             self.add_outputs(
                 (f"{image.capitalize()}RepositoryUri", repository.repository_uri, push)
+            )
+        for service, repository in self.service_repositories.items():
+            push = f"Push the {service} service's image here (tags are immutable)"
+            self.add_outputs(
+                (f"Service{service.capitalize()}RepositoryUri", repository.repository_uri, push)
             )

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration
-
 from cdk_constructs.alerts import AlertsTopic
 from cdk_constructs.monitoring import MonitoringProps, PlatformMonitoring
-from stacks.api_stack import ApiStack
+from stacks.api_tier import ApiTier
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.platform_stack import PlatformStack, Tier
@@ -34,7 +32,7 @@ class OpsStack(PlatformStack):
     SUMMARY = "operations (alerts topic, alarms, dashboard)"
 
     def __init__(
-        self, stage: PlatformStage, *, data: DataStack, api: ApiStack, web: WebStack
+        self, stage: PlatformStage, *, data: DataStack, api: ApiTier, web: WebStack
     ) -> None:
         super().__init__(stage)
         app, env_config = self.app_config, self.env_config
@@ -54,10 +52,7 @@ class OpsStack(PlatformStack):
                 thresholds=env_config.alarms,
                 canary=web.canary,
                 web=web.runtime,
-                api=api.private_api.rest_api,
-                api_stage=api.private_api.stage.stage_name,
-                function=api.function.function,
-                function_timeout=Duration.seconds(env_config.api.timeout_seconds),
+                api=api.monitoring,
                 database=data.database,
                 sessions=data.sessions,
                 backups=data.backup is not None,

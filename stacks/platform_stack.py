@@ -46,7 +46,9 @@ class PlatformStack(Stack):
     SUMMARY: ClassVar[str]
     """What the stack holds, for its description: ``<app> <env>: <summary>``."""
 
-    def __init__(self, stage: PlatformStage) -> None:
+    def __init__(self, stage: PlatformStage, *, cross_region_references: bool = False) -> None:
+        """``cross_region_references``: the stack refers to a stack of another region of its
+        stage (CDK's SSM-parameter references; a runtime's us-east-1 edge stack)."""
         self.app_config: AppConfig = stage.app_config
         self.env_config: EnvironmentConfig = stage.env_config
         self._configured_zones = list(self.env_config.availability_zones)
@@ -57,6 +59,7 @@ class PlatformStack(Stack):
             description=f"{self.app_config.app_name} {self.env_config.name}: {self.summary()}",
             termination_protection=self.env_config.retain_data,
             analytics_reporting=False,
+            cross_region_references=cross_region_references,
         )
         self.removal_policy = (
             RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE

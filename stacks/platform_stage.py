@@ -6,7 +6,8 @@ from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
 from cdk_constructs.environment_policies import EnvironmentPolicies
-from stacks.api_stack import ApiStack
+from stacks.api_tier import ApiTier
+from stacks.api_tiers import build_api_tier
 from stacks.config import AppConfig, EnvironmentConfig, log_group_prefix
 from stacks.data_stack import DataStack
 from stacks.network_stack import NetworkStack
@@ -25,7 +26,8 @@ class PlatformStage(Stage):
 
     network: NetworkStack
     data: DataStack
-    api: ApiStack
+    api: ApiTier
+    """The API stack of ``api.kind`` (``stacks/api_tiers.py``)."""
     web: WebStack
     ops: OpsStack
 
@@ -67,7 +69,7 @@ class PlatformStage(Stage):
             case Tier.DATA:
                 self.data = DataStack(self, network=self.network.network)
             case Tier.API:
-                self.api = ApiStack(
+                self.api = build_api_tier(
                     self,
                     network=self.network.network,
                     database=self.data.database,
@@ -78,7 +80,7 @@ class PlatformStage(Stage):
                     self,
                     network=self.network.network,
                     sessions=self.data.sessions,
-                    api_client_secret=self.api.web_client_secret,
+                    api=self.api,
                     key=self.network.key,
                 )
             case Tier.OPS:

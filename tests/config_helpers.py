@@ -18,7 +18,12 @@ from stacks.config import APP_CONFIG, AppConfig, ConfigError, check_deployable
 from tests.conftest import REPO_ROOT
 
 DEV = APP_CONFIG.environment("dev")
-REAL_ACCOUNTS = {"dev": "123456789012", "staging": "234567890123", "prod": "345678901234"}
+REAL_ACCOUNTS = {
+    "dev": "123456789012",
+    "staging": "234567890123",
+    "prod": "345678901234",
+    "spa": "123456789012",
+}
 REAL_REPOSITORY = "acme-platform/serverless-three-tier"
 REAL_ZONE = "acme-platform.dev"
 

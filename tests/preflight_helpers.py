@@ -89,7 +89,7 @@ class FakeAccount:
             self.stubbers[service].activate()
         return self.stubbers[service]
 
-    def bootstrap(self, version: int | None = BOOTSTRAP_VERSION) -> None:
+    def bootstrap(self, version: int | None = BOOTSTRAP_VERSION, region: str = REGION) -> None:
         qualifier, toolkit_stack = bootstrap_settings()
         parameter = {
             "Type": "AWS::SSM::Parameter",
@@ -100,7 +100,7 @@ class FakeAccount:
             },
         }
         resources = {"CdkBootstrapVersion": parameter} if version else {"Empty": OTHER_RESOURCE}
-        self.session.client("cloudformation").create_stack(
+        self.session.client("cloudformation", region_name=region).create_stack(
             StackName=toolkit_stack, TemplateBody=json.dumps({"Resources": resources})
         )
 
@@ -178,9 +178,12 @@ def moved(env_name: str, **changes: Any) -> AppConfig:
 def ready(account: FakeAccount, env_name: str, unreserved: int = 1000, **changes: Any) -> AppConfig:
     """A config whose environment the moto account is ready for (bootstrapped, its zone there,
     room for everything), with Lambda's account settings stubbed."""
-    account.bootstrap()
+    env = own_env(env_name)
+    # Its region, and us-east-1 where its web edge stack deploys (the static site's).
+    for region in dict.fromkeys((REGION, env.region, env.edge_region or REGION)):
+        account.bootstrap(region=region)
     account.unreserved_concurrency(unreserved)
-    web = own_env(env_name).web
+    web = env.web
     if web.hosted_zone_name and "web" not in changes:
         changes["web"] = replace(web, hosted_zone_id=account.hosted_zone(web.hosted_zone_name))
     return moved(env_name, **changes)

@@ -38,6 +38,13 @@ from stacks.platform_stage import PlatformStage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_NAMES = APP_CONFIG.environment_names
+CONTAINER_SHAPE_ENV_NAMES = tuple(
+    env.name for env in APP_CONFIG.environments if env.api.kind == "private_lambda"
+)
+"""The environments of today's shape (a container web app, the private API): what the ``env``
+fixture's tests assert. The S3M shape's environment has its own tests (test_services_api.py,
+test_web_stack_site.py, test_static_site.py), and every shipped environment is covered by the
+snapshot, nag, cfn-lint and cost tests."""
 CfnTemplate = dict[str, Any]
 
 

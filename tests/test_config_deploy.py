@@ -196,7 +196,7 @@ def test_app_exits_with_one_line_for_an_unknown_environment(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
         "config error: environment 'qa', field 'env (-c env=...)': not a configured environment; "
-        "allowed: dev, staging, prod"
+        "allowed: dev, staging, prod, spa"
     ]
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from cdk_constructs.options import CpuArchitecture, WebRuntime
+from cdk_constructs.options import ApiKind, CpuArchitecture, WebRuntime
 from preflight.__main__ import RUNTIME_CHECKS, selected
-from stacks.config import APP_CONFIG, RUNTIME_SPECS, runtime_spec
+from stacks.config import APP_CONFIG, RUNTIME_SPECS, WebRuntimeSpec, runtime_spec
 from stacks.config.sections import WebConfig, WebReleaseConfig
 from tests.config_helpers import assert_one_line, error_of, with_web
 from tests.conftest import REPO_ROOT
@@ -25,12 +25,15 @@ def test_every_runtime_has_one_spec() -> None:
 @pytest.mark.parametrize("runtime", list(WebRuntime))
 def test_the_spec_decides_sizes_spot_domain_and_architecture(runtime: WebRuntime) -> None:
     spec = runtime_spec(runtime)
-    cpu, memories = next(iter(spec.cpu_memory.items()))
-    web = WebConfig(runtime=runtime, cpu=cpu, memory_mib=memories[0])
+    if spec.runs_container:
+        cpu, memories = next(iter(spec.cpu_memory.items()))
+        web = WebConfig(runtime=runtime, cpu=cpu, memory_mib=memories[0])
+    else:
+        web = WebConfig(runtime=runtime)
     assert web.cpu_architecture is spec.architecture
     if spec.spot_architecture is None:
-        error = error_of(lambda: with_web("dev", runtime=runtime, spot=True))
-        assert_one_line(error, "dev", "web.spot", f"spot=False with {runtime}")
+        error = error_of(lambda: with_web(_env_of(spec), runtime=runtime, spot=True))
+        assert_one_line(error, _env_of(spec), "web.spot", f"spot=False with {runtime}")
     else:
         assert replace(web, spot=True).cpu_architecture is spec.spot_architecture
     domain: dict[str, Any] = {
@@ -56,11 +59,16 @@ def test_fargate_spot_is_x86_and_app_runner_x86_only() -> None:
     assert (app_runner.architecture, app_runner.spot_architecture) == (CpuArchitecture.X86_64, None)
 
 
+def _env_of(spec: WebRuntimeSpec) -> str:
+    """A shipped environment whose API kind goes with the runtime (staging for a container)."""
+    return "staging" if spec.api_kind is ApiKind.PRIVATE_LAMBDA else "spa"
+
+
 @pytest.mark.parametrize("runtime", list(WebRuntime))
 def test_preflight_runs_the_checks_the_runtime_spec_names(runtime: WebRuntime) -> None:
     spec = runtime_spec(runtime)
     assert set(spec.preflight_checks) <= set(RUNTIME_CHECKS)
-    staging = APP_CONFIG.environment("staging")
+    staging = APP_CONFIG.environment(_env_of(spec))
     web = replace(staging.web, runtime=runtime, release=WebReleaseConfig())
     env = replace(staging, web=web)
     names = [name for name, _ in selected(env, ci=False)]

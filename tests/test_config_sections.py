@@ -25,7 +25,7 @@ from tests.config_helpers import (
 def test_shipped_database_profiles() -> None:
     """dev pauses at 0 ACU without proxy or reader; staging and prod keep 0.5 ACU behind a proxy."""
     dev, staging, prod = (
-        APP_CONFIG.environment(name).database for name in APP_CONFIG.environment_names
+        APP_CONFIG.environment(name).database for name in ("dev", "staging", "prod")
     )
     assert (dev.min_capacity, dev.proxy, dev.readers) == (0, False, 0)
     assert (staging.min_capacity, staging.proxy, staging.readers) == (0.5, True, 0)
@@ -147,7 +147,7 @@ def test_reserved_concurrency_stays_a_knob() -> None:
 
 
 def test_shipped_web_profiles() -> None:
-    dev, staging, prod = (APP_CONFIG.environment(name).web for name in APP_CONFIG.environment_names)
+    dev, staging, prod = (APP_CONFIG.environment(name).web for name in ("dev", "staging", "prod"))
     assert (dev.runtime, dev.spot, dev.min_instances, dev.canary_interval_minutes) == (
         "fargate",
         True,

@@ -320,10 +320,10 @@ def test_always_on_shapes_the_model_cannot_price_are_reported(tmp_path: Path) ->
                 "Canary": resource(
                     "AWS::Synthetics::Canary", Schedule={"Expression": "cron(0 * * * ? *)"}
                 ),
-                "Nlb": resource("AWS::ElasticLoadBalancingV2::LoadBalancer", Type="network"),
+                "Gwlb": resource("AWS::ElasticLoadBalancingV2::LoadBalancer", Type="gateway"),
             }
         },
     )
     unpriced = {u.logical_id for u in estimate_of(tmp_path, "odd").unpriced}
 
-    assert unpriced == {"Provisioned", "Canary", "Nlb"}
+    assert unpriced == {"Provisioned", "Canary", "Gwlb"}

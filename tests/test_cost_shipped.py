@@ -17,6 +17,7 @@ from cost.estimate import Estimate
 from cost.lines import LineKind
 from cost.prices import PriceId, load_prices
 from cost.report import group_estimates, render_json
+from cost.templates import load_assemblies
 from cost.usage import UsageKind
 from stacks.config import APP_CONFIG
 from tests.cost_helpers import HOURS, estimate_of, resource, write_assembly
@@ -29,6 +30,11 @@ priced as ARM64 Spot (59.81), a task Fargate Spot never runs; as the X86_64 Spot
 is, dev's floor was 60.36. The alarms that roll a web or API release back add about 1 USD (each
 alarm metric 0.10): a release that serves errors is stopped in dev too."""
 
+SPA_FLOOR_TARGET_USD = Decimal(75)
+"""The S3M shape's always-on floor (spa) stays under this: 72.19 when it first synthesized (NLB
+16.43, two ARM64 tasks 14.42, CloudFront web ACL 9.00, NAT instance 7.36, the execute-api
+endpoint 14.60, keys, alarms, dashboard, canary); README: Choosing a shape."""
+
 # Fargate Spot runs X86_64 tasks only, at a documented discount (see test_cost.py).
 X86_SPOT_PRICE_IDS = {PriceId.FARGATE_SPOT_X86_VCPU_HOUR, PriceId.FARGATE_SPOT_X86_GB_HOUR}
 
@@ -37,6 +43,39 @@ def test_dev_floor_is_under_the_project_target(shipped: dict[str, Estimate]) -> 
     dev = shipped["dev"]
     breakdown = "\n".join(f"{line.monthly_usd:>8} {line.description}" for line in dev.lines)
     assert dev.total_usd < DEV_FLOOR_TARGET_USD, f"dev floor {dev.total_usd} USD:\n{breakdown}"
+
+
+def test_spa_floor_is_its_nlb_services_and_edge_web_acl(
+    shipped: dict[str, Estimate], synthesized: Synthesized
+) -> None:
+    """The S3M shape: an internal NLB (never an ALB), each service's minimum tasks, the web ACL
+    of its us-east-1 edge stack counted with spa (one stage, one assembly), no M2M client."""
+    spa = shipped["spa"]
+    lines = {line.kind: line for line in spa.lines}
+    breakdown = "\n".join(f"{line.monthly_usd:>8} {line.description}" for line in spa.lines)
+    assert spa.unpriced == ()
+    assert spa.total_usd < SPA_FLOOR_TARGET_USD, f"spa floor {spa.total_usd} USD:\n{breakdown}"
+    assert lines[LineKind.NLB].quantity == 1
+    assert not set(lines) & {
+        LineKind.ALB,
+        LineKind.PUBLIC_IPV4_ALB,
+        LineKind.PUBLIC_IPV4_NLB,
+        LineKind.COGNITO_M2M_CLIENTS,
+        LineKind.NAT_GATEWAY,
+    }
+    services = synthesized.envs["spa"].config.api.services
+    vcpus = sum(
+        (line.quantity for line in spa.lines if line.kind is LineKind.FARGATE_VCPU), Decimal(0)
+    )
+    assert vcpus == sum(Decimal(s.min_tasks * s.cpu) / 1024 for s in services)
+    (assembly,) = [a for a in load_assemblies(synthesized.outdir) if a.name == "spa"]
+    (acl,) = assembly.of_type("AWS::WAFv2::WebACL")
+    assert acl.properties["Scope"] == "CLOUDFRONT"
+    assert acl.stack in spa.stacks
+    assert lines[LineKind.WAF_WEB_ACL].quantity == 1
+    usage = {item.kind for item in spa.usage}
+    assert {UsageKind.CLOUDFRONT, UsageKind.CLOUDFRONT_FUNCTIONS, UsageKind.NLB_NLCU} <= usage
+    assert UsageKind.ALB_LCU not in usage
 
 
 def test_every_environment_is_priced_and_floors_grow_from_dev_to_prod(
@@ -207,8 +246,11 @@ def test_cli_without_cdk_out_gives_one_line_and_no_traceback(tmp_path: Path) -> 
 
 
 def test_always_free_allowances_count_once_per_account(shipped: dict[str, Estimate]) -> None:
-    """Each shipped environment has its own account: each gets CloudWatch's 3 dashboards and
-    10 alarm metrics and Synthetics' 100 runs, capped at what it uses."""
+    """The first environment of each account gets CloudWatch's 3 dashboards and 10 alarm
+    metrics and Synthetics' 100 runs, capped at what it uses; spa shares dev's account, so it
+    gets none."""
+    first = {envs[0].name for envs in APP_CONFIG.accounts().values()}
+    assert "spa" not in first
     for name, env in shipped.items():
         if name not in APP_CONFIG.environment_names:
             continue
@@ -218,6 +260,9 @@ def test_always_free_allowances_count_once_per_account(shipped: dict[str, Estima
             for line in env.lines
             if line.kind is LineKind.ALWAYS_FREE_TIER
         }
+        if name not in first:
+            assert free == {}, name
+            continue
         assert free == {
             "Always-free tier: CloudWatch dashboards": -min(Decimal(3), used[LineKind.DASHBOARDS]),
             "Always-free tier: CloudWatch alarms, standard resolution": -min(

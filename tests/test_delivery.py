@@ -34,7 +34,8 @@ def real_config(**web: Any) -> AppConfig:
                 "hosted_zone_id": "Z04517272K5GTIXMX3VQX",
                 "hosted_zone_name": REAL_ZONE,
             }
-        return replace(env.web, **{**domain, **web})
+        # The changes are container runtimes' (the spa environment's static site keeps its own).
+        return replace(env.web, **{**domain, **(web if env.web.runtime != "static_site" else {})})
 
     return replace(
         APP_CONFIG,

@@ -27,7 +27,6 @@ from tests.config_helpers import run_python
 from tests.conftest import REPO_ROOT
 from tests.preflight_helpers import (
     ACCOUNT,
-    REGION,
     FakeAccount,
     line_of,
     moved,
@@ -60,7 +59,7 @@ def test_a_ready_account_passes_every_check(
     assert names(lines) == gates + [name for name, _ in selected(env, ci=ci)]
     assert ("hosted-zone" in names(lines)) == (env.web.domain_name is not None)
     if ci:
-        lookup_role = f"cdk-hnb659fds-lookup-role-{ACCOUNT}-{REGION}"
+        lookup_role = f"cdk-hnb659fds-lookup-role-{ACCOUNT}-{env.region}"
         assert lookup_role in line_of(lines, "read-access")
 
 

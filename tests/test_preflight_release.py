@@ -269,8 +269,15 @@ def test_cloudformation_refusing_the_read_is_no_pass(account: FakeAccount) -> No
 # --- where it runs ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("runtime", list(WebRuntime))
-@pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
+@pytest.mark.parametrize(
+    ("env_name", "runtime"),
+    [
+        (env.name, runtime)
+        for env in APP_CONFIG.environments
+        for runtime in WebRuntime
+        if runtime_spec(runtime).api_kind is env.api.kind  # the runtimes its API goes with
+    ],
+)
 def test_the_check_runs_for_fargate_environments_only(env_name: str, runtime: WebRuntime) -> None:
     if runtime is WebRuntime.FARGATE:
         web = with_web(env_name, runtime=runtime)

@@ -42,7 +42,8 @@ from tests.template_queries import only, policy_statements_of_role, references, 
 from tests.test_github_oidc import ACCOUNT, roles, synth_oidc
 from tests.web_variants import Templates, assert_runtime_role, on_runtime
 
-RUNTIMES = sorted(WEB_RUNTIMES)
+RUNTIMES = sorted(r for r in WEB_RUNTIMES if runtime_spec(r).runs_container)
+"""The container runtimes (the static site has its own tests: tests/test_static_site.py)."""
 
 
 def prod_on(runtime: WebRuntime) -> EnvironmentConfig:
@@ -124,7 +125,9 @@ def test_the_runtime_role_gets_exactly_the_two_secrets_and_the_session_table(
     runtime: WebRuntime, built: dict[WebRuntime, Built]
 ) -> None:
     web_runtime, stack = built[runtime].runtime, built[runtime].stage.web
-    role_arn = stack.resolve(web_runtime.runtime_role.role_arn)
+    role = web_runtime.runtime_role
+    assert role is not None
+    role_arn = stack.resolve(role.role_arn)
     (role_id, attribute) = role_arn["Fn::GetAtt"]
     assert attribute == "Arn"
     assert_runtime_role(built[runtime].templates, role_id)

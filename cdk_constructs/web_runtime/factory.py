@@ -16,16 +16,20 @@ from cdk_constructs.options import WebRuntime
 from cdk_constructs.web_runtime.app_runner import AppRunnerService
 from cdk_constructs.web_runtime.fargate import FargateWebService
 from cdk_constructs.web_runtime.interface import (
+    RuntimeTraits,
     WebRuntimeProps,
     WebRuntimeService,
     WebRuntimeType,
     WebSettings,
+    runtime_traits,
 )
+from cdk_constructs.web_runtime.static_site import StaticSite
 
 WEB_RUNTIMES: Mapping[WebRuntime, WebRuntimeType] = MappingProxyType(
     {
         WebRuntime.FARGATE: FargateWebService,
         WebRuntime.APP_RUNNER: AppRunnerService,
+        WebRuntime.STATIC_SITE: StaticSite,
     }
 )
 """Every ``WebRuntime`` and the class that runs it."""
@@ -34,6 +38,11 @@ WEB_RUNTIMES: Mapping[WebRuntime, WebRuntimeType] = MappingProxyType(
 def web_runtime_type(runtime: WebRuntime) -> WebRuntimeType:
     """The class of a runtime: its rollout and deploy permissions, without building it."""
     return WEB_RUNTIMES[runtime]
+
+
+def web_runtime_traits(runtime: WebRuntime) -> RuntimeTraits:
+    """What the web stack must know of a runtime before building it (``RuntimeTraits``)."""
+    return runtime_traits(web_runtime_type(runtime))
 
 
 def build_web_runtime(

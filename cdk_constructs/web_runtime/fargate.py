@@ -30,7 +30,9 @@ from cdk_constructs.web_runtime.fargate_release import (
     health_check,
     release_test_port,
 )
+from cdk_constructs.web_runtime.fargate_task import CONTAINER_INSIGHTS as CONTAINER_INSIGHTS
 from cdk_constructs.web_runtime.fargate_task import CONTAINER_NAME as CONTAINER_NAME
+from cdk_constructs.web_runtime.fargate_task import CPU_TARGET_PERCENT as CPU_TARGET_PERCENT
 from cdk_constructs.web_runtime.fargate_task import web_task
 from cdk_constructs.web_runtime.interface import (
     HTTPS_PORT,
@@ -47,8 +49,6 @@ from release.contract import WebRelease
 
 HTTP_PORT = 80
 ACCESS_LOG_EXPIRY = Duration.days(90)
-CPU_TARGET_PERCENT = 60
-CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ from cdk_constructs.web_runtime.image import (
 from cdk_constructs.web_runtime.interface import WebRuntimeProps
 
 CONTAINER_NAME = "web"
+CPU_TARGET_PERCENT = 60
+"""The CPU a Fargate service's target tracking keeps its tasks at (the web tier's and the
+microservices')."""
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 _ECS_ARCHITECTURE = {
     CpuArchitecture.ARM64: ecs.CpuArchitecture.ARM64,
     CpuArchitecture.X86_64: ecs.CpuArchitecture.X86_64,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
 from aws_cdk import Duration, RemovalPolicy
@@ -31,6 +32,59 @@ from release.contract import WebRelease
 HTTPS_PORT = 443
 ROLLING_ONLY = frozenset({WebReleaseStrategy.ROLLING})
 """The strategies of a runtime without traffic shifting."""
+
+
+class WebAclPlacement(StrEnum):
+    """Who builds the WAF web ACL of a runtime when ``web.waf`` is on."""
+
+    STACK = "stack"
+    """The web stack builds a regional ACL and hands it to ``associate_web_acl`` (ALB, App
+    Runner)."""
+    RUNTIME = "runtime"
+    """The runtime builds its own from ``WebSettings.waf`` (CloudFront's ACL: CLOUDFRONT scope,
+    in us-east-1)."""
+
+
+@dataclass(frozen=True)
+class RuntimeTraits:
+    """What the web stack must know of a runtime's class before building it."""
+
+    runs_container: bool = True
+    """False: no image, app secret, API client secret or grants (it serves files)."""
+    web_acl: WebAclPlacement = WebAclPlacement.STACK
+    edge_region: str | None = None
+    """Where its edge resources (certificate, ACL) must live when not in the stack's region:
+    such a runtime puts them in a sibling stack there, and both stacks need CDK's cross-region
+    references."""
+
+    def needs_cross_region_references(self, region: str) -> bool:
+        """Whether a stack of this runtime in ``region`` refers to its edge stack."""
+        return self.edge_region is not None and self.edge_region != region
+
+
+CONTAINER_TRAITS = RuntimeTraits()
+"""The traits of a runtime class that declares none: it runs the web container."""
+
+
+def runtime_traits(runtime_type: object) -> RuntimeTraits:
+    """The ``traits`` ClassVar of a runtime class, ``CONTAINER_TRAITS`` if it has none (the
+    container runtimes predate it)."""
+    traits = getattr(runtime_type, "traits", CONTAINER_TRAITS)
+    assert isinstance(traits, RuntimeTraits), f"{runtime_type}.traits is not RuntimeTraits"
+    return traits
+
+
+class SiteApiOrigin(Protocol):
+    """The public API as a static site's distribution routes ``/<stage>/*`` to it (the API
+    tier's ``SiteApi``)."""
+
+    @property
+    def domain_name(self) -> str:
+        """``<rest api id>.execute-api.<region>.amazonaws.com``."""
+        ...
+
+    @property
+    def stage_name(self) -> str: ...
 
 
 class WebReleaseSettings(Protocol):
@@ -102,6 +156,11 @@ class WebRuntimeProps:
     """The health canary's name (a literal): a runtime with release alarms alarms on its
     success rate by name, so it needs no reference to the canary, which is built after it.
     None: no canary alarm."""
+    site_api: SiteApiOrigin | None = None
+    """A static site: the API its distribution routes ``/<stage>/*`` to (None: no API route)."""
+    sign_in_origins: tuple[str, ...] = ()
+    """A static site: the origins its pages may call and post forms to besides their own (the
+    sign-in domain), for the Content-Security-Policy."""
 
 
 class WebSettings(Protocol):
@@ -122,6 +181,12 @@ class WebSettings(Protocol):
     def hosted_zone_id(self) -> str | None: ...
     @property
     def hosted_zone_name(self) -> str | None: ...
+    @property
+    def waf(self) -> bool: ...
+    @property
+    def site_source(self) -> str:
+        """A static site: the folder of its files."""
+        ...
 
 
 class WebAlarmThresholds(Protocol):
@@ -176,8 +241,9 @@ class WebRuntimeService(Protocol):
         ...
 
     @property
-    def runtime_role(self) -> iam.IRole:
-        """The role the app's code runs with: the stack grants it the secrets and sessions."""
+    def runtime_role(self) -> iam.IRole | None:
+        """The role the app's code runs with: the stack grants it the secrets and sessions.
+        None: the runtime runs no code of the app (a static site)."""
         ...
 
     @property
@@ -186,7 +252,8 @@ class WebRuntimeService(Protocol):
         ...
 
     def associate_web_acl(self, web_acl: RegionalWebAcl) -> None:
-        """Put the web ACL in front of the runtime's public entry point."""
+        """Put the web ACL in front of the runtime's public entry point (a runtime whose
+        ``traits.web_acl`` is ``STACK``)."""
         ...
 
     def alarm_sources(

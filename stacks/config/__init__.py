@@ -20,16 +20,25 @@ from stacks.config.names import (  # noqa: E402
     log_group_name_patterns,
     log_group_prefix,
     repository_name,
+    service_repository_name,
+    sign_in_clients_parameter,
     stack_name,
 )
 from stacks.config.placeholders import check_deployable, find_placeholder  # noqa: E402
 from stacks.config.regions import AZ_LETTERS_PER_REGION, aws_regions  # noqa: E402
-from stacks.config.runtimes import RUNTIME_SPECS, WebRuntimeSpec, runtime_spec  # noqa: E402
+from stacks.config.runtimes import (  # noqa: E402
+    EDGE_REGION,
+    RUNTIME_SPECS,
+    WebRuntimeSpec,
+    edge_region,
+    runtime_spec,
+)
 from stacks.config.schema import AppConfig, EnvironmentConfig, validate_app_config  # noqa: E402
 
 __all__ = [
     "APP_CONFIG",
     "AZ_LETTERS_PER_REGION",
+    "EDGE_REGION",
     "RUNTIME_SPECS",
     "AppConfig",
     "ConfigError",
@@ -40,11 +49,14 @@ __all__ = [
     "check_deployable",
     "cognito_domain_prefix",
     "deploy_role_name",
+    "edge_region",
     "find_placeholder",
     "log_group_name_patterns",
     "log_group_prefix",
     "repository_name",
     "runtime_spec",
+    "service_repository_name",
+    "sign_in_clients_parameter",
     "stack_name",
     "validate_app_config",
 ]

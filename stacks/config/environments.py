@@ -9,12 +9,14 @@ README's configuration tables, or the sections in ``stacks/config/sections.py``.
 from __future__ import annotations
 
 from cdk_constructs.options import (
+    ApiKind,
     ApiReleaseStrategy,
     ComplianceProfile,
     Image,
     InterfaceEndpoint,
     NatMode,
     WebReleaseStrategy,
+    WebRuntime,
 )
 from stacks.config.schema import AppConfig, EnvironmentConfig
 from stacks.config.sections import (
@@ -26,6 +28,7 @@ from stacks.config.sections import (
     NetworkConfig,
     RegistryConfig,
     SecurityConfig,
+    ServiceConfig,
     WebConfig,
     WebReleaseConfig,
 )
@@ -179,6 +182,54 @@ APP_CONFIG = AppConfig(
             backup=BackupConfig(enabled=True, retention_days=35, restore_test=True),
             # Synth also runs cdk-nag's NIST 800-53 rev. 5 pack on prod (EXCEPTIONS.md).
             security=SecurityConfig(compliance=ComplianceProfile.NIST_800_53_R5),
+        ),
+        # The second shape (README: Choosing a shape): a single-page app on S3 + CloudFront, users
+        # signing in with Cognito, a public REST API whose Lambda authorizer checks their JWT
+        # and roles, and two Fargate microservices behind a VPC link. In eu-west-1, so the
+        # site's certificate and WAF live in the us-east-1 edge stack.
+        EnvironmentConfig(
+            name="spa",
+            account="111111111111",
+            region="eu-west-1",
+            availability_zones=("eu-west-1a", "eu-west-1b"),
+            branch="spa",
+            alert_email="alerts-spa@example.com",
+            log_retention_days=14,
+            retain_data=False,
+            network=NetworkConfig(vpc_cidr="10.40.0.0/16", nat_mode=NatMode.INSTANCE),
+            database=DatabaseConfig(
+                min_capacity=0, max_capacity=2, proxy=False, backup_retention_days=1
+            ),
+            api=ApiConfig(
+                kind=ApiKind.PUBLIC_SERVICES,
+                throttle_rate_limit=20,
+                throttle_burst_limit=40,
+                services=(
+                    ServiceConfig(
+                        name="items",
+                        path_prefix="items",
+                        source="services/items",
+                        port=8080,
+                        database=True,
+                    ),
+                    ServiceConfig(name="me", path_prefix="me", source="services/me", port=8081),
+                ),
+                # Readers list and read; admins do everything (make roles grants the roles).
+                route_roles={
+                    "GET /items": ("reader", "admin"),
+                    "* /items": ("admin",),
+                    "GET /me": ("reader", "admin"),
+                },
+            ),
+            web=WebConfig(
+                runtime=WebRuntime.STATIC_SITE,
+                domain_name="app.example.com",
+                hosted_zone_id="Z0123456789EXAMPLE1",
+                hosted_zone_name="example.com",
+                waf=True,
+                canary_interval_minutes=60,
+            ),
+            registry=RegistryConfig(keep_tagged_images=10),
         ),
     ),
 )

@@ -69,14 +69,21 @@ def _validated(
 
 
 def check_sections(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """The field validator (``mode="wrap"``) of a field holding a section: a section kept as
-    given is validated again here, so its error comes out at this field (``web.spot``)."""
+    """The field validator (``mode="wrap"``) of a field holding a section, or a tuple of them
+    (``api.services``): a section kept as given is validated again here, so its error comes out
+    at this field (``web.spot``, ``api.services.0.port``)."""
+    if isinstance(value, tuple):
+        return handler(tuple(_validated_again(item) for item in value))
+    return handler(_validated_again(value))
+
+
+def _validated_again(value: Any) -> Any:
     given = getattr(value, _GIVEN, None)
     if given is not None:
         model = type(value)
         value = object.__new__(model)
         model.__pydantic_validator__.validate_python(given, self_instance=value)
-    return handler(value)
+    return value
 
 
 def _keep_given(section: Any, args: Args, kwargs: Kwargs) -> None:

@@ -28,6 +28,17 @@ def repository_name(app: AppConfig, env_config: EnvironmentConfig, image: Image 
     return f"{app.app_name}/{env_config.name}/{image}"
 
 
+def service_repository_name(app: AppConfig, env_config: EnvironmentConfig, service: str) -> str:
+    """ECR repository of a microservice of the public services API (``api.services``)."""
+    return repository_name(app, env_config, f"services/{service}")
+
+
+def sign_in_clients_parameter(app: AppConfig, env_config: EnvironmentConfig) -> str:
+    """SSM parameter the web stack writes the browser client's id to and the API's authorizer
+    reads (comma-separated): the client needs the site's URL, which exists after the API."""
+    return f"/{app.app_name}/{env_config.name}/sign-in/client-ids"
+
+
 def canary_name(env_config: EnvironmentConfig) -> str:
     """The web health canary: ``<env>-web-health``, cut to Synthetics' 21 characters (unique
     per account and region, like every canary name)."""

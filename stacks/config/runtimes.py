@@ -15,6 +15,7 @@ from types import MappingProxyType
 from cdk_constructs.options import (
     APP_RUNNER_CPU_MEMORY,
     FARGATE_CPU_MEMORY,
+    ApiKind,
     CpuArchitecture,
     WebReleaseStrategy,
     WebRuntime,
@@ -43,6 +44,13 @@ class WebRuntimeSpec:
     which a test keeps equal)."""
     preflight_checks: tuple[str, ...] = ()
     """Names of the ``make preflight`` account checks only this runtime needs."""
+    runs_container: bool = True
+    """False: it serves files (no image, CPU, Spot or container settings; config refuses them)."""
+    behind_cloudfront: bool = False
+    """Served by CloudFront, whose certificate and web ACL live in us-east-1 (``EDGE_REGION``)."""
+    api_kind: ApiKind = ApiKind.PRIVATE_LAMBDA
+    """The API tier it goes with: a container calls the private API from inside the VPC; the
+    static site's browser calls the public services API on the site's own origin."""
 
     def cpu_architecture(self, *, spot: bool) -> CpuArchitecture:
         """What a service of this runtime runs on, on Spot capacity or not."""
@@ -83,6 +91,20 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
             https_without_domain=True,
             preflight_checks=("app-runner",),
         ),
+        # CloudFront serves HTTPS on its own domain; a custom domain's certificate lives in
+        # us-east-1 whatever the environment's region (the web edge stack), as its WAF does.
+        WebRuntime.STATIC_SITE: WebRuntimeSpec(
+            label="The static site",
+            cpu_memory={},
+            architecture=CpuArchitecture.ARM64,
+            spot_architecture=None,
+            custom_domain=True,
+            https_without_domain=True,
+            preflight_checks=("edge-region-bootstrap",),
+            runs_container=False,
+            behind_cloudfront=True,
+            api_kind=ApiKind.PUBLIC_SERVICES,
+        ),
     }
 )
 """Every ``WebRuntime`` and its rules."""
@@ -90,3 +112,17 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
 
 def runtime_spec(runtime: WebRuntime) -> WebRuntimeSpec:
     return RUNTIME_SPECS[runtime]
+
+
+EDGE_REGION = "us-east-1"
+"""Where CloudFront's certificates and CLOUDFRONT-scope web ACLs must be
+(https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-requirements.html)."""
+
+
+def edge_region(region: str, runtime: WebRuntime, *, domain: bool, waf: bool) -> str | None:
+    """The region of the web tier's edge stack (certificate, web ACL), or None when there is
+    none: the runtime is not behind CloudFront, needs neither, or the environment is already
+    in us-east-1 (they then stay in the web stack)."""
+    spec = runtime_spec(runtime)
+    needed = spec.behind_cloudfront and (domain or waf) and region != EDGE_REGION
+    return EDGE_REGION if needed else None

@@ -17,8 +17,10 @@ from stacks.config.errors import ConfigError
 from stacks.config.model import check_sections, reported
 from stacks.config.regions import REGION, check_zones
 from stacks.config.rules import ACCOUNT, BRANCH, EMAIL, LOG_RETENTION, NAME
-from stacks.config.runtimes import runtime_spec
+from stacks.config.runtimes import edge_region, runtime_spec
 
+SERVICES_IMAGE = "services"
+"""The context key ``services_image_tag``: one tag for every microservice's image."""
 _OIDC_PROVIDER = re.compile(
     r"^arn:aws[a-z-]*:iam::(\d{12}):oidc-provider/token\.actions\.githubusercontent\.com$"
 )
@@ -96,7 +98,15 @@ class EnvironmentConfig:
                 field="backup.enabled",
             )
         web = self.web
-        plain_http = web.domain_name is None and not runtime_spec(web.runtime).https_without_domain
+        spec = runtime_spec(web.runtime)
+        if self.api.kind is not spec.api_kind:
+            raise refuse(
+                f"{spec.label} goes with the {spec.api_kind} API (a container calls the private "
+                "API in the VPC; the static site's browser calls the public one on its origin)",
+                f"api.kind {spec.api_kind} with web.runtime {web.runtime}",
+                field="api.kind",
+            )
+        plain_http = web.domain_name is None and not spec.https_without_domain
         if plain_http and self.retain_data and not web.allow_plain_http:
             raise refuse(
                 "a production environment (retain_data) needs a domain for HTTPS",
@@ -104,6 +114,14 @@ class EnvironmentConfig:
                 field="web.domain_name",
             )
         return self
+
+    @property
+    def edge_region(self) -> str | None:
+        """us-east-1 when the web tier needs an edge stack there (``runtimes.edge_region``)."""
+        web = self.web
+        return edge_region(
+            self.region, web.runtime, domain=web.domain_name is not None, waf=web.waf
+        )
 
     @property
     def is_placeholder_account(self) -> bool:
@@ -191,10 +209,20 @@ class AppConfig:
             by_account.setdefault(env.account, []).append(env)
         return {account: tuple(envs) for account, envs in by_account.items()}
 
-    def with_image_tags(self, env_name: str | None, tags: Mapping[Image, str | None]) -> AppConfig:
+    def with_image_tags(
+        self,
+        env_name: str | None,
+        tags: Mapping[Image, str | None],
+        *,
+        services_tag: str | None = None,
+    ) -> AppConfig:
         """This config with the image tags the deploy workflow passes as context, which
-        override config for the one environment being deployed (``-c env=NAME``)."""
-        given = {image: tag for image, tag in tags.items() if tag}
+        override config for the one environment being deployed (``-c env=NAME``):
+        ``tags`` per image, ``services_tag`` for every microservice of ``api.services`` (the
+        workflow builds them all from one commit)."""
+        given: dict[str, str] = {str(image): tag for image, tag in tags.items() if tag}
+        if services_tag:
+            given[SERVICES_IMAGE] = services_tag
         if not given:
             return self
         if env_name is None:
@@ -210,6 +238,11 @@ class AppConfig:
             env = replace(env, web=replace(env.web, image_tag=given[Image.WEB]))
         if Image.API in given:
             env = replace(env, api=replace(env.api, image_tag=given[Image.API]))
+        if SERVICES_IMAGE in given:
+            services = tuple(
+                replace(service, image_tag=given[SERVICES_IMAGE]) for service in env.api.services
+            )
+            env = replace(env, api=replace(env.api, services=services))
         return replace(
             self, environments=tuple(env if e.name == env_name else e for e in self.environments)
         )

@@ -13,11 +13,15 @@ from pydantic import Field, ValidatorFunctionWrapHandler, field_validator, model
 
 from cdk_constructs.data_engine.choices import DatabaseEngine
 from cdk_constructs.options import (
+    FARGATE_CPU_MEMORY,
+    ApiKind,
     ApiReleaseStrategy,
+    AuthorizerType,
     ComplianceProfile,
     CpuArchitecture,
     Image,
     InterfaceEndpoint,
+    MfaMode,
     NatMode,
     WebReleaseStrategy,
     WebRuntime,
@@ -168,10 +172,111 @@ class ApiReleaseConfig:
         return self
 
 
+SERVICE_NAME = matching(r"^[a-z][a-z0-9]{0,11}$", "not a service name", "[a-z][a-z0-9]{0,11}")
+PATH_PREFIX = matching(
+    r"^[a-z][a-z0-9-]{0,30}$", "not a path prefix", "one path segment: [a-z][a-z0-9-]{0,30}"
+)
+ROUTE_KEY = matching(
+    r"^(GET|POST|PUT|PATCH|DELETE|\*) /[a-z][a-z0-9-]{0,30}(/[A-Za-z0-9._-]+)*$",
+    "not a route",
+    "'<METHOD> /<service prefix>[/<path>]', METHOD one of GET POST PUT PATCH DELETE *",
+)
+ROLE_NAME = matching(r"^[a-z][a-z0-9_-]{0,31}$", "not a role name", "[a-z][a-z0-9_-]{0,31}")
+FOLDER = Rule(
+    "a folder of this repository (relative, no ..)",
+    lambda source: None if is_relative_folder(source) else f"{source!r} is not a relative folder",
+)
+Minutes = Annotated[int, Field(ge=5, le=1440)]
+
+
+@section
+class ServiceConfig:
+    """One microservice of the public services API: a Fargate service in the app subnets behind
+    the internal NLB (a listener on ``port``), routed from ``/<path_prefix>`` and below."""
+
+    name: Annotated[str, SERVICE_NAME]
+    """Short name: the ECS service ``<app>-<env>-<name>`` and its ECR repository."""
+    path_prefix: Annotated[str, PATH_PREFIX]
+    """The API routes ``/<path_prefix>`` and ``/<path_prefix>/{proxy+}`` to it, path kept."""
+    source: Annotated[str, FOLDER]
+    """Folder with its ``Dockerfile``, built from the repository root as context."""
+    image_tag: Annotated[str, IMAGE_TAG] | None = None
+    """Run this tag of its ECR image; None runs a placeholder answering 200 on every path (the
+    deploy workflow passes the commit's tag)."""
+    port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    """The container's port, also its NLB listener's port (unique per environment)."""
+    cpu: int = 256
+    """CPU units (1024 = 1 vCPU); with ``memory_mib`` a pair Fargate offers."""
+    memory_mib: int = 512
+    """Memory (MiB)."""
+    min_tasks: Instances = 1
+    """Fewest tasks (CPU target tracking scales between the two)."""
+    max_tasks: Instances = 2
+    """Most tasks, at least ``min_tasks``."""
+    health_path: Annotated[str, HEALTH_PATH] = "/healthz"
+    """Path of the NLB target group's HTTP health check."""
+    database: bool = False
+    """Log in to the database with IAM as the API's least-privilege user (``DB_*`` variables,
+    ``rds-db:connect`` and the database security group admitting it)."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> Self:
+        if self.memory_mib not in FARGATE_CPU_MEMORY.get(self.cpu, ()):
+            offered = "; ".join(f"cpu {c}: {m}" for c, m in FARGATE_CPU_MEMORY.items())
+            raise refuse(
+                f"Fargate does not offer cpu {self.cpu} with memory {self.memory_mib}",
+                offered,
+                field=("cpu", "memory_mib"),
+            )
+        if self.min_tasks > self.max_tasks:
+            raise refuse(
+                f"{self.min_tasks} is above max_tasks {self.max_tasks}",
+                "min_tasks <= max_tasks",
+                field="min_tasks",
+            )
+        return self
+
+
+@section
+class AuthorizerConfig:
+    """The Lambda authorizer of the public services API."""
+
+    type: Annotated[AuthorizerType, BY_VALUE] = AuthorizerType.REQUEST
+    """token or request (API Gateway authorizer types); both cache by the Authorization header."""
+    cache_ttl_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    """How long API Gateway reuses a decision for the same token (0: no cache). A role revoked
+    with ``make roles`` takes effect within this time."""
+
+
+@section
+class SignInConfig:
+    """The users' sign-in (Cognito user pool, managed login, the browser's PKCE client)."""
+
+    password_min_length: Annotated[int, Field(ge=8, le=99)] = 12
+    """Shortest password accepted."""
+    password_require_symbols: bool = True
+    """Passwords need a symbol (lower case, upper case and digits are always required)."""
+    mfa: Annotated[MfaMode, BY_VALUE] = MfaMode.OPTIONAL
+    """off, optional or required (TOTP authenticator apps)."""
+    self_sign_up: bool = False
+    """Anyone may create an account on the sign-in page (else an admin creates users)."""
+    access_token_minutes: Minutes = 60
+    """Lifetime of access tokens (what the API checks)."""
+    id_token_minutes: Minutes = 60
+    """Lifetime of ID tokens."""
+    refresh_token_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    """Lifetime of refresh tokens (how long a browser stays signed in)."""
+
+
 @section
 class ApiConfig:
-    """The API function and the private REST API in front of it."""
+    """The API tier: the items function behind the private REST API (``private_lambda``), or
+    the public REST API with its authorizer in front of microservices (``public_services``)."""
 
+    kind: Annotated[ApiKind, BY_VALUE] = ApiKind.PRIVATE_LAMBDA
+    """private_lambda (the items function, private API) or public_services (users' JWT checked
+    by a Lambda authorizer with roles from DynamoDB, microservices behind a VPC link); the
+    latter goes with ``web.runtime`` static_site."""
     image_tag: Annotated[str, IMAGE_TAG] | None = None
     """Run this tag of the environment's ECR ``api`` image instead of the zip; None (the zip)
     lets the first deploy run without an image."""
@@ -190,12 +295,72 @@ class ApiConfig:
     throttle_burst_limit: Annotated[int, Field(ge=1, le=5000)] = 100
     """Stage-wide burst, at least the rate limit."""
     release: ApiReleaseConfig = field(default_factory=ApiReleaseConfig)
-    """How a new function version takes traffic (fields below)."""
+    """How a new function version takes traffic (fields below); private_lambda only."""
+    services: tuple[ServiceConfig, ...] = ()
+    """public_services: the microservices (fields below); names, prefixes and ports unique."""
+    route_roles: Mapping[Annotated[str, ROUTE_KEY], tuple[Annotated[str, ROLE_NAME], ...]] = field(
+        default_factory=dict
+    )
+    """public_services: ``"<METHOD> /<prefix>[/<path>]"`` -> the roles allowed (that path and
+    below; METHOD ``*`` is any). A route no entry names is refused to everyone."""
+    authorizer: AuthorizerConfig = field(default_factory=AuthorizerConfig)
+    """public_services: the Lambda authorizer (fields below)."""
+    sign_in: SignInConfig = field(default_factory=SignInConfig)
+    """public_services: the users' sign-in (fields below)."""
+    waf: bool = False
+    """public_services: a regional WAF web ACL (managed rules, per-IP rate limit) on the API."""
 
-    @field_validator("release", mode="wrap")
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Every role ``route_roles`` names, sorted (what ``make roles`` may grant)."""
+        return tuple(sorted({role for roles in self.route_roles.values() for role in roles}))
+
+    @field_validator("release", "services", "authorizer", "sign_in", mode="wrap")
     @classmethod
     def _sections(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         return check_sections(value, handler)
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> Self:
+        if self.kind is ApiKind.PRIVATE_LAMBDA:
+            for name in ("services", "route_roles"):
+                if getattr(self, name):
+                    raise refuse(
+                        "only the public_services API has microservices and routes by role",
+                        f"no {name} with kind private_lambda, or kind public_services",
+                        field=name,
+                    )
+            return self
+        if not self.services:
+            raise refuse(
+                "the public_services API needs a microservice to route to",
+                "at least one service",
+                field="services",
+            )
+        if self.image_tag is not None or self.release != ApiReleaseConfig():
+            raise refuse(
+                "public_services has no items function (image_tag and release are its)",
+                "image_tag=None and the default release with kind public_services",
+                field="image_tag" if self.image_tag is not None else "release",
+            )
+        for attribute in ("name", "path_prefix", "port"):
+            values = [getattr(service, attribute) for service in self.services]
+            if len(set(values)) != len(values):
+                raise refuse(
+                    f"two services share a {attribute}",
+                    f"a different {attribute} for each service",
+                    field=f"services.{attribute}",
+                )
+        prefixes = {service.path_prefix for service in self.services}
+        for route in self.route_roles:
+            prefix = route.split(" /", 1)[1].split("/", 1)[0]
+            if prefix not in prefixes:
+                raise refuse(
+                    f"route {route!r} is under no service's path prefix",
+                    f"a route under one of: {', '.join(sorted(prefixes))}",
+                    field="route_roles",
+                )
+        return self
 
     @model_validator(mode="after")
     def _burst_covers_rate(self) -> Self:
@@ -303,6 +468,8 @@ class WebConfig:
     """How often the canary checks the health path, in minutes."""
     release: WebReleaseConfig = field(default_factory=WebReleaseConfig)
     """How a new release takes traffic and bakes (fields below)."""
+    site_source: Annotated[str, FOLDER] = "site_app"
+    """static_site: the folder of the site's files (uploaded as they are on every deploy)."""
 
     @field_validator("release", mode="wrap")
     @classmethod
@@ -319,7 +486,9 @@ class WebConfig:
     @model_validator(mode="after")
     def _runtime_rules(self) -> Self:
         spec = runtime_spec(self.runtime)
-        if self.memory_mib not in spec.cpu_memory.get(self.cpu, ()):
+        if not spec.runs_container:
+            self._check_no_container(spec.label)
+        elif self.memory_mib not in spec.cpu_memory.get(self.cpu, ()):
             raise refuse(
                 f"{self.runtime} does not offer cpu {self.cpu} with memory {self.memory_mib}",
                 spec.offered(),
@@ -346,6 +515,21 @@ class WebConfig:
                 field="release.strategy",
             )
         return self
+
+    def _check_no_container(self, label: str) -> None:
+        for name, default in (("image_tag", None), ("environment", {}), ("spot", False)):
+            if getattr(self, name) != default:
+                raise refuse(
+                    f"{label} runs no container",
+                    f"{name}={default!r} with {self.runtime}",
+                    field=name,
+                )
+        if self.allowed_ingress_cidrs != ("0.0.0.0/0",):
+            raise refuse(
+                f"{label} is served from every CloudFront edge location",
+                f"allowed_ingress_cidrs=('0.0.0.0/0',) with {self.runtime} (waf=True filters)",
+                field="allowed_ingress_cidrs",
+            )
 
     def _check_domain(self, custom_domain: bool, label: str) -> None:
         if not custom_domain:
