@@ -53,18 +53,19 @@ class ReleaseNames:
     """Where an environment's releases are read and recorded (``python -m release``)."""
 
     stacks: tuple[str, ...]
-    """The web and API stacks, whose outputs describe the releases."""
+    """The web and API stacks whose ``Release`` outputs the tooling reads."""
     ecs_cluster: str | None
     """The web service's cluster (named in config), when the web tier releases on ECS."""
     deployment_groups: tuple[str, ...]
-    """``application/group`` of the CodeDeploy group that moves the API function's alias."""
-    function_prefix: str
+    """``application/group`` of the CodeDeploy group that moves the API function's alias
+    (none when the API has no function: its microservices roll with ECS's circuit breaker)."""
+    function_prefix: str | None
     """How the API function's name starts: CloudFormation names it
-    ``<stack>-<logical id>-<suffix>``."""
+    ``<stack>-<logical id>-<suffix>``; None without a function."""
     alarm_prefixes: tuple[str, ...]
     """How the release alarms' names start (``<release>-release-<what>``)."""
     record_parameters: tuple[str, ...]
-    """The SSM parameters holding each tier's current and previous release."""
+    """The SSM parameters holding each recorded tier's current and previous release."""
 
 
 RELEASE_READ_ACTIONS = {
@@ -86,7 +87,8 @@ def release_permissions(
     names: ReleaseNames, *, partition: str, region: str, account: str
 ) -> tuple[DeployPermission, ...]:
     """Read the environment's releases and record them: each action on the environment's own
-    resources (a wildcard only where AWS appends an id or CloudFormation a suffix)."""
+    resources (a wildcard only where AWS appends an id or CloudFormation a suffix), and no
+    statement for what the environment does not have (no resource, no statement)."""
 
     def arn(service: str, resource: str) -> str:
         return f"arn:{partition}:{service}:{region}:{account}:{resource}"
@@ -114,34 +116,47 @@ def release_permissions(
                 "revisions; the cluster part is the environment's own cluster.",
             )
         )
-    permissions += [
-        DeployPermission(
-            sid="WatchApiReleases",
-            actions=RELEASE_READ_ACTIONS["WatchApiReleases"],
-            resources=tuple(
-                arn("codedeploy", f"deploymentgroup:{group}") for group in names.deployment_groups
-            ),
-        ),
-        DeployPermission(
-            sid="ReadApiAlias",
-            actions=RELEASE_READ_ACTIONS["ReadApiAlias"],
-            resources=(arn("lambda", f"function:{names.function_prefix}*"),),
-            wildcard_reason="CloudFormation names the API function after its stack with a "
-            "suffix of its own; the prefix is this environment's API stack.",
-        ),
-        DeployPermission(
-            sid="ReadReleaseAlarmHistory",
-            actions=RELEASE_READ_ACTIONS["ReadReleaseAlarmHistory"],
-            resources=tuple(arn("cloudwatch", f"alarm:{name}*") for name in names.alarm_prefixes),
-            wildcard_reason="The release alarms are <release>-release-<what>, one per metric "
-            "watched; the prefixes are this environment's web and API releases.",
-        ),
-        DeployPermission(
-            sid="RecordReleases",
-            actions=RELEASE_READ_ACTIONS["RecordReleases"],
-            resources=tuple(arn("ssm", f"parameter{name}") for name in names.record_parameters),
-        ),
-    ]
+    if names.deployment_groups:
+        permissions.append(
+            DeployPermission(
+                sid="WatchApiReleases",
+                actions=RELEASE_READ_ACTIONS["WatchApiReleases"],
+                resources=tuple(
+                    arn("codedeploy", f"deploymentgroup:{group}")
+                    for group in names.deployment_groups
+                ),
+            )
+        )
+    if names.function_prefix is not None:
+        permissions.append(
+            DeployPermission(
+                sid="ReadApiAlias",
+                actions=RELEASE_READ_ACTIONS["ReadApiAlias"],
+                resources=(arn("lambda", f"function:{names.function_prefix}*"),),
+                wildcard_reason="CloudFormation names the API function after its stack with a "
+                "suffix of its own; the prefix is this environment's API stack.",
+            )
+        )
+    if names.alarm_prefixes:
+        permissions.append(
+            DeployPermission(
+                sid="ReadReleaseAlarmHistory",
+                actions=RELEASE_READ_ACTIONS["ReadReleaseAlarmHistory"],
+                resources=tuple(
+                    arn("cloudwatch", f"alarm:{name}*") for name in names.alarm_prefixes
+                ),
+                wildcard_reason="The release alarms are <release>-release-<what>, one per metric "
+                "watched; the prefixes are this environment's web and API releases.",
+            )
+        )
+    if names.record_parameters:
+        permissions.append(
+            DeployPermission(
+                sid="RecordReleases",
+                actions=RELEASE_READ_ACTIONS["RecordReleases"],
+                resources=tuple(arn("ssm", f"parameter{name}") for name in names.record_parameters),
+            )
+        )
     return tuple(permissions)
 
 

@@ -82,8 +82,9 @@ def check_edge_region_bootstrap(
 
 
 def _bootstrapped(
-    name: str, session: boto3.Session, env: EnvironmentConfig, region: str
+    name: str, session: boto3.Session, env: EnvironmentConfig, region: str | None
 ) -> CheckResult:
+    """``region``: another region than the session's (the environment's), or None."""
     # The bootstrap stack "is usually named CDKToolkit"
     # (https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping.html); synthesized templates read
     # its version from the "SSM parameter where the bootstrap stack version number can be found"

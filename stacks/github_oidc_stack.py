@@ -17,6 +17,7 @@ from cdk_constructs.github_deploy_role import (
     ReleaseNames,
     release_permissions,
 )
+from cdk_constructs.options import ApiKind
 from cdk_constructs.web_runtime.factory import web_runtime_type
 from release.contract import watches_ecs
 from release.record import TIERS, parameter_name
@@ -25,6 +26,7 @@ from stacks.config import (
     EnvironmentConfig,
     deploy_role_name,
     repository_name,
+    runtime_spec,
     stack_name,
 )
 from stacks.config.names import service_repository_name
@@ -87,18 +89,7 @@ class GitHubOidcStack(Stack):
         runtime_permissions = web_runtime_type(env.web.runtime).deploy_permissions(
             service_name=web_service_name(app, env), **where
         )
-        web_release = web_service_name(app, env)
-        # The API stack names its CodeDeploy application, group and alarms so (ApiReleaseProps);
-        # test_github_oidc checks these names against the stacks' Release outputs.
-        api_release = f"{app.app_name}-{env.name}-api"
-        releases = ReleaseNames(
-            stacks=tuple(stack_name(app, env, tier) for tier in TIERS),
-            ecs_cluster=web_release if watches_ecs(env.web.runtime) else None,
-            deployment_groups=(f"{api_release}/{api_release}",),
-            function_prefix=f"{stack_name(app, env, 'api')}-",
-            alarm_prefixes=(f"{web_release}-release-", f"{api_release}-release-"),
-            record_parameters=tuple(parameter_name(app.app_name, env.name, t) for t in TIERS),
-        )
+        releases = self._release_names(app, env)
         return GitHubDeployRoleProps(
             provider_arn=self.provider_arn,
             repository=github.repository,
@@ -114,6 +105,32 @@ class GitHubOidcStack(Stack):
                 *(service_repository_name(app, env, service.name) for service in env.api.services),
             ],
             extra_permissions=(*runtime_permissions, *release_permissions(releases, **where)),
+        )
+
+    @staticmethod
+    def _release_names(app: AppConfig, env: EnvironmentConfig) -> ReleaseNames:
+        """What ``python -m release`` reads and records for ``env`` (release/verify.py): the
+        web stack always; the API only when a CodeDeploy group moves its function's alias
+        (public microservices roll with ECS's circuit breaker, which fails the stack update);
+        release alarms and records only for tiers that have them (a static site has neither)."""
+        web_release = web_service_name(app, env)
+        # The API stack names its CodeDeploy application, group and alarms so (ApiReleaseProps);
+        # test_github_oidc checks these names against the stacks' Release outputs.
+        api_release = f"{app.app_name}-{env.name}-api"
+        api_read = env.api.kind is not ApiKind.PUBLIC_SERVICES
+        web_recorded = runtime_spec(env.web.runtime).runs_container
+        read_tiers = [tier for tier in TIERS if tier == "web" or api_read]
+        recorded = {"web": web_recorded, "api": api_read}
+        alarms = {"web": f"{web_release}-release-", "api": f"{api_release}-release-"}
+        return ReleaseNames(
+            stacks=tuple(stack_name(app, env, tier) for tier in read_tiers),
+            ecs_cluster=web_release if watches_ecs(env.web.runtime) else None,
+            deployment_groups=(f"{api_release}/{api_release}",) if api_read else (),
+            function_prefix=f"{stack_name(app, env, 'api')}-" if api_read else None,
+            alarm_prefixes=tuple(alarms[tier] for tier in TIERS if recorded[tier]),
+            record_parameters=tuple(
+                parameter_name(app.app_name, env.name, tier) for tier in TIERS if recorded[tier]
+            ),
         )
 
 

@@ -22,12 +22,13 @@ def nist_reports(synthesized: Synthesized) -> list[dict[str, Any]]:
     return [p for p in report["pluginReports"] if p["pluginName"] == NIST_PACK]
 
 
-def test_prod_ships_with_the_nist_profile_and_dev_and_staging_without() -> None:
+def test_prod_ships_with_the_nist_profile_and_the_others_without() -> None:
     profiles = {env.name: env.security.compliance for env in APP_CONFIG.environments}
     assert profiles == {
         "dev": ComplianceProfile.NONE,
         "staging": ComplianceProfile.NONE,
         "prod": ComplianceProfile.NIST_800_53_R5,
+        "spa": ComplianceProfile.NONE,
     }
 
 

@@ -155,13 +155,14 @@ def test_the_static_site_refuses_container_settings(changes: dict[str, Any], fie
 
 
 def test_sign_in_ranges() -> None:
-    for changes, field in (
+    cases: tuple[tuple[dict[str, Any], str], ...] = (
         ({"password_min_length": 6}, "api.sign_in.password_min_length"),
         ({"access_token_minutes": 2}, "api.sign_in.access_token_minutes"),
         ({"refresh_token_days": 0}, "api.sign_in.refresh_token_days"),
-    ):
+    )
+    for changes, field in cases:
         sign_in = replace(SPA.api.sign_in, **changes)
-        error = error_of(lambda sign_in=sign_in: with_spa(api={"sign_in": sign_in}))
+        error = error_of(lambda: with_spa(api={"sign_in": sign_in}))  # noqa: B023
         assert str(error).startswith(f"config error: environment 'spa', field '{field}'")
 
 

@@ -19,7 +19,7 @@ from cdk_constructs.github_deploy_role import (
     ECR_PUSH_ACTIONS,
     RELEASE_READ_ACTIONS,
 )
-from cdk_constructs.options import Image, WebRuntime
+from cdk_constructs.options import ApiKind, Image, WebRuntime
 from cdk_constructs.web_runtime.app_runner import APP_RUNNER_DEPLOY_ACTIONS
 from release.contract import FUNCTION_NAME_OUTPUT, RELEASE_OUTPUT, ApiRelease, WebRelease
 from stacks.config import (
@@ -39,7 +39,7 @@ from stacks.platform_app import (
     unacknowledged_findings,
 )
 from stacks.web_stack import web_service_name
-from tests.synth import Synthesized, scratch_app
+from tests.synth import CONTAINER_SHAPE_ENV_NAMES, Synthesized, scratch_app
 from tests.template_queries import policy_statements_of_role, ref, resources
 
 HOST = "token.actions.githubusercontent.com"
@@ -191,21 +191,26 @@ def test_role_assumes_only_the_bootstrap_roles_of_its_own_account_and_region(
 
 
 def test_ecr_push_only_to_the_environments_sourced_repositories(synthesized: Synthesized) -> None:
+    """The sourced images' repositories plus, for the public services API, one per
+    microservice (``three-tier/<env>/services/<name>``), all in the environment's own account."""
     sourced = set(APP_CONFIG.github.image_sources)
     assert sourced == {Image.WEB}  # as shipped: the API deploys from its zip
+    services_seen = False
     for env, statements in shipped_role_statements(synthesized):
         push = [s for s in statements if "ecr:PutImage" in actions(s)]
         (push_statement,) = push
         assert sorted(actions(push_statement)) == sorted(ECR_PUSH_ACTIONS)
-        assert statement_resources(push_statement) == [
-            f"arn:aws:ecr:{env.region}:{env.account}:repository/"
-            f"{repository_name(APP_CONFIG, env, image)}"
-            for image in sorted(sourced)
-        ]
+        names = [repository_name(APP_CONFIG, env, image) for image in sourced]
+        names += [f"three-tier/{env.name}/services/{service.name}" for service in env.api.services]
+        services_seen = services_seen or bool(env.api.services)
+        assert sorted(statement_resources(push_statement)) == sorted(
+            f"arn:aws:ecr:{env.region}:{env.account}:repository/{name}" for name in names
+        )
         token = [s for s in statements if "ecr:GetAuthorizationToken" in actions(s)]
         assert [actions(s) for s in token] == [["ecr:GetAuthorizationToken"]]
-        # Shipped envs run Fargate: no App Runner permission at all.
+        # Shipped envs run Fargate or a static site: no App Runner permission at all.
         assert not [s for s in statements if any(a.startswith("apprunner:") for a in actions(s))]
+    assert services_seen  # spa's microservices are among the shipped repositories
 
 
 def test_the_role_reads_and_records_only_its_own_environments_releases(
@@ -213,13 +218,34 @@ def test_the_role_reads_and_records_only_its_own_environments_releases(
 ) -> None:
     """What verify and explain read (the stacks' outputs, the service's deployments, the
     CodeDeploy group, the alias, the alarms' history) and the two records they write, each
-    scoped to the environment's names (test_release_verify.py checks the calls fit them)."""
+    scoped to the environment's names (test_release_verify.py checks the calls fit them).
+    The S3M shape (a static site, public microservices) has nothing to watch or record: verify
+    only reads its web stack's Release output (release/verify.py, release/web.py)."""
+    shapes = set()
     for env, statements in shipped_role_statements(synthesized):
         by_sid = {s["Sid"]: s for s in statements if s.get("Sid") in RELEASE_READ_ACTIONS}
-        assert set(by_sid) == set(RELEASE_READ_ACTIONS)  # shipped: all on Fargate
+        where = f"{env.region}:{env.account}"
+        if env.name not in CONTAINER_SHAPE_ENV_NAMES:
+            shapes.add("s3m")
+            assert env.web.runtime == WebRuntime.STATIC_SITE
+            assert env.api.kind is ApiKind.PUBLIC_SERVICES
+            assert {sid: statement_resources(s) for sid, s in by_sid.items()} == {
+                "ReadReleaseStacks": [
+                    f"arn:aws:cloudformation:{where}:stack/{stack_name(APP_CONFIG, env, 'web')}/*"
+                ]
+            }
+            assert not [
+                s
+                for s in statements
+                if any(
+                    a.split(":")[0] in {"codedeploy", "lambda", "ecs", "ssm"} for a in actions(s)
+                )
+            ]
+            continue
+        shapes.add("container")
+        assert set(by_sid) == set(RELEASE_READ_ACTIONS)  # container shape: all on Fargate
         for sid, statement in by_sid.items():
             assert sorted(actions(statement)) == sorted(RELEASE_READ_ACTIONS[sid]), sid
-        where = f"{env.region}:{env.account}"
         prefix = f"three-tier-{env.name}"
         cluster = web_service_name(APP_CONFIG, env)
         api_stack = stack_name(APP_CONFIG, env, "api")
@@ -248,16 +274,30 @@ def test_the_role_reads_and_records_only_its_own_environments_releases(
         assert {sid: sorted(statement_resources(s)) for sid, s in by_sid.items()} == {
             sid: sorted(arns) for sid, arns in expected.items()
         }
+    assert shapes == {"container", "s3m"}
 
 
 def test_the_release_names_the_role_may_read_are_the_stacks_own(
     synthesized: Synthesized,
 ) -> None:
     """The role's release resources match what the web and API stacks write in their Release
-    outputs (the names verify reads) and the API function's generated name."""
+    outputs (the names verify reads) and the API function's generated name; the public
+    services API has neither a CodeDeploy release nor a function (its Release output is of
+    another shape), and a static site no release alarm."""
     for env, statements in shipped_role_statements(synthesized):
         by_sid = {s.get("Sid"): statement_resources(s) for s in statements}
         stacks = synthesized.envs[env.name]
+        if env.name not in CONTAINER_SHAPE_ENV_NAMES:
+            release = json.loads(stacks.api_json["Outputs"][RELEASE_OUTPUT]["Value"])
+            assert release["kind"] == ApiKind.PUBLIC_SERVICES
+            assert "alarms" not in release
+            assert "deployment_group" not in release
+            assert FUNCTION_NAME_OUTPUT not in stacks.api_json["Outputs"]
+            assert not {"WatchApiReleases", "ReadApiAlias"} & set(by_sid)
+            web = WebRelease.from_json(stacks.web_json["Outputs"][RELEASE_OUTPUT]["Value"])
+            assert web.alarms == ()
+            assert "ReadReleaseAlarmHistory" not in by_sid
+            continue
         web = WebRelease.from_json(stacks.web_json["Outputs"][RELEASE_OUTPUT]["Value"])
         api = ApiRelease.from_json(stacks.api_json["Outputs"][RELEASE_OUTPUT]["Value"])
         where = f"{env.region}:{env.account}"
@@ -282,17 +322,19 @@ def test_the_release_names_the_role_may_read_are_the_stacks_own(
 
 
 def shared_account_config(**github: Any) -> AppConfig:
-    """dev and staging in one account (dev on App Runner), prod elsewhere."""
-    dev, staging, prod = APP_CONFIG.environments
-    dev = replace(
-        dev,
-        account=ACCOUNT,
-        web=replace(dev.web, runtime=WebRuntime.APP_RUNNER, spot=False),
-    )
-    staging = replace(staging, account=ACCOUNT)
+    """dev and staging in one account (dev on App Runner), prod and spa elsewhere."""
+    dev, staging = APP_CONFIG.environment("dev"), APP_CONFIG.environment("staging")
+    moved = {
+        "dev": replace(
+            dev,
+            account=ACCOUNT,
+            web=replace(dev.web, runtime=WebRuntime.APP_RUNNER, spot=False),
+        ),
+        "staging": replace(staging, account=ACCOUNT),
+    }
     return replace(
         APP_CONFIG,
-        environments=(dev, staging, prod),
+        environments=tuple(moved.get(env.name, env) for env in APP_CONFIG.environments),
         github=replace(APP_CONFIG.github, **github),
     )
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cdk_constructs.options import ApiKind, WebRuntime
 from stacks.config import APP_CONFIG
 from tests.synth import Synthesized
 from tests.template_queries import all_dependencies, ref, resources
@@ -88,7 +89,14 @@ def test_services_own_log_groups_exist_first_with_retention(synthesized: Synthes
             for group in resources(template, "AWS::Logs::LogGroup").values()
         }
         prefix = f"{APP_CONFIG.app_name}-{env.name}"
-        expected = [f"/aws/ecs/containerinsights/{prefix}-web/performance"]
+        # Container Insights of each ECS cluster: the web service's (Fargate), and the public
+        # API's microservices' (``<app>-<env>-services``); a static site has no cluster.
+        expected = []
+        if env.web.runtime == WebRuntime.FARGATE:
+            expected.append(f"/aws/ecs/containerinsights/{prefix}-web/performance")
+        if env.api.kind is ApiKind.PUBLIC_SERVICES:
+            expected.append(f"/aws/ecs/containerinsights/{prefix}-services/performance")
+        assert expected, env.name  # every shipped environment runs an ECS cluster
         if env.database.proxy:
             expected.append(f"/aws/rds/proxy/{prefix}-proxy")
         for name in expected:

@@ -104,7 +104,16 @@ def test_db_subnets_have_no_route_out_and_public_subnets_use_the_internet_gatewa
 def test_nat_instance_is_small_arm_hardened_and_admits_only_the_vpc(
     synthesized: Synthesized,
 ) -> None:
-    (env,) = [e for e in synthesized.envs.values() if e.config.network.nat_mode is NatMode.INSTANCE]
+    instance_envs = [
+        e for e in synthesized.envs.values() if e.config.network.nat_mode is NatMode.INSTANCE
+    ]
+    assert {e.config.name for e in instance_envs} == {"dev", "spa"}
+    for env in instance_envs:
+        assert_nat_instance(env)
+
+
+def assert_nat_instance(env: SynthesizedEnv) -> None:
+    """One NAT instance: Graviton, IMDSv2, encrypted, forwarding only the VPC's traffic."""
     template = env.network_json
     _, instance = only(template, "AWS::EC2::Instance")
     properties = instance["Properties"]

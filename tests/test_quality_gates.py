@@ -9,6 +9,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
+from stacks.config import APP_CONFIG
 from stacks.platform_app import add_quality_gates, unacknowledged_findings
 from tests.synth import Synthesized, cdk_json_context
 
@@ -53,6 +54,15 @@ def test_quality_gates_fail_synth_on_findings_of_both_nag_packs(tmp_path: Path) 
 def test_cfn_lint_reports_nothing(synthesized: Synthesized, shipped_cfn_lint: str) -> None:
     """cfn-lint (``tests.synth.cfn_lint``) over every template, run right after the synth."""
     templates = synthesized.template_files()
-    # network, data, api, web and ops stacks per environment, and an OIDC stack per account
-    assert len(templates) == 5 * len(synthesized.envs) + len(synthesized.oidc)
+    # network, data, api, web and ops stacks per environment, a us-east-1 web edge stack where
+    # the environment has one (spa: CloudFront's certificate and web ACL), and an OIDC stack
+    # per account
+    edges = [env.name for env in APP_CONFIG.environments if env.edge_region is not None]
+    assert edges  # spa's
+    edge_templates = [path for path in templates if "WebEdge" in path.name]
+    assert sorted(path.parent.name for path in edge_templates) == sorted(
+        f"assembly-{name}" for name in edges
+    )
+    expected = 5 * len(synthesized.envs) + len(edges) + len(synthesized.oidc)
+    assert len(templates) == expected
     assert shipped_cfn_lint == ""

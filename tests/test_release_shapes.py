@@ -68,9 +68,12 @@ def test_rollback_says_what_to_deploy_instead(
     account: ReleaseAccount, capsys: pytest.CaptureFixture[str], tier: str, says: str
 ) -> None:
     calls: list[object] = []
-    code, _, err = account.run(
-        capsys, "rollback", "spa", tier, runner=lambda argv: calls.append(argv) or 0
-    )
+
+    def runner(argv: object) -> int:
+        calls.append(argv)
+        return 0
+
+    code, _, err = account.run(capsys, "rollback", "spa", tier, runner=runner)
     assert (code, calls) == (1, [])
     assert err.startswith(says)
     assert "\n" not in err.strip()
