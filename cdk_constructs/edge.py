@@ -22,16 +22,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from cdk_constructs.logging import admit_log_groups
-from cdk_constructs.web_acl import (
-    LOG_GROUP_PREFIX,
-    RATE_LIMIT_PRIORITY,
-    RATE_LIMIT_RANGE,
-    REDACTED_HEADERS,
-    ManagedRuleGroup,
-    _managed_rule,
-    _rate_limit_rule,
-    _visibility,
-)
+from cdk_constructs.web_acl import LOG_GROUP_PREFIX, REDACTED_HEADERS, visibility, web_acl_rules
 
 EDGE_REGION = "us-east-1"
 CLOUDFRONT_SCOPE = "CLOUDFRONT"
@@ -78,12 +69,7 @@ class EdgeWebAcl(Construct):
             raise ValueError(
                 f"a CloudFront web ACL must be created in {EDGE_REGION}, not {stack.region}"
             )
-        if rate_limit_per_5_minutes not in RATE_LIMIT_RANGE:
-            raise ValueError(f"rate limit {rate_limit_per_5_minutes} is outside {RATE_LIMIT_RANGE}")
-        rules = [_rate_limit_rule(rate_limit_per_5_minutes)] + [
-            _managed_rule(group, RATE_LIMIT_PRIORITY + 1 + index)
-            for index, group in enumerate(ManagedRuleGroup)
-        ]
+        rules = web_acl_rules(rate_limit_per_5_minutes)
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -91,7 +77,7 @@ class EdgeWebAcl(Construct):
             scope=CLOUDFRONT_SCOPE,
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             rules=rules,
-            visibility_config=_visibility(name),
+            visibility_config=visibility(name),
         )
         log_group_name = f"{LOG_GROUP_PREFIX}{name}"
         self.log_group = logs.LogGroup(

@@ -167,9 +167,7 @@ class Network(Construct):
             ec2.Port.tcp(HTTPS_PORT),
             "HTTPS from inside the VPC",
         )
-        # execute-api always: the private API is reachable through it and nothing else.
         wanted = {InterfaceEndpoint(endpoint) for endpoint in interface_endpoints}
-        wanted.add(InterfaceEndpoint.EXECUTE_API)
         self.interface_endpoints: dict[InterfaceEndpoint, ec2.InterfaceVpcEndpoint] = {}
         for endpoint in InterfaceEndpoint:
             if endpoint not in wanted:
@@ -185,8 +183,13 @@ class Network(Construct):
 
     @property
     def execute_api_endpoint(self) -> ec2.InterfaceVpcEndpoint:
-        """The endpoint the private REST API is reachable through."""
-        return self.interface_endpoints[InterfaceEndpoint.EXECUTE_API]
+        """The endpoint a private REST API is reachable through (when it was asked for)."""
+        try:
+            return self.interface_endpoints[InterfaceEndpoint.EXECUTE_API]
+        except KeyError:
+            raise ValueError(
+                "this network has no execute-api endpoint: pass it in interface_endpoints"
+            ) from None
 
     @staticmethod
     def _nat_provider(nat_mode: NatMode) -> ec2.NatProvider:

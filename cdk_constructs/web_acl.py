@@ -43,7 +43,7 @@ RATE_LIMIT_PRIORITY = 0
 """Floods are blocked before any managed rule group spends capacity on them."""
 
 
-def _visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+def visibility(metric_name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     return wafv2.CfnWebACL.VisibilityConfigProperty(
         cloud_watch_metrics_enabled=True,
         metric_name=metric_name,
@@ -62,7 +62,7 @@ def _managed_rule(group: ManagedRuleGroup, priority: int) -> wafv2.CfnWebACL.Rul
                 vendor_name=AWS_VENDOR, name=group.value
             )
         ),
-        visibility_config=_visibility(group.value),
+        visibility_config=visibility(group.value),
     )
 
 
@@ -76,8 +76,22 @@ def _rate_limit_rule(limit: int) -> wafv2.CfnWebACL.RuleProperty:
                 aggregate_key_type=BY_SOURCE_IP, limit=limit
             )
         ),
-        visibility_config=_visibility(RATE_LIMIT_RULE),
+        visibility_config=visibility(RATE_LIMIT_RULE),
     )
+
+
+def web_acl_rules(rate_limit_per_5_minutes: int) -> list[wafv2.CfnWebACL.RuleProperty]:
+    """The rules of every web ACL here, regional or CloudFront: the per-IP rate limit first,
+    then each AWS managed group with its own actions."""
+    if rate_limit_per_5_minutes not in RATE_LIMIT_RANGE:
+        raise ValueError(
+            f"rate limit {rate_limit_per_5_minutes} must be between "
+            f"{RATE_LIMIT_RANGE.start} and {RATE_LIMIT_RANGE.stop - 1} requests per 5 minutes"
+        )
+    return [_rate_limit_rule(rate_limit_per_5_minutes)] + [
+        _managed_rule(group, RATE_LIMIT_PRIORITY + 1 + index)
+        for index, group in enumerate(ManagedRuleGroup)
+    ]
 
 
 class RegionalWebAcl(Construct):
@@ -101,19 +115,11 @@ class RegionalWebAcl(Construct):
         super().__init__(scope, id_)
         if not _NAME.fullmatch(name):
             raise ValueError(f"web ACL name {name!r} must be 1-128 letters, digits, '_' or '-'")
-        if rate_limit_per_5_minutes not in RATE_LIMIT_RANGE:
-            raise ValueError(
-                f"rate limit {rate_limit_per_5_minutes} must be between "
-                f"{RATE_LIMIT_RANGE.start} and {RATE_LIMIT_RANGE.stop - 1} requests per 5 minutes"
-            )
         self.name = name
         self.log_retention = log_retention
         self.removal_policy = removal_policy
         """Of the request log (``LogSettings``)."""
-        rules = [_rate_limit_rule(rate_limit_per_5_minutes)] + [
-            _managed_rule(group, RATE_LIMIT_PRIORITY + 1 + index)
-            for index, group in enumerate(ManagedRuleGroup)
-        ]
+        rules = web_acl_rules(rate_limit_per_5_minutes)
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -121,7 +127,7 @@ class RegionalWebAcl(Construct):
             scope=REGIONAL_SCOPE,
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             rules=rules,
-            visibility_config=_visibility(name),
+            visibility_config=visibility(name),
         )
 
         log_group_name = f"{LOG_GROUP_PREFIX}{name}"

@@ -47,7 +47,10 @@ class NetworkStack(PlatformStack):
             cidr=env_config.network.vpc_cidr,
             availability_zones=env_config.availability_zones,
             nat_mode=env_config.network.nat_mode,
-            interface_endpoints=env_config.network.interface_endpoints,
+            interface_endpoints=(
+                *env_config.api.interface_endpoints,
+                *env_config.network.interface_endpoints,
+            ),
             flow_log_retention=self.log_retention,
             flow_log_group_name=f"{log_group_prefix(app, env_config)}/vpc-flow-logs",
             flow_log_key=self.key,

@@ -112,6 +112,9 @@ class SynthesizedEnv:
     api_json: CfnTemplate
     web_json: CfnTemplate
     ops_json: CfnTemplate
+    others: dict[str, CfnTemplate]
+    """Construct id -> template of each other stack of the stage (the static site's edge
+    stack in us-east-1)."""
 
     def template(self, tier: Tier) -> CfnTemplate:
         template: CfnTemplate = getattr(self, f"{tier}_json")
@@ -173,6 +176,7 @@ def synth_shipped(outdir: Path) -> Synthesized:
             }
             for name, stage in stages.items()
         },
+        "others": {name: _other_stacks(stage) for name, stage in stages.items()},
     }
     write_atomically(outdir / INDEX, json.dumps(index))
     return load_shipped(outdir)
@@ -197,11 +201,24 @@ def load_shipped(outdir: Path) -> Synthesized:
         name: SynthesizedEnv(
             config=APP_CONFIG.environment(name),
             **{f"{tier}_json": load(path) for tier, path in files.items()},
+            others={
+                construct_id: load(path) for construct_id, path in index["others"][name].items()
+            },
         )
         for name, files in index["envs"].items()
     }
     oidc = {account: load(path) for account, path in index["oidc"].items()}
     return Synthesized(outdir=outdir, envs=envs, oidc=oidc)
+
+
+def _other_stacks(stage: PlatformStage) -> dict[str, str]:
+    """Construct id -> template path of the stage's stacks that are no tier."""
+    tiers = {_stack(stage, tier) for tier in Tier}
+    return {
+        child.node.id: f"{stage.artifact_id}/{child.template_file}"
+        for child in stage.node.children
+        if isinstance(child, Stack) and child not in tiers
+    }
 
 
 def _stack(stage: PlatformStage, tier: Tier) -> Stack:

@@ -282,6 +282,7 @@ def test_requests_are_logged_with_correlation_id_and_client_id(api: Api) -> None
     [entry] = [entry for entry in api.logs() if entry["message"] == "request"]
     assert entry["correlation_id"] == request_id
     assert entry["client_id"] == "app-client-123"
+    assert "user_id" not in entry  # a Cognito-authorized call names no user
     assert (entry["method"], entry["resource"], entry["status"]) == ("GET", "/items", 200)
 
 

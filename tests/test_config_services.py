@@ -99,21 +99,26 @@ def test_services_are_unique(changes: dict[str, Any], field: str) -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "allowed"),
     [
-        ({"name": "Items"}, "api.services.name", "[a-z][a-z0-9]{0,11}"),
-        ({"path_prefix": "items/x"}, "api.services.path_prefix", "one path segment"),
-        ({"source": "../elsewhere"}, "api.services.source", "relative"),
-        ({"cpu": 256, "memory_mib": 4096}, "api.services.cpu", "cpu 256"),
-        ({"min_tasks": 3, "max_tasks": 2}, "api.services.min_tasks", "min_tasks <= max_tasks"),
-        ({"port": 80}, "api.services", "80"),
+        ({"name": "Items"}, "api.services.1.name", "[a-z][a-z0-9]{0,11}"),
+        ({"path_prefix": "items/x"}, "api.services.1.path_prefix", "one path segment"),
+        ({"source": "../elsewhere"}, "api.services.1.source", "relative"),
+        (
+            {"cpu": 256, "memory_mib": 4096},
+            "api.services.1.cpu/api.services.1.memory_mib",
+            "cpu 256",
+        ),
+        ({"min_tasks": 3, "max_tasks": 2}, "api.services.1.min_tasks", "min_tasks <= max_tasks"),
+        ({"port": 80}, "api.services.1.port", "an integer 1024..65535"),
+        ({"cpu": "256"}, "api.services.1.cpu", "integer"),
     ],
 )
-def test_a_bad_service_is_one_line(changes: dict[str, Any], field: str, allowed: str) -> None:
-    services = (service(**changes), SPA.api.services[1])
+def test_a_bad_service_is_one_line_naming_its_index_and_field(
+    changes: dict[str, Any], field: str, allowed: str
+) -> None:
+    """The second service is the bad one: the line names it by index, then its field."""
+    services = (SPA.api.services[0], replace(SPA.api.services[1], **changes))
     error = error_of(lambda: with_spa(api={"services": services}))
-    message = str(error)
-    assert "\n" not in message
-    assert message.startswith("config error: environment 'spa', field 'api.services")
-    assert allowed in message
+    assert_one_line(error, "spa", field, allowed)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cdk_constructs.options import InterfaceEndpoint, NatMode, SubnetGroup
+from cdk_constructs.options import ApiKind, NatMode, SubnetGroup
 from tests.synth import Synthesized, SynthesizedEnv
 from tests.template_queries import (
     default_routes,
@@ -233,7 +233,7 @@ def test_interface_endpoints_match_config_in_app_subnets_with_private_dns(
         assert sorted(subnet["Ref"] for subnet in endpoint["SubnetIds"]) == app_subnets
         assert "PolicyDocument" not in endpoint or endpoint["PolicyDocument"]
     expected = {endpoint.value for endpoint in env.config.network.interface_endpoints}
-    expected.add(InterfaceEndpoint.EXECUTE_API.value)
+    expected.update(endpoint.value for endpoint in env.config.api.interface_endpoints)
     assert names == expected
 
 
@@ -302,3 +302,16 @@ def test_ecr_repository_settings(env: SynthesizedEnv, image: str) -> None:
     assert by_status["tagged"]["countType"] == "imageCountMoreThan"
     assert by_status["tagged"]["countNumber"] == env.config.registry.keep_tagged_images
     assert by_status["tagged"]["tagPatternList"] == ["*"]
+
+
+def test_public_api_shape_has_no_execute_api_endpoint(synthesized: Synthesized) -> None:
+    """With private DNS, an execute-api endpoint answers the VPC's calls to every public API
+    with 403; the public services API needs none, so spa's network has none."""
+    spa = synthesized.envs["spa"]
+    assert spa.config.api.kind is ApiKind.PUBLIC_SERVICES
+    services = [
+        str(endpoint["Properties"]["ServiceName"])
+        for endpoint in resources(spa.network_json, "AWS::EC2::VPCEndpoint").values()
+    ]
+    assert services, "spa still has its gateway endpoints"
+    assert not [service for service in services if service.endswith(".execute-api")]

@@ -30,13 +30,18 @@ SNAPSHOTS: dict[Tier, tuple[str, ...]] = {
     # dev: no proxy, auto-pause, destroyed with the stack; prod: proxy, reader, rotation,
     # retention and rollback guards. staging's proxy without retention adds no new resource.
     Tier.DATA: ("dev", "prod"),
-    # dev and staging hold prod's resources minus the rollback guard.
-    Tier.API: ("prod",),
-    # dev: Fargate Spot (x86), no domain, no WAF; prod: ARM, domain, certificate, WAF, guards.
-    Tier.WEB: ("dev", "prod"),
-    # The same alarms and dashboard everywhere (dev lacks the proxy's alarm).
-    Tier.OPS: ("prod",),
+    # dev and staging hold prod's resources minus the rollback guard; spa: the public services
+    # API (authorizer, role table, user pool, NLB, VPC link, microservices).
+    Tier.API: ("prod", "spa"),
+    # dev: Fargate Spot (x86), no domain, no WAF; prod: ARM, domain, certificate, WAF, guards;
+    # spa: the static site (bucket, distribution, deployment, browser sign-in client).
+    Tier.WEB: ("dev", "prod", "spa"),
+    # The same alarms and dashboard everywhere (dev lacks the proxy's alarm); spa's dashboard
+    # has the services row and the site's CloudFront widgets.
+    Tier.OPS: ("prod", "spa"),
 }
+OTHER_SNAPSHOTS = (("spa", "WebEdge"),)
+"""(environment, construct id) of the stacks besides the tiers: spa's us-east-1 edge stack."""
 
 
 def mask_asset_hashes(template: dict[str, Any]) -> Any:
@@ -64,6 +69,14 @@ def test_stack_snapshot(
     assert mask_asset_hashes(synthesized.envs[env_name].template(stack)) == snapshot_json
 
 
+@pytest.mark.parametrize(("env_name", "construct_id"), OTHER_SNAPSHOTS)
+def test_other_stack_snapshot(
+    synthesized: Synthesized, snapshot_json: SnapshotAssertion, env_name: str, construct_id: str
+) -> None:
+    """The stacks a stage holds besides its tiers (``OTHER_SNAPSHOTS``)."""
+    assert mask_asset_hashes(synthesized.envs[env_name].others[construct_id]) == snapshot_json
+
+
 @pytest.mark.parametrize("env_name", ["prod"])
 def test_github_oidc_snapshot(
     synthesized: Synthesized, snapshot_json: SnapshotAssertion, env_name: str
@@ -72,3 +85,13 @@ def test_github_oidc_snapshot(
     that account's names (the trust conditions are checked per account in test_github_oidc)."""
     account = synthesized.envs[env_name].config.account
     assert synthesized.oidc[account] == snapshot_json
+
+
+def test_every_stack_besides_the_tiers_has_a_snapshot(synthesized: Synthesized) -> None:
+    """A new kind of sibling stack (like the edge stack) must get a snapshot too."""
+    others = {
+        (name, construct_id)
+        for name, env in synthesized.envs.items()
+        for construct_id in env.others
+    }
+    assert others == set(OTHER_SNAPSHOTS)

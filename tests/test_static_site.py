@@ -53,11 +53,17 @@ class Built:
     edge: dict[str, Any] | None
 
 
-def build(tmp: Path, region: str, *, domain: bool = True, waf: bool = True) -> Built:
+def build(
+    tmp: Path, region: str, *, domain: bool = True, waf: bool = True, hashed: bool = False
+) -> Built:
+    """``hashed``: the site has a build's content-hashed files under ``assets/``."""
     source = tmp / "site"
     source.mkdir(exist_ok=True)
     for name in ("index.html", "app.js", "config.json"):
         (source / name).write_text(name)
+    if hashed:
+        (source / "assets").mkdir()
+        (source / "assets" / "app-1a2b3c4d.js").write_text("export {};")
     app = scratch_app(tmp / "out")
     stage = Stage(app, "Env", env=Environment(account="111111111111", region=region))
     stack = Stack(stage, "Web", cross_region_references=region != "us-east-1")
@@ -267,22 +273,38 @@ def deployments(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_entry_files_are_never_cached_and_the_rest_for_a_day(away: Built) -> None:
-    by_cache = {
-        props["SystemMetadata"]["cache-control"]: props for props in deployments(away.web).values()
-    }
-    files, entry = by_cache["public, max-age=86400"], by_cache["no-cache"]
-    assert files["Exclude"] == ["index.html", "config.json"]
-    assert files["Prune"] is True
-    assert "DistributionId" not in files
-    assert (entry["Exclude"], entry["Include"]) == (["*"], ["index.html", "config.json"])
-    assert entry["Prune"] is False
+def test_every_file_of_an_unhashed_site_is_revalidated_and_the_cache_invalidated(
+    away: Built,
+) -> None:
+    """The reference app's files keep their names from one build to the next: each one is
+    ``no-cache`` (a browser holding yesterday's app.js would run it with today's index.html)."""
+    (entry,) = deployments(away.web).values()
+    assert entry["SystemMetadata"]["cache-control"] == "no-cache"
+    assert entry["Exclude"] == ["assets/*"]
+    assert entry["Prune"] is True
     distribution_id, _ = only(away.web, "AWS::CloudFront::Distribution")
     assert entry["DistributionId"] == {"Ref": distribution_id}
     assert entry["DistributionPaths"] == ["/*"]
-    (function_id,) = {props["ServiceToken"]["Fn::GetAtt"][0] for props in by_cache.values()}
+    function_id = entry["ServiceToken"]["Fn::GetAtt"][0]
     assert away.web["Resources"][function_id]["Properties"]["MemorySize"] == 512
     assert "LogGroup" in away.web["Resources"][function_id]["Properties"]["LoggingConfig"]
+
+
+def test_hashed_assets_are_kept_a_year_and_uploaded_before_the_files_naming_them(
+    tmp_path: Path,
+) -> None:
+    template = build(tmp_path, "us-east-1", domain=False, waf=False, hashed=True).web
+
+    by_id = deployments(template)
+    (assets_id,) = [i for i, p in by_id.items() if p.get("Include") == ["assets/*"]]
+    (entry_id,) = [i for i in by_id if i != assets_id]
+    assets, entry = by_id[assets_id], by_id[entry_id]
+    assert assets["SystemMetadata"]["cache-control"] == "public, max-age=31536000, immutable"
+    assert (assets["Exclude"], assets["Prune"]) == (["*"], False)  # earlier builds' files stay
+    assert "DistributionId" not in assets
+    assert entry["SystemMetadata"]["cache-control"] == "no-cache"
+    assert (entry["Exclude"], entry["Prune"]) == (["assets/*"], True)
+    assert assets_id in template["Resources"][entry_id]["DependsOn"]
 
 
 def test_away_from_us_east_1_the_certificate_and_acl_live_in_the_edge_stack(away: Built) -> None:

@@ -54,7 +54,7 @@ def synth(env_config: EnvironmentConfig) -> Iterator[Site]:
             for props in (
                 r["Properties"] for r in resources(web, "Custom::CDKBucketDeployment").values()
             )
-            if "config.json" in props.get("Include", [])
+            if "DistributionId" in props  # the deployment with the files and config.json
         ]
         data_key = entry["SourceObjectKeys"][1].removesuffix(".zip")
         config_json = (Path(outdir) / f"asset.{data_key}" / "config.json").read_text()

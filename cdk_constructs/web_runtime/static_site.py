@@ -58,8 +58,14 @@ INDEX = "index.html"
 CONFIG = "config.json"
 """The runtime config the app fetches at start (client id, sign-in URLs): written per deploy."""
 NO_CACHE = "no-cache"
-"""Browsers and CloudFront revalidate the entry files on every load, so a deploy shows at once."""
-FILES_MAX_AGE = Duration.days(1)
+"""Browsers and CloudFront revalidate these files on every load (a 304 while unchanged), so a
+deploy shows at once: every file whose name stays the same from one build to the next."""
+HASHED_ASSETS = "assets"
+"""The folder of a build's content-hashed files (where Vite, Rollup and esbuild write them): a
+changed file gets a new name, so caches may keep each one for a year."""
+IMMUTABLE = "public, max-age=31536000, immutable"
+DEFAULT_TTL = Duration.days(1)
+"""CloudFront's hold on an object without Cache-Control (the deployments upload none such)."""
 ACCESS_LOG_EXPIRY = Duration.days(90)
 DEPLOYMENT_MEMORY_MB = 512
 HSTS_MAX_AGE = Duration.days(730)
@@ -319,7 +325,7 @@ class StaticSite(Construct):
             "FilesCache",
             comment="Site files: the objects' Cache-Control, compressed",
             min_ttl=Duration.seconds(0),
-            default_ttl=FILES_MAX_AGE,
+            default_ttl=DEFAULT_TTL,
             max_ttl=Duration.days(365),
             enable_accept_encoding_gzip=True,
             enable_accept_encoding_brotli=True,
@@ -404,25 +410,25 @@ class StaticSite(Construct):
         )
 
     def _deploy(self, props: WebRuntimeProps, source: Path) -> None:
-        """Upload the files (1 day in caches; pruned), then index.html and config.json
-        (``no-cache``) and invalidate every path, so a deploy is visible at once."""
+        """Upload the content-hashed files under ``assets/`` if any (kept a year; never pruned, so
+        a page loaded before the deploy still finds its files), then every other file and
+        ``config.json`` (``no-cache``; earlier files pruned) and invalidate every path."""
         log_group = retained_log_group(self, "DeploymentLogs", settings=props)
-        files = s3_deployment.BucketDeployment(
-            self,
-            "DeployFiles",
-            destination_bucket=self.bucket,
-            sources=[s3_deployment.Source.asset(str(source))],
-            # Excluded files are neither uploaded nor pruned (aws s3 sync --exclude).
-            exclude=[INDEX, CONFIG],
-            prune=True,
-            cache_control=[
-                s3_deployment.CacheControl.from_string(
-                    f"public, max-age={int(FILES_MAX_AGE.to_seconds())}"
-                )
-            ],
-            memory_limit=DEPLOYMENT_MEMORY_MB,
-            log_group=log_group,
-        )
+        hashed = f"{HASHED_ASSETS}/*"
+        assets = None
+        if (source / HASHED_ASSETS).is_dir():
+            assets = s3_deployment.BucketDeployment(
+                self,
+                "DeployAssets",
+                destination_bucket=self.bucket,
+                sources=[s3_deployment.Source.asset(str(source))],
+                exclude=["*"],
+                include=[hashed],
+                prune=False,
+                cache_control=[s3_deployment.CacheControl.from_string(IMMUTABLE)],
+                memory_limit=DEPLOYMENT_MEMORY_MB,
+                log_group=log_group,
+            )
         entry = s3_deployment.BucketDeployment(
             self,
             "DeployEntry",
@@ -431,17 +437,18 @@ class StaticSite(Construct):
                 s3_deployment.Source.asset(str(source)),
                 s3_deployment.Source.json_data(CONFIG, dict(props.environment)),
             ],
-            exclude=["*"],
-            include=[INDEX, CONFIG],
-            prune=False,
+            # Excluded files are neither uploaded nor pruned (aws s3 sync --exclude).
+            exclude=[hashed],
+            prune=True,
             cache_control=[s3_deployment.CacheControl.from_string(NO_CACHE)],
             distribution=self.distribution,
             distribution_paths=["/*"],
             memory_limit=DEPLOYMENT_MEMORY_MB,
             log_group=log_group,
         )
-        # The new files exist before the index that loads them.
-        entry.node.add_dependency(files)
+        if assets is not None:
+            # The hashed files exist before the files that name them.
+            entry.node.add_dependency(assets)
         self._acknowledge_deployment(entry)
 
     def _acknowledge_distribution(self, has_domain: bool, waf: bool) -> None:

@@ -282,11 +282,24 @@ def _unexpected(_: Exception) -> Response[Any]:
 # --- entry point -----------------------------------------------------------------------------
 
 
-def _client_id(event: Mapping[str, Any]) -> str | None:
+def _caller_keys(event: Mapping[str, Any]) -> dict[str, str | None]:
+    """Who called, for the request's log keys: the app client of a Cognito-authorized call
+    (``claims.client_id``), or the user a Lambda authorizer named (``principalId``, the services
+    API's shape, with its ``roles``)."""
     context = event.get("requestContext") or {}
-    claims = (context.get("authorizer") or {}).get("claims") or {}
-    client_id = claims.get("client_id") if isinstance(claims, dict) else None
-    return client_id if isinstance(client_id, str) else None
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    authorizer = authorizer if isinstance(authorizer, dict) else {}
+    claims = authorizer.get("claims")
+    claims = claims if isinstance(claims, dict) else {}
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    return {
+        "client_id": text(claims.get("client_id")),
+        "user_id": text(authorizer.get("principalId")),
+        "roles": text(authorizer.get("roles")),
+    }
 
 
 @logger.inject_lambda_context(
@@ -296,7 +309,7 @@ def _client_id(event: Mapping[str, Any]) -> str | None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
-    logger.append_keys(client_id=_client_id(event))
+    logger.append_keys(**_caller_keys(event))
     try:
         response = app.resolve(event, context)
     except Exception:

@@ -10,8 +10,8 @@ only; the image copies that one module), so the service and ``make local`` build
 
 Database settings: the Lambda's DB_* variables (see ``api.db``). Routes: ``GET /healthz``
 (no database), the handler's own ``GET /health``, and everything the handler serves. Requests
-run one at a time, as in one Lambda environment; after each one the handler's logger logs the
-caller with the request's correlation id (the handler itself logs only a token's client_id).
+run one at a time, as in one Lambda environment; the handler logs each one with the caller
+(``user_id`` and ``roles`` from the authorizer's context) and the request's correlation id.
 Run: ``uvicorn --factory services.items.app:main --port 8080`` (the image's command).
 """
 
@@ -125,14 +125,12 @@ def create_app() -> Starlette:
 
     lock = threading.Lock()
 
-    def invoke(event: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
         """One request at a time, as one Lambda environment runs: the handler's database
         connection and its logger's per-request keys are not shared between threads."""
         with lock:
             context = lambda_context(str(event["requestContext"]["requestId"]))
             result: dict[str, Any] = handler.lambda_handler(event, context)
-            if caller is not None:  # after the call: the logger carries this request's keys
-                handler.logger.info("caller", user_id=caller.user_id, roles=list(caller.roles))
             return result
 
     async def proxy(request: Request) -> Response:
@@ -140,7 +138,7 @@ def create_app() -> Starlette:
         if caller is None and request.url.path != HEALTH.path:
             return unauthorized()
         event = event_for(request, await request.body(), caller)
-        return _response(await run_in_threadpool(invoke, event, caller))
+        return _response(await run_in_threadpool(invoke, event))
 
     return Starlette(
         routes=[

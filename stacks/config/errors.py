@@ -73,14 +73,23 @@ def _locate(model: type, loc: tuple[int | str, ...]) -> tuple[list[str], Any, li
     annotation: Any = model
     rest = list(loc)
     current: Any = model
-    while rest and isinstance(current, type) and is_dataclass(current):
-        if rest[0] not in field_types(current):
+    while rest:
+        if isinstance(current, type) and is_dataclass(current) and rest[0] in field_types(current):
+            name = str(rest.pop(0))
+            path.append(name)
+            annotation = field_types(current)[name]
+        elif isinstance(rest[0], int) and _is_section(item := item_type(annotation, rest[:1])):
+            path.append(str(rest.pop(0)))  # an item of a tuple of sections: api.services.0
+            annotation = item
+        else:
             break
-        name = str(rest.pop(0))
-        path.append(name)
-        annotation = field_types(current)[name]
         current = strip(annotation)[0]
     return path, annotation, rest
+
+
+def _is_section(annotation: Any) -> bool:
+    base = strip(annotation)[0]
+    return isinstance(base, type) and is_dataclass(base)
 
 
 def _owner(model: type, path: list[str]) -> Any:

@@ -16,8 +16,9 @@ from typing import Any, TypeVar, cast, dataclass_transform
 
 from pydantic import ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler
 from pydantic.dataclasses import dataclass as pydantic_dataclass
-from pydantic_core import ArgsKwargs
+from pydantic_core import ArgsKwargs, ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from stacks.config.constraints import RULE_ERROR
 from stacks.config.errors import config_error
 
 T = TypeVar("T")
@@ -73,8 +74,28 @@ def check_sections(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     (``api.services``): a section kept as given is validated again here, so its error comes out
     at this field (``web.spot``, ``api.services.0.port``)."""
     if isinstance(value, tuple):
-        return handler(tuple(_validated_again(item) for item in value))
+        return handler(
+            tuple(_item_validated_again(index, item) for index, item in enumerate(value))
+        )
     return handler(_validated_again(value))
+
+
+def _item_validated_again(index: int, item: Any) -> Any:
+    """``_validated_again`` for an item of a tuple: its errors' locations get its index."""
+    try:
+        return _validated_again(item)
+    except ValidationError as error:
+        lines = [_line_error(line, index) for line in error.errors(include_url=False)]
+        raise ValidationError.from_exception_data(error.title, lines) from None
+
+
+def _line_error(line: ErrorDetails, index: int) -> InitErrorDetails:
+    kind = line["type"]
+    context = line.get("ctx") or {}
+    error_type = PydanticCustomError(kind, "{problem}", context) if kind == RULE_ERROR else kind
+    return InitErrorDetails(
+        type=error_type, loc=(index, *line["loc"]), input=line["input"], ctx=context
+    )
 
 
 def _validated_again(value: Any) -> Any:

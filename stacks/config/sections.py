@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import field
+from types import MappingProxyType
 from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidatorFunctionWrapHandler, field_validator, model_validator
@@ -61,8 +62,9 @@ class NetworkConfig:
     """How the app subnets reach the internet: one NAT instance (``t4g.nano``), one NAT
     gateway, or a gateway per AZ."""
     interface_endpoints: tuple[Annotated[InterfaceEndpoint, BY_VALUE], ...] = ()
-    """Interface endpoints to create in the app subnets; ``execute-api`` is always added. Each
-    costs per AZ-hour, so dev keeps the list short and reaches other services through NAT."""
+    """Interface endpoints to create in the app subnets, besides those the API kind needs
+    (``execute-api`` for private_lambda). Each costs per AZ-hour, so dev keeps the list short
+    and reaches other services through NAT."""
 
 
 @section
@@ -268,6 +270,20 @@ class SignInConfig:
     """Lifetime of refresh tokens (how long a browser stays signed in)."""
 
 
+API_KIND_ENDPOINTS: Mapping[ApiKind, tuple[InterfaceEndpoint, ...]] = MappingProxyType(
+    {
+        # The private REST API is reachable through its execute-api endpoint and nothing else.
+        ApiKind.PRIVATE_LAMBDA: (InterfaceEndpoint.EXECUTE_API,),
+        # The public API needs none; worse, an execute-api endpoint with private DNS sends the
+        # VPC's own calls to public APIs into the endpoint, which answers 403: "you can't
+        # access the default endpoint for public APIs" (API Gateway developer guide, Private
+        # REST APIs: best practices).
+        ApiKind.PUBLIC_SERVICES: (),
+    }
+)
+"""The interface endpoints each API kind adds to ``network.interface_endpoints``."""
+
+
 @section
 class ApiConfig:
     """The API tier: the items function behind the private REST API (``private_lambda``), or
@@ -309,6 +325,11 @@ class ApiConfig:
     """public_services: the users' sign-in (fields below)."""
     waf: bool = False
     """public_services: a regional WAF web ACL (managed rules, per-IP rate limit) on the API."""
+
+    @property
+    def interface_endpoints(self) -> tuple[InterfaceEndpoint, ...]:
+        """The VPC endpoints this kind cannot work without (``API_KIND_ENDPOINTS``)."""
+        return API_KIND_ENDPOINTS[self.kind]
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -428,8 +449,9 @@ class WebConfig:
     and its canary. What each runtime allows is its spec (``stacks/config/runtimes.py``)."""
 
     runtime: Annotated[WebRuntime, BY_VALUE] = WebRuntime.FARGATE
-    """What runs the container: ECS Fargate behind an ALB, or App Runner (closed to new AWS
-    customers since 2026-04-30; existing customers keep it)."""
+    """What serves the web tier: the container on ECS Fargate behind an ALB, or on App Runner
+    (closed to new AWS customers since 2026-04-30; existing customers keep it); or static_site,
+    the single-page app on S3 + CloudFront (with ``api.kind`` public_services)."""
     image_tag: Annotated[str, IMAGE_TAG] | None = None
     """Run this tag of the environment's ECR ``web`` image; None runs a public placeholder that
     answers 200 on every path, so the first deploy needs no image."""
@@ -684,7 +706,8 @@ class GitHubConfig:
     """Image -> folder with a Dockerfile: the deploy workflow builds it (when the folder exists),
     pushes it tagged with the commit SHA and deploys that tag; the deploy role may push only to
     these images' repositories. An image without a source deploys ``image_tag`` (the API then
-    runs from its zip)."""
+    runs from its zip). The microservices' images are built from ``api.services`` (each its
+    ``source``), not from here."""
     deploy_session_hours: Annotated[int, Field(ge=1, le=12)] = 3
     """Maximum session of the deploy roles (a first deploy with Aurora and a proxy takes long);
     the CLI refreshes the bootstrap roles' sessions from it."""
