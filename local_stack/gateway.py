@@ -35,7 +35,10 @@ ACCOUNT = "000000000000"
 API_ID = "localapi"
 SITE_DIR = Path(__file__).resolve().parent.parent / "site_app"
 NO_CACHE = "no-cache"
-ASSET_CACHE = "max-age=86400"
+HASHED_ASSETS = "assets"
+IMMUTABLE = "public, max-age=31536000, immutable"
+"""As the static site runtime uploads them: a build's content-hashed files under ``assets/``
+kept a year, every other file revalidated on each load."""
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer", "host"}
 )
@@ -181,12 +184,13 @@ class Gateway:
         return JSONResponse(dict(self.site_config), headers=self._site_headers(NO_CACHE))
 
     async def site(self, request: Request) -> Response:
-        """A file of the site, else index.html (CloudFront's error response for the SPA)."""
+        """A file of the site, else index.html (the SPA fallback CloudFront's function does)."""
         root = self.site_dir.resolve()
         wanted = (root / request.path_params["path"]).resolve()
         if not wanted.is_file() or not wanted.is_relative_to(root):
             wanted = root / "index.html"
-        cache = NO_CACHE if wanted.name == "index.html" else ASSET_CACHE
+        hashed = wanted.relative_to(root).parts[0] == HASHED_ASSETS
+        cache = IMMUTABLE if hashed else NO_CACHE
         return FileResponse(wanted, headers=self._site_headers(cache))
 
     def app(self) -> Starlette:

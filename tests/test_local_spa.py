@@ -16,7 +16,10 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from cdk_constructs.web_runtime import static_site
 from devkit.postgres import create_database, drop_database
+from local_stack import gateway
+from local_stack.gateway import NO_CACHE
 from local_stack.iam_policy import Decision, PolicyError, evaluate
 from local_stack.oidc_issuer import Client, Issuer, User, s256
 from local_stack.spa import CLIENT_ID, Role, SpaStack, running_spa
@@ -356,13 +359,17 @@ def test_any_other_path_is_the_app_itself_not_cached(spa: SpaStack, path: str) -
     assert "frame-ancestors 'none'" in csp
 
 
-def test_assets_are_cached_a_day_and_files_outside_the_site_are_not_served(
+def test_unhashed_files_are_revalidated_as_deployed_and_files_outside_the_site_not_served(
     spa: SpaStack,
 ) -> None:
     asset = httpx.get(f"{spa.site_url}app.js", timeout=10)
     outside = httpx.get(f"{spa.site_url}%2E%2E/pyproject.toml", timeout=10)
 
-    assert asset.headers["cache-control"] == "max-age=86400"
+    assert asset.headers["cache-control"] == NO_CACHE == static_site.NO_CACHE
+    assert (gateway.HASHED_ASSETS, gateway.IMMUTABLE) == (
+        static_site.HASHED_ASSETS,
+        static_site.IMMUTABLE,
+    )
     assert asset.headers["content-type"].startswith("text/javascript")
     assert "[tool.ruff]" not in outside.text
     assert '<script type="module" src="/app.js">' in outside.text
