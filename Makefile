@@ -76,13 +76,34 @@ browser: ## Chromium + ChromeDriver for the e2e test (apt-get, only if one is mi
 	$$SUDO apt-get update -qq; \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 
-unit: setup browser
+# The MySQL-family server of the MySQL engines' tests and `make local` (devkit/mysql.py starts
+# its own throwaway one): mariadbd or mysqld (MySQL 8, as on GitHub's Ubuntu runners) on the PATH
+# or in /usr/sbin. Only if neither is there: apt-get install Debian's MariaDB server binaries
+# (mariadb-server-core, and mariadb-client-core for mariadb-install-db's my_print_defaults; not
+# mariadb-server, which also starts a system service on port 3306), as root or through sudo.
+# Checked on every run (no stamp), like `browser`.
+.PHONY: mariadb
+mariadb: ## MariaDB (or MySQL 8) for the MySQL engines' tests (apt-get, only if missing)
+	@for server in mariadbd mysqld; do \
+		if command -v "$$server" >/dev/null || test -x "/usr/sbin/$$server"; then exit 0; fi; \
+	done; \
+	command -v apt-get >/dev/null || { echo "make mariadb: no apt-get here; install MariaDB \
+	(mariadbd) or MySQL 8 (mysqld) yourself" >&2; exit 1; }; \
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	[ -z "$$SUDO" ] || command -v sudo >/dev/null || { echo "make mariadb: installing \
+	MariaDB with apt-get needs root or sudo" >&2; exit 1; }; \
+	echo "make mariadb: apt-get install mariadb-server-core (no mariadbd or mysqld found)"; \
+	$$SUDO apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+		mariadb-server-core mariadb-client-core >/dev/null
+
+unit: setup browser mariadb
 	$(VENV)/bin/pytest
 
 test: ## ruff (lint + format), actionlint, zizmor, mypy, pytest (cfn-lint, snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
 
-local: setup ## Run web app, API, token endpoint, PostgreSQL and DynamoDB on localhost (Ctrl-C stops)
+local: setup mariadb ## Run web app, API, token endpoint, PostgreSQL and DynamoDB on localhost (Ctrl-C stops)
 	PYTHONPATH=lambda_src:web_app $(PY) -m local_stack
 
 bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL

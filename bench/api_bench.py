@@ -1,13 +1,15 @@
-"""Items API benchmark: the Lambda handler against the same SQL sent directly, on PostgreSQL.
+"""Items API benchmark: the Lambda handler against the same SQL sent directly, on PostgreSQL and
+on the MySQL family.
 
-Starts its own PostgreSQL (pgserver, Unix socket), applies the migrations, and drives the real
-handler as `app_api` with only the IAM token faked. For GET /items/{id} and POST /items it
-reports p50/p99 latency and requests/s through the handler and for the handler's own SQL on the
-handler's own connection (so the ratio is the cost of routing, validation, JSON, logging and
-metrics). `bench.cold_start` measures the cold start and the Lambda package's size (its table
-follows this one's).
+Starts its own database of each family (`local_stack.database`: pgserver on a Unix socket; the
+local MariaDB, or MySQL 8, over TCP with TLS on loopback), applies the migrations, and drives
+the real handler as `app_api` with only the IAM token faked. For GET /items/{id} and POST /items
+it reports p50/p99 latency and requests/s through the handler and for the handler's own SQL on
+the handler's own connection (so the ratio is the cost of routing, validation, JSON, logging and
+metrics). The MySQL family's rows are marked "MySQL:". `bench.cold_start` measures the cold
+start and the Lambda package's size (its table follows this one's).
 
-    .venv/bin/python -m bench.api_bench [--requests N]
+    .venv/bin/python -m bench.api_bench [--requests N] [--engine postgresql|mysql]
 """
 
 from __future__ import annotations
@@ -21,17 +23,15 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import psycopg
-
-from devkit.api_env import api_environment
 from devkit.events import FakeRds, lambda_context, rest_event
-from devkit.migrations import migrate
-from devkit.postgres import postgres
+
+if TYPE_CHECKING:
+    from local_stack.database import LocalDatabase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
@@ -77,18 +77,23 @@ class Comparison:
     direct: Timings
 
 
-def warm_benchmarks(uri: str, count: int) -> list[Comparison]:
+def seed(database: LocalDatabase, count: int) -> list[uuid.UUID]:
+    """`count` items inserted directly (the server's clock for their times); their ids."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    with database.admin() as admin, admin.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO items (id, name, description) VALUES (%s, %s, %s)",
+            [(str(item_id), f"seed {n}", "x" * 200) for n, item_id in enumerate(ids)],
+        )
+    return ids
+
+
+def warm_benchmarks(database: LocalDatabase, count: int) -> list[Comparison]:
     from api import db, handler, items
 
-    # The local server trusts its socket: any token will do, as long as one is asked for.
+    # The local server takes a fixed token (see local_stack.database): one is still asked for.
     db.IamTokenSigner = lambda **_: FakeRds()  # type: ignore[assignment,misc]
-    with psycopg.connect(uri, autocommit=True) as admin:
-        admin.execute(
-            "INSERT INTO items (name, description)"
-            " SELECT 'seed ' || g, repeat('x', 200) FROM generate_series(1, %s) g",
-            (SEED_ITEMS,),
-        )
-        ids: list[uuid.UUID] = [row[0] for row in admin.execute("SELECT id FROM items ORDER BY id")]
+    ids = seed(database, SEED_ITEMS)
     context = lambda_context()
 
     def pick(i: int) -> uuid.UUID:
@@ -103,10 +108,10 @@ def warm_benchmarks(uri: str, count: int) -> list[Comparison]:
     handler_get = measure(lambda i: via_handler(rest_event("GET", f"/items/{pick(i)}"), 200), count)
     handler_post = measure(lambda i: via_handler(rest_event("POST", "/items", body), 201), count)
 
-    database = db.database()
-    conn = database.connection
+    shared = db.database()
+    conn = shared.connection
     assert conn is not None
-    session = db.Session(conn, database.settings.statement_timeout_ms)
+    session = shared.dialect.session(conn, shared.settings.statement_timeout_ms)
     direct_get = measure(lambda i: items.get_item(session, pick(i)), count)
     direct_post = measure(
         lambda _: items.create_item(session, uuid.uuid4(), "bench item", "d" * 200), count
@@ -121,26 +126,27 @@ def warm_benchmarks(uri: str, count: int) -> list[Comparison]:
 Row = tuple[str, str, str, str]
 
 
-def rows_of(comparisons: list[Comparison]) -> list[Row]:
-    """The benchmark's figures as (metric, handler, direct SQL, handler/direct) rows."""
+def rows_of(comparisons: list[Comparison], label: str = "") -> list[Row]:
+    """The benchmark's figures as (metric, handler, direct SQL, handler/direct) rows, each
+    metric after `label`."""
     rows: list[Row] = []
     for c in comparisons:
         h, d = c.handler, c.direct
         rows += [
             (
-                f"{c.name} p50 (ms)",
+                f"{label}{c.name} p50 (ms)",
                 f"{h.p50_ms:.3f}",
                 f"{d.p50_ms:.3f}",
                 f"{h.p50_ms / d.p50_ms:.1f}x",
             ),
             (
-                f"{c.name} p99 (ms)",
+                f"{label}{c.name} p99 (ms)",
                 f"{h.p99_ms:.3f}",
                 f"{d.p99_ms:.3f}",
                 f"{h.p99_ms / d.p99_ms:.1f}x",
             ),
             (
-                f"{c.name} requests/s",
+                f"{label}{c.name} requests/s",
                 f"{h.per_second:,.0f}",
                 f"{d.per_second:,.0f}",
                 f"{h.per_second / d.per_second:.2f}x",
@@ -152,8 +158,28 @@ def rows_of(comparisons: list[Comparison]) -> list[Row]:
 def caption(count: int) -> str:
     return (
         f"items API: {count} requests per row after {WARM_UP} warm-up; PostgreSQL 16 on a Unix"
-        f" socket (Python {sys.version_info.major}.{sys.version_info.minor} here, 3.14 on Lambda)"
+        " socket, MySQL: the local MariaDB (or MySQL 8) over TCP and TLS on loopback"
+        f" (Python {sys.version_info.major}.{sys.version_info.minor} here, 3.14 on Lambda)"
     )
+
+
+LABELS = {"postgresql": "", "mysql": "MySQL: "}
+"""Each engine family's metrics' prefix (PostgreSQL's rows keep their names)."""
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in os.environ meanwhile, as the function's environment."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def render(header: Row, rows: list[Row], captions: list[str]) -> str:
@@ -171,22 +197,23 @@ def render(header: Row, rows: list[Row], captions: list[str]) -> str:
     return "\n".join(lines)
 
 
-def run(count: int) -> list[Row]:
-    """Everything the API benchmark measures, as rows."""
+def run(count: int, engines: tuple[str, ...] = tuple(LABELS)) -> list[Row]:
+    """Everything the API benchmark measures, as rows, for each engine family."""
     if str(LAMBDA_SRC) not in sys.path:
         sys.path.insert(0, str(LAMBDA_SRC))  # the Lambda packages import as in their zip
+    from local_stack.database import local_database
 
-    with postgres() as uri:
-        migrate(uri)
-        os.environ.update(api_environment(uri))
-        # The handler logs a line per request and EMF metrics for writes: kept, but not shown.
-        with Path(os.devnull).open("w") as devnull, contextlib.redirect_stdout(devnull):
-            from api import handler
+    rows: list[Row] = []
+    # The handler logs a line per request and EMF metrics for writes: kept, but not shown.
+    with Path(os.devnull).open("w") as devnull, contextlib.redirect_stdout(devnull):
+        for engine in engines:
+            with local_database(engine) as database, environment(database.environment):
+                from api import handler  # once the environment names the metrics' namespace
 
-            stream = cast("logging.StreamHandler[Any]", handler.logger.registered_handler)
-            stream.setStream(devnull)
-            comparisons = warm_benchmarks(uri, count)
-    return rows_of(comparisons)
+                stream = cast("logging.StreamHandler[Any]", handler.logger.registered_handler)
+                stream.setStream(devnull)
+                rows += rows_of(warm_benchmarks(database, count), LABELS[engine])
+    return rows
 
 
 HEADER: Row = ("metric", "handler", "direct SQL", "handler/direct")
@@ -195,8 +222,10 @@ HEADER: Row = ("metric", "handler", "direct SQL", "handler/direct")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per row")
+    parser.add_argument("--engine", choices=list(LABELS), help="one engine family only")
     args = parser.parse_args()
-    print(render(HEADER, run(args.requests), [caption(args.requests)]))
+    engines = (args.engine,) if args.engine else tuple(LABELS)
+    print(render(HEADER, run(args.requests, engines), [caption(args.requests)]))
     from bench import cold_start
 
     cold_caption = (cold_start.__doc__ or "").splitlines()[0]

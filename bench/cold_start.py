@@ -9,9 +9,13 @@
   (``LAMBDA_TASK_ROOT``, X-Ray trace header and daemon address, static role credentials), never
   writing bytecode (``/var/task`` is read-only).
 - Cold init = importing the handler + its first request (GET /items/{id}: routing, validation,
-  IAM token signing, SQL, logging, metrics), minus the time opening pg8000's connection took (the
-  network is Lambda's, not this machine's). Interpreter start-up is not counted, as Lambda's Init
-  Duration does not count the runtime's own start either.
+  the database driver's import, IAM token signing, SQL, logging, metrics), minus the time the
+  driver took to open its connection (the network is Lambda's, not this machine's). Interpreter
+  start-up is not counted, as Lambda's Init Duration does not count the runtime's own start
+  either.
+- Once per engine family, with the family's DB_* settings: PostgreSQL (the default, pg8000) and
+  MySQL (DB_ENGINE_FAMILY=mysql, PyMySQL, on the local MariaDB): one package holds both drivers
+  and each function imports its own only.
 - Which of the two Lambda sees is what the bundler would do here (``bytecode_interpreter``).
 
 ``rows()`` is this module's part of ``make bench``; ``python -m bench.cold_start`` prints it.
@@ -54,20 +58,39 @@ def probe(item_id: str, result_file: str) -> None:
     handler = __import__("api.handler", fromlist=["lambda_handler"])
     imported = time.perf_counter()
 
-    import pg8000.native  # type: ignore[import-untyped]  # already imported by the handler
+    from api import db, dialects
 
     connecting = [0.0]
-    connect = pg8000.native.Connection  # what `api.db` opens its connection with
+    load = dialects.load  # what `api.db` takes its dialect from, driver and all, on first use
 
-    def timed_connect(*args: Any, **kwargs: Any) -> Any:
-        before = time.perf_counter()
-        try:
-            return connect(*args, **kwargs)
-        finally:
-            connecting[0] += time.perf_counter() - before
+    def timed_load(family: str) -> Any:
+        dialect = load(family)
+        connect = dialect.connect
 
-    pg8000.native.Connection = timed_connect
-    from devkit.events import lambda_context, rest_event
+        def timed_connect(*args: Any, **kwargs: Any) -> Any:
+            before = time.perf_counter()
+            try:
+                return connect(*args, **kwargs)
+            finally:
+                connecting[0] += time.perf_counter() - before
+
+        dialect.connect = timed_connect  # type: ignore[method-assign]
+        return dialect
+
+    dialects.load = timed_load
+    from devkit.events import FakeRds, lambda_context, rest_event
+
+    if os.environ.get("DB_ENGINE_FAMILY") == "mysql":
+        # The local MySQL server checks the password: the token is still signed (and counted),
+        # then the one it knows is sent (see local_stack.database).
+        signer = db.IamTokenSigner
+
+        class Signed(FakeRds):
+            def generate_db_auth_token(self, **kwargs: Any) -> str:
+                signer(region_name=os.environ["AWS_REGION"]).generate_db_auth_token(**kwargs)
+                return super().generate_db_auth_token()
+
+        db.IamTokenSigner = lambda **_: Signed()  # type: ignore[assignment,misc]
 
     event, context = rest_event("GET", f"/items/{item_id}"), lambda_context()
     before = time.perf_counter()
@@ -198,9 +221,9 @@ def init_ms(result: dict[str, float]) -> float:
 # --- the rows ----------------------------------------------------------------------------------
 
 
-def lambda_package_mb() -> tuple[float, float]:
-    """(unzipped, zipped) size of the zip for Lambda (arm64, the runtime's Python), without
-    bytecode."""
+def lambda_package_mb() -> tuple[float, float, float]:
+    """(unzipped, zipped, PyMySQL's share unzipped) size of the zip for Lambda (arm64, the
+    runtime's Python), without bytecode."""
     from cdk_constructs.python_bundling import lambda_package_files
     from cdk_constructs.vpc_function import ARCHITECTURE, PYTHON_RUNTIME
     from stacks.platform_stack import BUNDLE_CACHE_DIR
@@ -218,7 +241,12 @@ def lambda_package_mb() -> tuple[float, float]:
             for path, relative in files:
                 archive.write(path, relative.as_posix())
         zipped = raw.tell()
-    return sum(path.stat().st_size for path, _ in files) / 1e6, zipped / 1e6
+    pymysql = [path for path, relative in files if relative.parts[0].lower().startswith("pymysql")]
+    return (
+        sum(path.stat().st_size for path, _ in files) / 1e6,
+        zipped / 1e6,
+        sum(path.stat().st_size for path in pymysql) / 1e6,
+    )
 
 
 def _tree_mb(directory: Path) -> float:
@@ -234,44 +262,53 @@ def lambda_bytecode() -> str | None:
     return cache_tag(version) if bytecode_interpreter(version) else None
 
 
-def rows() -> list[Row]:
-    """(metric, value, target or baseline, ratio): cold init with and without bytecode, which
-    one Lambda sees, and the package's unzipped size against its target."""
-    from devkit.api_env import api_environment
-    from devkit.migrations import migrate
-    from devkit.postgres import postgres
+FAMILY_LABELS = {"postgresql": "", "mysql": " (MySQL)"}
+"""After "API cold init" in each family's rows (PostgreSQL's keep their names)."""
 
+
+def family_cold_starts(roots: dict[str, Path], family: str) -> dict[str, dict[str, float]]:
+    """{"no bytecode": times, "bytecode": times} on a new local database of `family`."""
+    from local_stack.database import local_database
+
+    item_id = str(uuid.uuid4())
+    with local_database(family) as database:
+        with database.admin() as admin, admin.cursor() as cursor:
+            cursor.execute("INSERT INTO items (id, name) VALUES (%s, 'cold')", (item_id,))
+        return {
+            label: cold_starts(roots[root], roots["runtime"], database.environment, item_id)
+            for label, root in (("no bytecode", "source"), ("bytecode", "bytecode"))
+        }
+
+
+def rows() -> list[Row]:
+    """(metric, value, target or baseline, ratio): cold init with and without bytecode for each
+    engine family, which one Lambda sees, and the package's unzipped size against its target."""
     if str(API_PACKAGE.parent) not in sys.path:
         sys.path.insert(0, str(API_PACKAGE.parent))  # db_migrate, as in its zip
-    import psycopg  # the admin's driver here (devkit, migrations); the function's is pg8000
 
-    package_mb, zipped_mb = lambda_package_mb()  # first: may need the package index
-    with task_roots() as roots, postgres() as uri:
-        migrate(uri)
-        with psycopg.connect(uri, autocommit=True) as admin:
-            row = admin.execute("INSERT INTO items (name) VALUES ('cold') RETURNING id").fetchone()
-        assert row is not None
-        database = api_environment(uri)
-        source = cold_starts(roots["source"], roots["runtime"], database, str(row[0]))
-        compiled = cold_starts(roots["bytecode"], roots["runtime"], database, str(row[0]))
+    package_mb, zipped_mb, pymysql_mb = lambda_package_mb()  # first: may need the package index
+    with task_roots() as roots:
+        measured = {family: family_cold_starts(roots, family) for family in FAMILY_LABELS}
         pyc_mb = _tree_mb(roots["bytecode"]) - _tree_mb(roots["source"])
     seen = lambda_bytecode()
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     target = f"{INIT_TARGET_MS} ms"
     result: list[Row] = []
-    for label, times in (("no bytecode", source), ("bytecode", compiled)):
-        total = init_ms(times)
-        result += [
-            (f"API cold init, {label}: import (ms)", f"{times['import_ms']:.0f}", "", ""),
-            (f"API cold init, {label}: first request (ms)", f"{times['first_ms']:.0f}", "", ""),
-            (f"API cold init, {label}: connect (ms)", f"{times['connect_ms']:.1f}", "", ""),
-            (
-                f"API cold init, {label} (ms, Python {version})",
-                f"{total:.0f}",
-                target,
-                f"{total / INIT_TARGET_MS:.2f}x",
-            ),
-        ]
+    for family, family_label in FAMILY_LABELS.items():
+        for label, times in measured[family].items():
+            name = f"API cold init{family_label}, {label}"
+            total = init_ms(times)
+            result += [
+                (f"{name}: import (ms)", f"{times['import_ms']:.0f}", "", ""),
+                (f"{name}: first request (ms)", f"{times['first_ms']:.0f}", "", ""),
+                (f"{name}: connect (ms)", f"{times['connect_ms']:.1f}", "", ""),
+                (
+                    f"{name} (ms, Python {version})",
+                    f"{total:.0f}",
+                    target,
+                    f"{total / INIT_TARGET_MS:.2f}x",
+                ),
+            ]
     result += [
         (
             "API cold init Lambda sees",
@@ -286,6 +323,7 @@ def rows() -> list[Row]:
             f"{package_mb / PACKAGE_TARGET_MB:.2f}x",
         ),
         ("Lambda package zipped (MB, no bytecode)", f"{zipped_mb:.1f}", "", ""),
+        ("Lambda package: PyMySQL's share (MB, unzipped)", f"{pymysql_mb:.2f}", "", ""),
         ("Lambda package: pycs add (MB, this Python's)", f"{pyc_mb:.1f}", "", ""),
     ]
     return result

@@ -3,10 +3,10 @@ table, and a restore test that proves the latest recovery points restore."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -17,11 +17,10 @@ from cdk_constructs.nag import acknowledge
 from stacks.config.sections import BackupConfig
 
 BACKUP_PRINCIPAL = "backup.amazonaws.com"
-AURORA = "Aurora"
 DYNAMODB = "DynamoDB"
-PROTECTED_TYPES = (AURORA, DYNAMODB)
-"""AWS Backup's resource types of what is protected: restore testing's
-``ProtectedResourceType`` values and the ``ResourceType`` dimension of its metrics."""
+"""AWS Backup's resource type of the session table (the database's comes from its engine:
+``Aurora`` or ``RDS``): restore testing's ``ProtectedResourceType`` and the ``ResourceType``
+dimension of its metrics."""
 MANAGED_POLICIES = (
     "service-role/AWSBackupServiceRolePolicyForBackup",
     "service-role/AWSBackupServiceRolePolicyForRestores",
@@ -37,14 +36,14 @@ class DataBackupProps:
     name: str
     """``<app>-<env>``: names the restore testing plan (the vault's name is generated)."""
     config: BackupConfig
-    cluster_arn: str
+    database_arn: str
+    database_type: str
+    """AWS Backup's resource type of the database (``Aurora``, ``RDS``)."""
     table_arn: str
-    db_subnet_group_name: str
-    """Where the restore test puts the restored cluster: the database's own subnets (there is
-    no default VPC to fall back to)."""
-    db_security_group_ids: Sequence[str]
-    availability_zones: Sequence[str]
-    """The subnet group's zones: AWS Backup would otherwise pick up to three at random."""
+    restore_overrides: Mapping[str, str] | None
+    """Where the restore test puts the restored database: its own subnets, security groups and
+    zones (there is no default VPC to fall back to). None: the engine has no restore test
+    (config refuses ``restore_test`` then)."""
     removal_policy: RemovalPolicy
 
 
@@ -115,13 +114,14 @@ class DataBackup(Construct):
             "Selection",
             backup_plan=self.plan,
             resources=[
-                backup.BackupResource.from_arn(props.cluster_arn),
+                backup.BackupResource.from_arn(props.database_arn),
                 backup.BackupResource.from_arn(props.table_arn),
             ],
             role=self.role,
             allow_restores=True,
         )
-        self.restore_test = self._restore_test(props) if config.restore_test else None
+        tested = config.restore_test is not False and props.restore_overrides is not None
+        self.restore_test = self._restore_test(props) if tested else None
 
     def _restore_test(self, props: DataBackupProps) -> backup.CfnRestoreTestingPlan:
         """The latest point of each resource restored on schedule; AWS Backup deletes the
@@ -140,17 +140,11 @@ class DataBackup(Construct):
                 selection_window_days=RESTORE_TEST_SELECTION_WINDOW_DAYS,
             ),
         )
-        stack = Stack.of(self)
-        overrides = {
-            AURORA: {
-                "dbsubnetgroupname": props.db_subnet_group_name,
-                "vpcsecuritygroupids": stack.to_json_string(list(props.db_security_group_ids)),
-                "availabilityzones": stack.to_json_string(list(props.availability_zones)),
-            },
-            DYNAMODB: {},
-        }
-        arns = {AURORA: props.cluster_arn, DYNAMODB: props.table_arn}
-        for resource_type in PROTECTED_TYPES:
+        if props.restore_overrides is None:
+            raise ValueError(f"{props.database_type} databases have no restore test here")
+        overrides = {props.database_type: dict(props.restore_overrides), DYNAMODB: {}}
+        arns = {props.database_type: props.database_arn, DYNAMODB: props.table_arn}
+        for resource_type in (props.database_type, DYNAMODB):
             selection = backup.CfnRestoreTestingSelection(
                 self,
                 f"RestoreTest{resource_type}",

@@ -11,7 +11,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from cdk_constructs.backup import PROTECTED_TYPES
+from cdk_constructs.backup import DYNAMODB
 from cdk_constructs.data_engine.interface import DataEngine
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.web_runtime.interface import WebRuntimeService
@@ -92,13 +92,21 @@ class PlatformMonitoring(Construct):
         self._alarm("LambdaDuration", duration, near_timeout, "function duration near timeout")
 
         database = props.database
+        # The ids and labels say Aurora for every engine: alarms are named in the ops stack's
+        # history and runbooks, and the default engine's must not change.
         cpu = database.metric("CPUUtilization", statistic="Maximum", period=PERIOD)
-        acu = database.metric("ACUUtilization", statistic="Maximum", period=PERIOD)
         connections = database.metric("DatabaseConnections", statistic="Maximum", period=PERIOD)
         self._alarm("AuroraCpu", cpu, limits.aurora_cpu_percent, "Aurora CPU (%)")
-        self._alarm(
-            "AuroraAcuUtilization", acu, limits.aurora_acu_utilization_percent, "Aurora ACU (%)"
-        )
+        capacity: list[tuple[str, cloudwatch.Metric]] = []
+        for alarm in database.capacity_alarms():
+            metric = database.metric(alarm.metric_name, statistic=alarm.statistic, period=PERIOD)
+            threshold = (
+                alarm.threshold
+                if alarm.threshold is not None
+                else limits.aurora_acu_utilization_percent
+            )
+            self._alarm(alarm.id_, metric, threshold, alarm.what, below=alarm.below)
+            capacity.append((alarm.graph, metric))
         self._alarm(
             "AuroraConnections", connections, limits.aurora_connections, "Aurora connections"
         )
@@ -139,7 +147,7 @@ class PlatformMonitoring(Construct):
         )
 
         if props.backups:
-            self._backup_alarms()
+            self._backup_alarms(props.database.identity.backup_resource_type)
 
         web_sources = props.web.alarm_sources(limits, period=PERIOD)
         for source in (*web_sources, *api.extra_alarms):
@@ -177,9 +185,9 @@ class PlatformMonitoring(Construct):
         if proxy_connections is not None:
             row("5. RDS Proxy", graph("Client connections", proxy_connections))
         row(
-            "6. Aurora",
+            "6. Aurora" if database.spec.serverless else f"6. {database.spec.label}",
             graph("CPU %", cpu),
-            graph("ACU utilization %", acu),
+            *(graph(title, metric) for title, metric in capacity),
             graph("Connections", connections),
         )
         row(
@@ -189,7 +197,7 @@ class PlatformMonitoring(Construct):
         if api.extra_alarms:
             row("8. Services", *(graph(source.graph, source.metric) for source in api.extra_alarms))
 
-    def _backup_alarms(self) -> None:
+    def _backup_alarms(self, database_type: str) -> None:
         """One alarm on failed backup jobs, one on failed restore jobs (the restore test's).
 
         ``AWS/Backup`` metrics, by ``ResourceType``: each environment has its own account, so
@@ -209,7 +217,9 @@ class PlatformMonitoring(Construct):
                     period=BACKUP_PERIOD,
                 )
                 for index, (name, resource_type) in enumerate(
-                    (name, resource_type) for name in names for resource_type in PROTECTED_TYPES
+                    (name, resource_type)
+                    for name in names
+                    for resource_type in (database_type, DYNAMODB)
                 )
             }
             total = cloudwatch.MathExpression(
@@ -221,18 +231,29 @@ class PlatformMonitoring(Construct):
             self._alarm(id_, total, 1, what)
 
     def _alarm(
-        self, id_: str, metric: cloudwatch.IMetric, threshold: float, what: str
+        self,
+        id_: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        what: str,
+        *,
+        below: bool = False,
     ) -> cloudwatch.Alarm:
+        operator = cloudwatch.ComparisonOperator
         alarm = cloudwatch.Alarm(
             self,
             id_,
             metric=metric,
             threshold=threshold,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=(
+                operator.LESS_THAN_OR_EQUAL_TO_THRESHOLD
+                if below
+                else operator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+            ),
             evaluation_periods=1,
             datapoints_to_alarm=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"{what} at or above {threshold:g}",
+            alarm_description=f"{what} at or {'below' if below else 'above'} {threshold:g}",
         )
         action = cloudwatch_actions.SnsAction(self.topic)
         alarm.add_alarm_action(action)

@@ -177,6 +177,7 @@ class ProtectedKind(StrEnum):
     (``CreateRollbackGuard``; the guard function has the same names)."""
 
     RDS_CLUSTER = "rds-cluster"
+    RDS_INSTANCE = "rds-instance"
     LOAD_BALANCER = "load-balancer"
     DYNAMODB_TABLE = "dynamodb-table"
     USER_POOL = "user-pool"

@@ -55,6 +55,7 @@ class ProtectedResource:
 
 UNPROTECT_ACTIONS: dict[ProtectedKind, str] = {
     ProtectedKind.RDS_CLUSTER: "rds:ModifyDBCluster",
+    ProtectedKind.RDS_INSTANCE: "rds:ModifyDBInstance",
     ProtectedKind.LOAD_BALANCER: "elasticloadbalancing:ModifyLoadBalancerAttributes",
     ProtectedKind.DYNAMODB_TABLE: "dynamodb:UpdateTable",
     ProtectedKind.USER_POOL: "cognito-idp:UpdateUserPool",

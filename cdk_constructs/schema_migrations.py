@@ -13,7 +13,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from cdk_constructs.data_engine.choices import EngineFamily
-from cdk_constructs.data_engine.interface import DataEngine
+from cdk_constructs.data_engine.interface import DEFAULT_CLIENT_FAMILY, DataEngine
 from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import (
     DEPLOY_TIME_FUNCTION,
@@ -26,10 +26,8 @@ from cdk_constructs.vpc_function import VpcFunctionProps, VpcPythonFunction
 
 MIGRATION_TIMEOUT = Duration.minutes(10)
 """Room for an auto-paused cluster to resume and for slow DDL; CloudFormation waits up to 1 h."""
-RUNNER_DEFAULT_FAMILY = EngineFamily.POSTGRESQL
-"""The family the runner assumes without ``DB_ENGINE_FAMILY`` (as every runner deployed before
-the variable existed): the variable is set for the other families only, so a PostgreSQL
-runner's configuration stays as it was."""
+RUNNER_DEFAULT_FAMILY = DEFAULT_CLIENT_FAMILY
+"""The family the runner assumes without ``DB_ENGINE_FAMILY`` (``client_environment``)."""
 
 
 def migrations_dir(package_dir: Path, family: EngineFamily) -> Path:

@@ -116,6 +116,7 @@ FREE_TYPES = frozenset(
         "AWS::Lambda::Version",
         "AWS::RDS::DBClusterParameterGroup",
         "AWS::RDS::DBParameterGroup",
+        "AWS::RDS::OptionGroup",  # an RDS for MySQL instance's options: no charge of its own
         "AWS::RDS::DBProxyTargetGroup",  # read by the proxy rule
         "AWS::RDS::DBSubnetGroup",
         "AWS::S3::BucketPolicy",

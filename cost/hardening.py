@@ -63,7 +63,7 @@ def hardening_rows(
         HardeningRow("2 locked-down containers", Decimal("0.00"), "task settings only"),
         HardeningRow("3 KMS grants for AWS resources only", Decimal("0.00"), "policies only"),
         HardeningRow(
-            "4 Aurora enhanced monitoring",
+            "4 database enhanced monitoring",
             _lines_usd(lines, LineKind.RDS_ENHANCED_MONITORING),
             "its line above",
         ),

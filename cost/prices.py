@@ -31,6 +31,11 @@ class PriceId(StrEnum):
     AURORA_IO_MILLION = "aurora_io_million"
     AURORA_BACKUP_GB_MONTH = "aurora_backup_gb_month"
     RDS_PROXY_SERVERLESS_ACU_HOUR = "rds_proxy_serverless_acu_hour"
+    RDS_PROXY_VCPU_HOUR = "rds_proxy_vcpu_hour"
+    RDS_GP3_SINGLE_AZ_GB_MONTH = "rds_gp3_single_az_gb_month"
+    RDS_GP3_MULTI_AZ_GB_MONTH = "rds_gp3_multi_az_gb_month"
+    RDS_BACKUP_GB_MONTH = "rds_backup_gb_month"
+    RDS_CPU_CREDIT_VCPU_HOUR = "rds_cpu_credit_vcpu_hour"
     ALB_HOUR = "alb_hour"
     ALB_LCU_HOUR = "alb_lcu_hour"
     NLB_HOUR = "nlb_hour"
@@ -91,6 +96,7 @@ class PriceId(StrEnum):
     BACKUP_RESTORE_TEST = "backup_restore_test"
     DYNAMODB_BACKUP_GB_MONTH = "dynamodb_backup_gb_month"
     AURORA_SNAPSHOT_GB_MONTH = "aurora_snapshot_gb_month"
+    RDS_SNAPSHOT_GB_MONTH = "rds_snapshot_gb_month"
 
 
 class PriceFileError(ValueError):
@@ -121,6 +127,10 @@ class PriceBook:
     """Instance type -> on-demand Linux price."""
     api_gateway_cache_hour: Mapping[str, Price]
     """Cache size in GB, as CloudFormation spells it ("0.5") -> price."""
+    rds_instance_hour: Mapping[str, Price]
+    """``<engine>/<DB instance class>`` ("postgres/db.t4g.micro") -> Single-AZ on-demand price."""
+    rds_multi_az_instance_hour: Mapping[str, Price]
+    """The same keys -> Multi-AZ DB instance deployment price (a primary and its standby)."""
 
     def __getitem__(self, price_id: PriceId) -> Price:
         return self.prices[price_id]
@@ -153,6 +163,8 @@ def load_prices(path: Path = PRICE_FILE) -> PriceBook:
         prices={price_id: _price(price_id.value, section[price_id], path) for price_id in PriceId},
         ec2_instance_hour=_catalog(data, "ec2_instance_hour", path),
         api_gateway_cache_hour=_catalog(data, "api_gateway_cache_hour", path),
+        rds_instance_hour=_catalog(data, "rds_instance_hour", path),
+        rds_multi_az_instance_hour=_catalog(data, "rds_multi_az_instance_hour", path),
     )
 
 

@@ -17,6 +17,7 @@ from cost.compute import (
 )
 from cost.load_balancers import APPLICATION, INTERNET_FACING, LOAD_BALANCER, NETWORK
 from cost.prices import Price, PriceBook, PriceId
+from cost.rds import BURSTABLE_PREFIXES, ENGINES, is_standalone
 from cost.rules import DYNAMODB_TABLES, INTERFACE_ENDPOINT, M2M_CLIENT, ON_DEMAND
 from cost.shapes import TRUE, Condition, Is
 from cost.templates import Assembly, Resource, Stack
@@ -37,6 +38,9 @@ class UsageKind(StrEnum):
     AURORA_IO_OPTIMIZED_STORAGE = "aurora_io_optimized_storage"
     AURORA_ACU_ABOVE_MINIMUM = "aurora_acu_above_minimum"
     RDS_PROXY_ABOVE_MINIMUM = "rds_proxy_above_minimum"
+    RDS_STORAGE_AUTOSCALING = "rds_storage_autoscaling"
+    RDS_BACKUP_STORAGE = "rds_backup_storage"
+    RDS_CPU_CREDITS = "rds_cpu_credits"
     BACKUP_STORAGE = "backup_storage"
     ALB_LCU = "alb_lcu"
     NLB_NLCU = "nlb_nlcu"
@@ -126,6 +130,48 @@ def _serverless_clusters(io_optimized: bool) -> Applies:
         and (c.properties.get("StorageType") == "aurora-iopt1") == io_optimized
         for c in assembly.of_type("AWS::RDS::DBCluster")
     )
+
+
+def _proxy_on_clusters(assembly: Assembly) -> bool:
+    """Any RDS Proxy on Aurora clusters: it bills their ACUs, which grow above its minimum
+    (on DB instances it bills their classes' vCPUs, a fixed floor)."""
+    return any(
+        group.properties.get("DBClusterIdentifiers")
+        for group in assembly.of_type("AWS::RDS::DBProxyTargetGroup")
+    )
+
+
+def _rds_instances(
+    *, multi_az: bool | None = None, autoscaling: bool = False, burstable: bool = False
+) -> Applies:
+    """Any RDS DB instance of its own (not Aurora's): Multi-AZ or not (None: either), with
+    storage autoscaling (a MaxAllocatedStorage), of a burstable class."""
+
+    def matches(instance: Resource) -> bool:
+        props = instance.properties
+        return (
+            is_standalone(instance)
+            and str(props.get("Engine", "")).lower() in ENGINES
+            and (multi_az is None or (props.get("MultiAZ") in TRUE) == multi_az)
+            and (not autoscaling or "MaxAllocatedStorage" in props)
+            and (not burstable or str(props.get("DBInstanceClass")).startswith(BURSTABLE_PREFIXES))
+        )
+
+    return lambda assembly: any(matches(i) for i in assembly.of_type("AWS::RDS::DBInstance"))
+
+
+def _backups(*, of_rds_instances: bool) -> Applies:
+    """A backup vault, whose database is an RDS DB instance (no Aurora cluster beside one) or
+    not: AWS Backup bills their snapshots at different rates."""
+    rds_instances = _rds_instances()
+
+    def applies(assembly: Assembly) -> bool:
+        instances_only = rds_instances(assembly) and not assembly.of_type("AWS::RDS::DBCluster")
+        return bool(assembly.of_type("AWS::Backup::BackupVault")) and (
+            instances_only == of_rds_instances
+        )
+
+    return applies
 
 
 def _pitr(assembly: Assembly) -> bool:
@@ -249,13 +295,43 @@ USAGE_RULES: tuple[UsageRule, ...] = (
         UsageKind.RDS_PROXY_ABOVE_MINIMUM,
         "RDS Proxy ACU-hours above its 8-ACU minimum",
         (PriceId.RDS_PROXY_SERVERLESS_ACU_HOUR,),
-        has("AWS::RDS::DBProxy"),
+        _proxy_on_clusters,
+    ),
+    UsageRule(
+        UsageKind.RDS_STORAGE_AUTOSCALING,
+        "RDS gp3 storage grown by autoscaling (Single-AZ)",
+        (PriceId.RDS_GP3_SINGLE_AZ_GB_MONTH,),
+        _rds_instances(multi_az=False, autoscaling=True),
+    ),
+    UsageRule(
+        UsageKind.RDS_STORAGE_AUTOSCALING,
+        "RDS gp3 storage grown by autoscaling (Multi-AZ)",
+        (PriceId.RDS_GP3_MULTI_AZ_GB_MONTH,),
+        _rds_instances(multi_az=True, autoscaling=True),
+    ),
+    UsageRule(
+        UsageKind.RDS_BACKUP_STORAGE,
+        "RDS backup storage beyond 100% of the DB's storage",
+        (PriceId.RDS_BACKUP_GB_MONTH,),
+        _rds_instances(),
+    ),
+    UsageRule(
+        UsageKind.RDS_CPU_CREDITS,
+        "RDS burstable classes: CPU above the baseline (surplus credits, Unlimited mode)",
+        (PriceId.RDS_CPU_CREDIT_VCPU_HOUR,),
+        _rds_instances(burstable=True),
     ),
     UsageRule(
         UsageKind.BACKUP_STORAGE,
         "AWS Backup storage: Aurora snapshots, DynamoDB backups",
         (PriceId.AURORA_SNAPSHOT_GB_MONTH, PriceId.DYNAMODB_BACKUP_GB_MONTH),
-        has("AWS::Backup::BackupVault"),
+        _backups(of_rds_instances=False),
+    ),
+    UsageRule(
+        UsageKind.BACKUP_STORAGE,
+        "AWS Backup storage: RDS DB instance snapshots, DynamoDB backups",
+        (PriceId.RDS_SNAPSHOT_GB_MONTH, PriceId.DYNAMODB_BACKUP_GB_MONTH),
+        _backups(of_rds_instances=True),
     ),
     UsageRule(
         UsageKind.ALB_LCU,

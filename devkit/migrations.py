@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
 
+if TYPE_CHECKING:
+    from devkit.mysql import MyDatabase
 
-def migrate(uri: str) -> None:
-    """Applies the migrations bundled with `db_migrate` (``lambda_src`` must be importable)."""
+
+def migrate(target: str | MyDatabase) -> None:
+    """Applies the migrations bundled with `db_migrate` (``lambda_src`` must be importable) of
+    the target's engine family: PostgreSQL's to a libpq conninfo or URI, MySQL's to a local
+    MySQL-family database (as root; see ``devkit.mysql.grant_local_login`` for the API's user).
+    """
     # Imported here: the Lambda packages are importable only once lambda_src is on the path.
-    from db_migrate.migrate import apply_migrations, load_migrations
-    from db_migrate.postgresql import MIGRATIONS_DIR
+    from db_migrate.migrate import load_migrations
 
-    with psycopg.connect(uri) as conn:
-        apply_migrations(conn, load_migrations(MIGRATIONS_DIR))
+    if isinstance(target, str):
+        from db_migrate import postgresql
+
+        with psycopg.connect(target) as conn:
+            postgresql.apply_migrations(conn, load_migrations(postgresql.MIGRATIONS_DIR))
+        return
+
+    from db_migrate import mysql
+
+    with target.connect(multi_statements=True) as conn:
+        mysql.apply_migrations(conn, load_migrations(mysql.MIGRATIONS_DIR))

@@ -8,6 +8,7 @@ import signal
 import time
 
 from api.routes import ApiScope
+from local_stack.database import POSTGRESQL
 from local_stack.stack import READ_ONLY_CLIENT_ID, WEB_CLIENT_ID, LocalStack, running
 from local_stack.token_server import TOKEN_LIFETIME_SECONDS
 
@@ -41,6 +42,7 @@ def banner(stack: LocalStack) -> str:
             f"items API:      {stack.api_url}  (Bearer token from the endpoint below)",
             f"token endpoint: {stack.token_url}  (client-credentials grant, HTTP basic auth)",
             f"DynamoDB:       {stack.dynamodb_url}  (table {stack.session_table})",
+            f"database:       {stack.database}",
             "",
             f"Add an item (token with {scopes}, valid {TOKEN_LIFETIME_SECONDS // 60} minutes):",
             f"  {add_item}",
@@ -54,14 +56,14 @@ def banner(stack: LocalStack) -> str:
     )
 
 
-def main() -> None:
+def main(engine: str = POSTGRESQL) -> None:
     # A handler runs in the main thread between two bytecodes, possibly while that thread holds
     # a lock (threading.Event.set() there can deadlock), so it only records the signal. A Ctrl-C
     # during start-up stops everything once it is up; more of them during shutdown do nothing.
     received: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: received.append(number))
-    with running() as stack:
+    with running(engine=engine) as stack:
         print(banner(stack), flush=True)
         while not received:
             time.sleep(0.1)
@@ -73,8 +75,10 @@ if __name__ == "__main__":
     import sys
 
     from local_stack import spa
+    from local_stack.options import Shape, requested
 
-    if spa.requested_shape(sys.argv[1:], os.environ) is spa.Shape.SPA:
-        spa.main()
+    shape, engine = requested(sys.argv[1:], os.environ)
+    if shape is Shape.SPA:
+        spa.main(engine)
     else:
-        main()
+        main(engine)

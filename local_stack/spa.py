@@ -1,13 +1,13 @@
 """``make local`` for the S3M shape (``python -m local_stack --shape spa``): the single-page app
 and ``/api/*`` on one origin (``gateway``, as CloudFront), the REAL Lambda authorizer in front of
-the two reference services (``services/items`` on a real PostgreSQL with the migrations,
+the two reference services (``services/items`` on a real database with the migrations, as
+``make local``'s: PostgreSQL, or the MySQL family with ``ENGINE=mysql``,
 ``services/me``), a stand-in for Cognito's managed login (``oidc_issuer``), and the role table
 and the client-ids SSM parameter in moto's server. No AWS, no containers.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -15,7 +15,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,34 +23,12 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from devkit.events import FakeRds
-from devkit.migrations import migrate
-from devkit.postgres import postgres
+from local_stack.database import POSTGRESQL, local_database
 from local_stack.gateway import Gateway, site_config
 from local_stack.oidc_issuer import Client, Issuer, User
 from local_stack.stack import HOST, REGION, _api_environment, _restore, _Server, free_port
 
 CLIENT_ID = "local-spa"
-
-
-class Shape(StrEnum):
-    """What ``python -m local_stack`` runs: today's three tiers, or the S3M shape."""
-
-    DEFAULT = "default"
-    SPA = "spa"
-
-
-def requested_shape(argv: Sequence[str], environ: Mapping[str, str]) -> Shape:
-    """``--shape spa`` or ``SHAPE=spa`` (the flag wins); neither: today's default."""
-    parser = argparse.ArgumentParser(prog="python -m local_stack")
-    parser.add_argument(
-        "--shape",
-        choices=[shape.value for shape in Shape],
-        default=environ.get("SHAPE") or Shape.DEFAULT.value,
-    )
-    shape = parser.parse_args(argv).shape
-    if shape not in set(Shape):
-        parser.error(f"SHAPE must be one of {', '.join(Shape)}, not {shape!r}")
-    return Shape(shape)
 
 
 class Role(StrEnum):
@@ -72,7 +50,9 @@ class SpaStack:
     """The one origin, ending in ``/`` (the client's callback and logout URL)."""
     issuer: Issuer
     conninfo: str
-    """The database as its superuser (to look at rows)."""
+    """The database as its administrator (to look at rows; see `LocalStack.conninfo`)."""
+    database: str
+    """The database, in one line."""
     users: dict[Role, User]
     moto_url: str
     role_table: str
@@ -115,10 +95,12 @@ def _seed(moto_url: str, names: _Names, users: dict[Role, User]) -> None:
     ssm.put_parameter(Name=names.client_ids_parameter, Value=CLIENT_ID, Type="String")
 
 
-def _environment(conninfo: str, issuer_url: str, moto_url: str, names: _Names) -> dict[str, str]:
+def _environment(
+    database: dict[str, str], issuer_url: str, moto_url: str, names: _Names
+) -> dict[str, str]:
     """The items service's DB_* settings (as the Lambda's) and the authorizer's settings."""
     return {
-        **_api_environment(conninfo),
+        **_api_environment(database),
         "POWERTOOLS_TRACE_DISABLED": "1",
         "ISSUER": issuer_url,
         "CLIENT_IDS_PARAMETER": names.client_ids_parameter,
@@ -129,19 +111,17 @@ def _environment(conninfo: str, issuer_url: str, moto_url: str, names: _Names) -
 
 
 @contextlib.contextmanager
-def running_spa(conninfo: str | None = None) -> Iterator[SpaStack]:
-    """Starts everything (a new PostgreSQL unless ``conninfo`` names an empty database) and
-    stops it all on exit."""
+def running_spa(conninfo: str | None = None, *, engine: str = POSTGRESQL) -> Iterator[SpaStack]:
+    """Starts everything (a new database of `engine`'s family unless ``conninfo`` names an
+    empty PostgreSQL database) and stops it all on exit."""
     with contextlib.ExitStack() as stack:
-        if conninfo is None:
-            conninfo = stack.enter_context(postgres())
-        migrate(conninfo)
+        database = stack.enter_context(local_database(engine, conninfo))
         moto_port, issuer_port, site_port, items_port, me_port = (free_port() for _ in range(5))
         moto_url, issuer_url = f"http://{HOST}:{moto_port}", f"http://{HOST}:{issuer_port}"
         site_url = f"http://{HOST}:{site_port}/"
 
         names = _Names.new()
-        environment = _environment(conninfo, issuer_url, moto_url, names)
+        environment = _environment(database.environment, issuer_url, moto_url, names)
         stack.callback(_restore, {name: os.environ.get(name) for name in environment})
         os.environ.update(environment)
 
@@ -149,7 +129,7 @@ def running_spa(conninfo: str | None = None) -> Iterator[SpaStack]:
         from authorizer import aws as authorizer_aws
         from authorizer.handler import lambda_handler as authorizer
 
-        # The IAM-token seam, as local_stack.stack replaces it: the socket trusts the login.
+        # The IAM-token seam, as local_stack.stack replaces it: the fixed token signs in.
         original_signer = db.IamTokenSigner
         db.IamTokenSigner = lambda **_: FakeRds()  # type: ignore[assignment,misc]
         stack.callback(setattr, db, "IamTokenSigner", original_signer)
@@ -192,7 +172,8 @@ def running_spa(conninfo: str | None = None) -> Iterator[SpaStack]:
         yield SpaStack(
             site_url=site_url,
             issuer=issuer,
-            conninfo=conninfo,
+            conninfo=database.url,
+            database=database.description,
             users=users,
             moto_url=moto_url,
             role_table=names.role_table,
@@ -209,6 +190,7 @@ def banner(spa: SpaStack) -> str:
             f"site:      {spa.site_url}  (the app, and its API under /api/)",
             f"sign-in:   {spa.issuer.url}  (local stand-in for Cognito's managed login)",
             f"roles:     DynamoDB {spa.moto_url} table {spa.role_table}",
+            f"database:  {spa.database}",
             "",
             f"Open {spa.site_url}, choose Sign in, then sign in",
             *sign_ins,
@@ -219,12 +201,12 @@ def banner(spa: SpaStack) -> str:
     )
 
 
-def main() -> None:
+def main(engine: str = POSTGRESQL) -> None:
     """As ``local_stack.__main__.main``: a signal only sets a flag, read between sleeps."""
     received: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, _frame: received.append(number))
-    with running_spa() as spa:
+    with running_spa(engine=engine) as spa:
         print(banner(spa), flush=True)
         while not received:
             time.sleep(0.1)

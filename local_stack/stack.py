@@ -1,6 +1,7 @@
-"""All three tiers on localhost, with no AWS: a real PostgreSQL with the migrations applied,
-the API handler over HTTP behind a local token check, a stand-in for Cognito's token endpoint,
-DynamoDB from moto's server, and the web app pointed at them."""
+"""All three tiers on localhost, with no AWS: a real database with the migrations applied
+(PostgreSQL, or the MySQL family with ``ENGINE=mysql``: `local_stack.database`), the API handler
+over HTTP behind a local token check, a stand-in for Cognito's token endpoint, DynamoDB from
+moto's server, and the web app pointed at them."""
 
 from __future__ import annotations
 
@@ -21,11 +22,9 @@ import uvicorn
 from moto.server import ThreadedMotoServer
 
 from api.routes import ApiScope
-from devkit.api_env import api_environment
 from devkit.events import STAGE, FakeRds
-from devkit.migrations import migrate
-from devkit.postgres import postgres
 from local_stack.api_server import api_app
+from local_stack.database import POSTGRESQL, local_database
 from local_stack.token_server import TOKEN_PATH, AppClient, token_app
 from local_stack.tokens import TokenSigner
 
@@ -44,7 +43,10 @@ class LocalStack:
     token_url: str
     dynamodb_url: str
     conninfo: str
-    """The database as its superuser (to look at rows)."""
+    """The database as its administrator (to look at rows): a libpq conninfo for PostgreSQL,
+    a ``mysql://`` URL for MySQL."""
+    database: str
+    """The database, in one line."""
     session_table: str
     clients: dict[str, str]
     """Client id -> secret: the web app's client (both scopes) and a read-only one."""
@@ -99,10 +101,10 @@ class _Server(threading.Thread):
         self.join(timeout=5)
 
 
-def _api_environment(conninfo: str) -> dict[str, str]:
-    """The function's settings, as the API stack sets them, pointed at this PostgreSQL."""
+def _api_environment(database: dict[str, str]) -> dict[str, str]:
+    """The function's settings, as the API stack sets them, with the local database's."""
     return {
-        **api_environment(conninfo),
+        **database,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "local",
@@ -112,22 +114,20 @@ def _api_environment(conninfo: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running(conninfo: str | None = None) -> Iterator[LocalStack]:
-    """Starts everything (a new PostgreSQL unless ``conninfo`` names an empty database) and
-    stops it all on exit."""
+def running(conninfo: str | None = None, *, engine: str = POSTGRESQL) -> Iterator[LocalStack]:
+    """Starts everything (a new database of `engine`'s family unless ``conninfo`` names an
+    empty PostgreSQL database) and stops it all on exit."""
     with contextlib.ExitStack() as stack:
-        if conninfo is None:
-            conninfo = stack.enter_context(postgres())
-        migrate(conninfo)
-        saved = {name: os.environ.get(name) for name in _api_environment(conninfo)}
-        os.environ.update(_api_environment(conninfo))
-        stack.callback(_restore, saved)
+        database = stack.enter_context(local_database(engine, conninfo))
+        environment = _api_environment(database.environment)
+        stack.callback(_restore, {name: os.environ.get(name) for name in environment})
+        os.environ.update(environment)
 
         from api import db
 
-        # The function signs an RDS IAM token for its login; the local server trusts logins on
-        # its Unix socket instead (and boto3 cannot sign for a socket path as host), so the
-        # signer, the one seam the tests replace too, hands out a fixed token.
+        # The function signs an RDS IAM token for its login; the local server takes a fixed
+        # one instead (PostgreSQL trusts its Unix socket, MySQL has it as app_api's password),
+        # so the signer, the one seam the tests replace too, hands that one out.
         original_signer = db.IamTokenSigner
         db.IamTokenSigner = lambda **_: FakeRds()  # type: ignore[assignment,misc]
         stack.callback(setattr, db, "IamTokenSigner", original_signer)
@@ -189,7 +189,8 @@ def running(conninfo: str | None = None) -> Iterator[LocalStack]:
             api_url=api_url,
             token_url=token_url,
             dynamodb_url=dynamodb_url,
-            conninfo=conninfo,
+            conninfo=database.url,
+            database=database.description,
             session_table=SESSION_TABLE,
             clients=clients,
         )

@@ -14,7 +14,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from cdk_constructs.api_auth import ApiAuth
 from cdk_constructs.api_release import ApiReleaseProps, FunctionRelease
-from cdk_constructs.data_engine.interface import DataEngine
+from cdk_constructs.data_engine.interface import DataEngine, client_environment
 from cdk_constructs.logging import acknowledge_aws_custom_resource_function
 from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
 from cdk_constructs.network import HTTPS_PORT, Network
@@ -94,11 +94,7 @@ class ApiStack(PlatformStack):
                 removal_policy=removal_policy,
                 bundle_cache_dir=BUNDLE_CACHE_DIR,
                 environment={
-                    "DB_HOST": database.endpoint,
-                    "DB_PORT": str(database.port),
-                    "DB_NAME": database.database_name,
-                    "DB_USER": API_DB_USER,
-                    "DB_SSLMODE": database.ssl_mode.value,
+                    **client_environment(database, db_user=API_DB_USER),
                     # Room for a paused cluster to resume (~15 s) within one request.
                     "DB_CONNECT_TIMEOUT_SECONDS": str(max(5, config.timeout_seconds - 3)),
                     "POWERTOOLS_SERVICE_NAME": "items-api",

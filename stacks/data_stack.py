@@ -10,13 +10,19 @@ from constructs import Construct
 
 from cdk_constructs.backup import DataBackup, DataBackupProps
 from cdk_constructs.data_engine.factory import create_data_engine
-from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
+from cdk_constructs.data_engine.interface import (
+    DataEngine,
+    DataEngineProps,
+    InstanceSize,
+    ServerlessCapacity,
+)
 from cdk_constructs.nag import NIST, acknowledge
 from cdk_constructs.network import Network
 from cdk_constructs.options import InterfaceEndpoint, ProtectedKind
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
 from cdk_constructs.session_table import SessionTable
+from stacks.config.sections import DatabaseConfig
 from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack, Tier
 
 if TYPE_CHECKING:
@@ -28,11 +34,28 @@ API_DB_USER = "app_api"
 """The login role the migrations create for the API: rds_iam, DML on the app's tables only."""
 
 
+def _size(db: DatabaseConfig) -> ServerlessCapacity | InstanceSize:
+    """The sizing the engine's kind takes (config refuses the other's fields)."""
+    if db.spec.serverless:
+        return ServerlessCapacity(
+            min_capacity=db.min_capacity,
+            max_capacity=db.max_capacity,
+            auto_pause=Duration.minutes(db.auto_pause_minutes) if db.can_pause else None,
+            readers=db.readers,
+        )
+    return InstanceSize(
+        instance_class=db.instance_class,
+        allocated_storage_gib=db.allocated_storage_gib,
+        max_allocated_storage_gib=db.max_allocated_storage_gib,
+        multi_az=db.multi_az,
+    )
+
+
 class DataStack(PlatformStack):
     """Composes the database, its migrations and the session table on the network tier."""
 
     TIER = Tier.DATA
-    SUMMARY = "data tier (Aurora, proxy, sessions)"
+    SUMMARY = "data tier (database, proxy, sessions)"
 
     def __init__(self, stage: PlatformStage, *, network: Network) -> None:
         super().__init__(stage)
@@ -45,19 +68,14 @@ class DataStack(PlatformStack):
         self.database: DataEngine = create_data_engine(
             self,
             "Database",
-            engine=db.engine,
             props=DataEngineProps(
                 vpc=network.vpc,
                 subnets=network.db_subnets,
                 availability_zones=(writer_zone, reader_zone),
                 name_prefix=prefix,
-                engine_version=db.engine_version,
-                min_capacity=db.min_capacity,
-                max_capacity=db.max_capacity,
-                auto_pause=(
-                    Duration.minutes(db.auto_pause_minutes) if db.min_capacity == 0 else None
-                ),
-                readers=db.readers,
+                engine=db.engine,
+                engine_version=db.version,
+                size=_size(db),
                 proxy=db.proxy,
                 backup_retention=Duration.days(db.backup_retention_days),
                 log_retention=retention,
@@ -111,28 +129,27 @@ class DataStack(PlatformStack):
             )
 
     def _backup(self) -> DataBackup:
-        """AWS Backup of the cluster and the table; the restore test places the restored
-        cluster where the cluster itself is (its subnet group, security groups and zones)."""
-        cluster = cast(rds.CfnDBCluster, self.database.identity.resource)
-        if cluster.db_subnet_group_name is None or cluster.vpc_security_group_ids is None:
-            raise AssertionError("the database cluster has no subnet group or security groups")
-        acknowledge(
-            cast(Construct, cluster.node.scope),  # the cluster with its instances
-            f"{NIST}RDSInBackupPlan",
-            "AWS Backup protects Aurora per cluster, and the plan selects this cluster by ARN; "
-            "the rule looks for the instances, which AWS Backup never selects for Aurora.",
-        )
+        """AWS Backup of the database and the table; the restore test places the restored
+        database where the database itself is (the engine's ``restore_overrides``)."""
+        identity = self.database.identity
+        if isinstance(identity.resource, rds.CfnDBCluster):
+            acknowledge(
+                cast(Construct, identity.resource.node.scope),  # the cluster with its instances
+                f"{NIST}RDSInBackupPlan",
+                "AWS Backup protects Aurora per cluster, and the plan selects this cluster by "
+                "ARN; the rule looks for the instances, which AWS Backup never selects for "
+                "Aurora.",
+            )
         return DataBackup(
             self,
             "Backup",
             props=DataBackupProps(
                 name=self.resource_prefix,
                 config=self.env_config.backup,
-                cluster_arn=self.database.identity.arn,
+                database_arn=identity.arn,
+                database_type=identity.backup_resource_type,
                 table_arn=self.sessions.table_arn,
-                db_subnet_group_name=cluster.db_subnet_group_name,
-                db_security_group_ids=cluster.vpc_security_group_ids,
-                availability_zones=self.env_config.availability_zones,
+                restore_overrides=identity.restore_overrides,
                 removal_policy=self.removal_policy,
             ),
         )
@@ -147,4 +164,5 @@ class DataStack(PlatformStack):
         table_guard = guard.protect(ProtectedResource("Sessions", table, table_kind, *sessions))
         db = self.database.identity
         db.resource.node.add_dependency(table_guard)
+        # "Cluster" names the guard of every engine's database: a construct id, kept as it was.
         guard.protect(ProtectedResource("Cluster", db.resource, db.kind, db.identifier, db.arn))

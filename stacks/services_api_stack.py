@@ -12,7 +12,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
-from cdk_constructs.data_engine.interface import DataEngine
+from cdk_constructs.data_engine.interface import DataEngine, client_environment
 from cdk_constructs.microservices import Microservice, Microservices, MicroservicesProps
 from cdk_constructs.nag import NIST, acknowledge, acknowledge_all
 from cdk_constructs.network import HTTPS_PORT, Network
@@ -288,11 +288,7 @@ class ServicesApiStack(PlatformStack):
         environment: dict[str, str] = {}
         if service.database:
             environment = {
-                "DB_HOST": database.endpoint,
-                "DB_PORT": str(database.port),
-                "DB_NAME": database.database_name,
-                "DB_USER": API_DB_USER,
-                "DB_SSLMODE": database.ssl_mode.value,
+                **client_environment(database, db_user=API_DB_USER),
                 "DB_CONNECT_TIMEOUT_SECONDS": str(DB_CONNECT_TIMEOUT_SECONDS),
             }
         return Microservice(

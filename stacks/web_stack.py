@@ -102,7 +102,7 @@ def canary_reaches_database(env_config: EnvironmentConfig) -> bool:
     0-ACU floor ``make cost`` reports would never be reached. There the canary checks the web
     tier alone, which never touches the database.
     """
-    return env_config.web.image_tag is not None and env_config.database.min_capacity > 0
+    return env_config.web.image_tag is not None and not env_config.database.can_pause
 
 
 def web_service_name(app: AppConfig, env_config: EnvironmentConfig) -> str:

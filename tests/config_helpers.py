@@ -23,9 +23,13 @@ REAL_ACCOUNTS = {
     "staging": "234567890123",
     "prod": "345678901234",
     "spa": "123456789012",
+    "classic": "456789012345",
 }
+"""A real-looking account per shipped environment (every name of ``APP_CONFIG``: a new
+environment needs one here, or ``real_config`` fails on it)."""
 REAL_REPOSITORY = "acme-platform/serverless-three-tier"
 REAL_ZONE = "acme-platform.dev"
+REAL_HOSTED_ZONE_ID = "Z04517272K5GTIXMX3VQX"
 
 
 def with_dev(**changes: Any) -> AppConfig:
@@ -58,15 +62,18 @@ def with_github(**changes: Any) -> AppConfig:
 
 
 def real_config() -> AppConfig:
-    """The shipped config with every placeholder replaced by a real-looking value."""
+    """The shipped config with every placeholder replaced by a real-looking value: accounts,
+    e-mail, repository, and each custom domain as a host of its own in one real zone (prod's
+    ``www``, the others named after their environment)."""
     environments = []
     for env in APP_CONFIG.environments:
         web = env.web
         if web.domain_name is not None:
+            host = "www" if env.name == "prod" else env.name
             web = replace(
                 web,
-                domain_name=f"www.{REAL_ZONE}",
-                hosted_zone_id="Z04517272K5GTIXMX3VQX",
+                domain_name=f"{host}.{REAL_ZONE}",
+                hosted_zone_id=REAL_HOSTED_ZONE_ID,
                 hosted_zone_name=REAL_ZONE,
             )
         environments.append(

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from devkit.fixtures import mysql_database as mysql_database  # one MariaDB/MySQL, as for PG
+from devkit.fixtures import mysql_server as mysql_server
 from devkit.fixtures import pg_database as pg_database  # one real PostgreSQL for every test module
 from devkit.fixtures import pg_server as pg_server
 from tests.background import BackgroundSynth

@@ -1,16 +1,15 @@
 """The items API end to end, its connection and failures: one connection and IAM token per
-execution environment, reconnects, statement timeouts, errors, logs and metrics."""
+execution environment, reconnects, statement timeouts, errors, logs and metrics (on each engine
+family: see the `api` fixture)."""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -19,6 +18,7 @@ from tests.test_api_harness import (
     REGION,
     Api,
     FakeClock,
+    PgBackend,
     db,
     handler,
     item_path,
@@ -114,12 +114,8 @@ def test_creating_again_with_the_same_id_returns_the_first_row(api: Api) -> None
 
 
 def test_a_failed_sign_in_drops_the_cached_token(api: Api) -> None:
-    with api.database.connect() as conn:
-        conn.execute("ALTER ROLE app_api NOLOGIN")  # as IAM refusing the token would
-        try:
-            refused = api.request("GET", "/items")
-        finally:
-            conn.execute("ALTER ROLE app_api LOGIN")
+    with api.database.login_refused():  # as IAM refusing the token would
+        refused = api.request("GET", "/items")
 
     assert refused.status == 503
     assert refused.error_code == "DATABASE_UNAVAILABLE"
@@ -164,24 +160,19 @@ def test_the_token_is_never_logged(api: Api, capsys: pytest.CaptureFixture[str])
 def test_a_statement_over_the_timeout_is_503_and_the_connection_is_kept(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An update waiting for a row lock another transaction holds: PostgreSQL's statement
+    timeout ends it, MySQL's innodb_lock_wait_timeout (a parameter group's, 1 s here)."""
     monkeypatch.setenv("DB_STATEMENT_TIMEOUT_MS", "200")
-    db.reset()
-    created = api.create("locked")
-    [backend] = api.api_backends()
-    body = {"name": "waited", "description": "", "version": 1}
+    with api.database.lock_waits_limited():
+        db.reset()
+        created = api.create("locked")
+        [backend] = api.api_backends()
+        body = {"name": "waited", "description": "", "version": 1}
 
-    with psycopg.connect(api.database.conninfo) as holder:  # one open transaction
-        holder.execute("SELECT 1 FROM items WHERE id = %s FOR UPDATE", (created["id"],))
-        # Should the timeout not apply, release the lock later rather than hang the test.
-        release = threading.Timer(5, holder.rollback)
-        release.start()
-        started = time.monotonic()
-        try:
+        with api.database.row_locked(created["id"]):
+            started = time.monotonic()
             response = api.request("PUT", item_path(created["id"]), body)
-        finally:
-            release.cancel()
-        elapsed = time.monotonic() - started
-        holder.rollback()
+            elapsed = time.monotonic() - started
 
     assert response.status == 503
     assert response.error_code == "DATABASE_TIMEOUT"
@@ -189,12 +180,9 @@ def test_a_statement_over_the_timeout_is_503_and_the_connection_is_kept(
     assert api.request("GET", item_path(created["id"])).json == created
     assert api.request("PUT", item_path(created["id"]), body).status == 200
     assert api.api_backends() == [backend]  # a timeout is not a lost connection
-    with api.database.connect("app_api") as conn:  # and the session default is untouched
-        assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
     session = db.database().connection  # the API's own session: no state, nothing prepared
     assert session is not None
-    assert session.run("SHOW statement_timeout") == [["0"]]
-    assert session.run("SELECT count(*) FROM pg_prepared_statements") == [[0]]
+    assert api.database.nothing_pinned(session)
 
 
 def _signs_in(database: db.Database) -> bool:
@@ -206,17 +194,20 @@ def _signs_in(database: db.Database) -> bool:
         database.close()
 
 
+@pytest.mark.parametrize("api", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("method", ["password", "scram-sha-256"])
 def test_the_token_signs_in_whichever_way_the_server_asks_for_a_password(
     api: Api, pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     """RDS asks for the IAM token in cleartext (over TLS); PostgreSQL's own passwords go
-    through SCRAM. The test server trusts its socket, so one role is made to sign in."""
+    through SCRAM. The test server trusts its socket, so one role is made to sign in. (MySQL's
+    cleartext request: test_api_mysql_wire; a password login: every MySQL test.)"""
     role, token = f"api_{uuid.uuid4().hex[:12]}", "the-token"
     monkeypatch.setenv("DB_USER", role)
     settings = db.DatabaseSettings.from_environment()
     hba = Path(pg_server.pgdata) / "pg_hba.conf"
     original = hba.read_text()
+    assert isinstance(api.database, PgBackend)
     with api.database.connect() as admin:
         name = sql.Identifier(role)
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(name, sql.Literal(token)))
@@ -240,8 +231,7 @@ def test_the_token_signs_in_whichever_way_the_server_asks_for_a_password(
 
 def test_an_unexpected_error_is_a_500_json_without_internals(api: Api) -> None:
     created = api.create("exists")
-    with api.database.connect() as conn:  # a broken grant: the handler's SQL now fails
-        conn.execute("REVOKE SELECT ON items FROM app_api")
+    api.database.revoke_select()  # a broken grant: the handler's SQL now fails
 
     response = api.request("GET", item_path(created["id"]))
 
@@ -250,12 +240,11 @@ def test_an_unexpected_error_is_a_500_json_without_internals(api: Api) -> None:
     [entry] = [entry for entry in api.logs() if entry["message"] == "unhandled error"]
     assert entry["level"] == "ERROR"
     assert entry["exception_name"] == "InsufficientPrivilege"
-    assert "permission denied" in entry["exception"]
+    assert "denied" in entry["exception"]  # permission denied; SELECT command denied
 
 
 def test_a_check_constraint_the_models_do_not_know_is_a_422(api: Api) -> None:
-    with api.database.connect() as conn:
-        conn.execute("ALTER TABLE items ADD CONSTRAINT items_name_test CHECK (name <> 'taboo')")
+    api.database.add_check("items_name_test", "name <> 'taboo'")
 
     response = api.request("POST", "/items", {"name": "taboo"})
 

@@ -1,11 +1,12 @@
-"""The items API end to end, what it is for: create, read, replace, delete and page items."""
+"""The items API end to end, what it is for: create, read, replace, delete and page items (on
+each engine family: see the `api` fixture)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ def test_health_reports_that_the_database_answered(api: Api) -> None:
 def test_health_is_503_json_when_the_database_is_unreachable(
     api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("DB_HOST", str(tmp_path))  # a socket directory with no server in it
+    for name, value in api.database.nowhere(tmp_path).items():
+        monkeypatch.setenv(name, value)
     db.reset()
 
     response = api.request("GET", "/health")
@@ -197,13 +199,10 @@ def walk(api: Api, limit: int) -> list[list[dict[str, Any]]]:
 
 
 def test_pages_cover_every_item_once_in_order_even_with_equal_created_at(api: Api) -> None:
-    with api.database.connect() as conn:
-        # One statement: the three rows share now(), so only the id orders them.
-        conn.execute("INSERT INTO items (name) SELECT 'same ' || g FROM generate_series(1, 3) g")
-        conn.execute(
-            "INSERT INTO items (name, created_at) VALUES"
-            " ('earliest', now() - interval '1 day'), ('latest', now() + interval '1 day')"
-        )
+    now = datetime.now(UTC)
+    api.database.insert(["same 1", "same 2", "same 3"], now)  # only the id orders these three
+    api.database.insert(["earliest"], now - timedelta(days=1))
+    api.database.insert(["latest"], now + timedelta(days=1))
 
     pages = walk(api, limit=2)
 
@@ -231,8 +230,7 @@ def test_an_item_added_while_paging_is_neither_repeated_nor_skipped(api: Api) ->
 
 def test_list_defaults_to_20_items_and_an_empty_table_is_one_empty_page(api: Api) -> None:
     assert api.request("GET", "/items").json == {"items": [], "next_cursor": None}
-    with api.database.connect() as conn:
-        conn.execute("INSERT INTO items (name) SELECT 'n' || g FROM generate_series(1, 21) g")
+    api.database.insert([f"n{n}" for n in range(21)], datetime.now(UTC))
 
     page = api.request("GET", "/items").json
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cdk_constructs.data_engine.aurora_postgres import POSTGRES_PORT
+from cdk_constructs.data_engine.choices import EngineFamily
 from cdk_constructs.network import HTTPS_PORT
 from cdk_constructs.vpc_function import ENI_ACTIONS
 from stacks.api_stack import API_HANDLER
@@ -25,12 +25,12 @@ from tests.synth import SynthesizedEnv, Tier
 from tests.template_queries import (
     get_att,
     imported,
-    only,
     policy_statements_of_role,
     resources,
     security_group_rules,
     subnets_by_group,
 )
+from tests.test_data_helpers import database_of, engine_port, front_group_in, resource_id_attribute
 from tests.variant_sets import API_IMAGE_TAG, SynthesizedSet
 
 ENI_AND_TRACING_ACTIONS = {*ENI_ACTIONS, "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -42,14 +42,9 @@ def actions_of(statement: dict[str, Any]) -> list[str]:
 
 
 def data_front_group(env: SynthesizedEnv) -> dict[str, Any]:
-    """``GetAtt GroupId`` of the proxy's (or, without proxy, the cluster's) security group."""
-    if env.config.database.proxy:
-        (proxy,) = resources(env.data_json, "AWS::RDS::DBProxy").values()
-        (group,) = proxy["Properties"]["VpcSecurityGroupIds"]
-    else:
-        _, cluster = only(env.data_json, "AWS::RDS::DBCluster")
-        (group,) = cluster["Properties"]["VpcSecurityGroupIds"]
-    return dict(group)
+    """``GetAtt GroupId`` of the proxy's (or, without proxy, the database's) security group."""
+    assert bool(resources(env.data_json, "AWS::RDS::DBProxy")) is env.config.database.proxy
+    return dict(front_group_in(env.data_json))
 
 
 # --- the function ----------------------------------------------------------------------------
@@ -83,15 +78,20 @@ def test_function_runs_the_zip_in_the_app_subnets_with_settings_from_config(
 def test_function_environment_names_the_database_and_holds_no_secret(env: SynthesizedEnv) -> None:
     variables = api_function(env.api_json)[1]["Properties"]["Environment"]["Variables"]
     assert variables["DB_USER"] == API_DB_USER
-    assert variables["DB_PORT"] == str(POSTGRES_PORT)
+    assert variables["DB_PORT"] == str(engine_port(env.config))
     assert variables["DB_SSLMODE"] == ("verify-full" if env.config.database.proxy else "require")
+    # The API's driver assumes PostgreSQL; another family is named (it picks the driver).
+    family = env.config.database.spec.family
+    assert variables.get("DB_ENGINE_FAMILY") == (
+        None if family is EngineFamily.POSTGRESQL else family.value
+    )
     host = imported(variables["DB_HOST"], env.data_json)
     if env.config.database.proxy:
         (proxy_id,) = resources(env.data_json, "AWS::RDS::DBProxy")
         assert host == get_att(proxy_id, "Endpoint")
     else:
-        cluster_id, _ = only(env.data_json, "AWS::RDS::DBCluster")
-        assert host == get_att(cluster_id, "Endpoint.Address")
+        database_id, _ = database_of(env)
+        assert host == get_att(database_id, "Endpoint.Address")
     # A paused cluster (~15 s to resume) can still answer within the function's timeout.
     assert 5 <= int(variables["DB_CONNECT_TIMEOUT_SECONDS"]) < env.config.api.timeout_seconds
     rendered = json.dumps(variables).lower()
@@ -99,15 +99,16 @@ def test_function_environment_names_the_database_and_holds_no_secret(env: Synthe
         assert secret_marker not in rendered
 
 
-def test_function_egress_is_postgres_to_the_front_and_https_to_the_endpoints(
+def test_function_egress_is_the_database_port_to_the_front_and_https_to_the_endpoints(
     env: SynthesizedEnv,
 ) -> None:
     group = function_group(env.api_json)
     assert security_group_rules(env.api_json, group, "ingress") == []
+    port = engine_port(env.config)
     egress = {
         (rule["FromPort"], json.dumps(imported(rule["DestinationSecurityGroupId"], producer)))
         for rule in function_egress(env.api_json)
-        for producer in [env.data_json if rule["FromPort"] == POSTGRES_PORT else env.network_json]
+        for producer in [env.data_json if rule["FromPort"] == port else env.network_json]
     }
     (execute_api,) = [
         endpoint["Properties"]
@@ -116,12 +117,12 @@ def test_function_egress_is_postgres_to_the_front_and_https_to_the_endpoints(
     ]
     (endpoint_group,) = execute_api["SecurityGroupIds"]
     assert egress == {
-        (POSTGRES_PORT, json.dumps(data_front_group(env))),
+        (port, json.dumps(data_front_group(env))),
         (HTTPS_PORT, json.dumps(endpoint_group)),
     }
 
 
-def test_database_front_admits_the_function_on_postgres(env: SynthesizedEnv) -> None:
+def test_database_front_admits_the_function_on_the_database_port(env: SynthesizedEnv) -> None:
     """The ingress rule on the data stack's group is written in the API stack (no cycle)."""
     rules = [
         rule["Properties"]
@@ -130,9 +131,8 @@ def test_database_front_admits_the_function_on_postgres(env: SynthesizedEnv) -> 
         == get_att(function_group(env.api_json), "GroupId")
     ]
     assert [imported(rule["GroupId"], env.data_json) for rule in rules] == [data_front_group(env)]
-    assert [(rule["FromPort"], rule["ToPort"]) for rule in rules] == [
-        (POSTGRES_PORT, POSTGRES_PORT)
-    ]
+    port = engine_port(env.config)
+    assert [(rule["FromPort"], rule["ToPort"]) for rule in rules] == [(port, port)]
 
 
 def test_function_may_connect_only_as_the_api_user_to_this_database(env: SynthesizedEnv) -> None:
@@ -154,8 +154,11 @@ def test_function_may_connect_only_as_the_api_user_to_this_database(env: Synthes
             "Fn::Select": [6, {"Fn::Split": [":", get_att(proxy_id, "DBProxyArn")]}]
         }
     else:
-        cluster_id, _ = only(env.data_json, "AWS::RDS::DBCluster")
-        assert imported(parts[1], env.data_json) == get_att(cluster_id, "DBClusterResourceId")
+        # The cluster's ``cluster-…`` or the instance's ``db-…`` resource id.
+        database_id, database = database_of(env)
+        assert imported(parts[1], env.data_json) == get_att(
+            database_id, resource_id_attribute(database)
+        )
     for statement in statements:
         actions = set(actions_of(statement))
         assert "*" not in actions
@@ -163,15 +166,15 @@ def test_function_may_connect_only_as_the_api_user_to_this_database(env: Synthes
             assert actions <= ENI_AND_TRACING_ACTIONS
 
 
-def test_proxy_may_log_in_to_the_cluster_as_the_api_user(env: SynthesizedEnv) -> None:
-    """End-to-end IAM: the proxy signs its own login to the cluster as the client's user."""
+def test_proxy_may_log_in_to_the_database_as_the_api_user(env: SynthesizedEnv) -> None:
+    """End-to-end IAM: the proxy signs its own login to the database as the client's user."""
     proxies = resources(env.data_json, "AWS::RDS::DBProxy")
     if not env.config.database.proxy:
         assert proxies == {}
         return
     ((_, proxy),) = proxies.items()
     role_id = proxy["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    cluster_id, _ = only(env.data_json, "AWS::RDS::DBCluster")
+    database_id, database = database_of(env)
     connect = [
         statement["Resource"]
         for statement in policy_statements_of_role(env.data_json, role_id)
@@ -183,7 +186,7 @@ def test_proxy_may_log_in_to_the_cluster_as_the_api_user(env: SynthesizedEnv) ->
                 "",
                 [
                     f"arn:aws:rds-db:{env.config.region}:{env.config.account}:dbuser:",
-                    get_att(cluster_id, "DBClusterResourceId"),
+                    get_att(database_id, resource_id_attribute(database)),
                     f"/{API_DB_USER}",
                 ],
             ]

@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from psycopg import sql
 
-from api.sql import bind, literal
+from api.dialects.postgresql import bind, literal
 from tests.test_api_harness import MAX_BODY, WRONG_METHODS, Api, db, item_path
 from tests.test_api_harness import api as api  # the fixture, re-exported (see devkit.fixtures)
 
@@ -122,8 +121,10 @@ def test_list_accepts_the_limits_1_and_100(api: Api, limit: str) -> None:
         "A" * 33,
         "A" * 31 + "=",
         "A" * 30 + "!!",
-        # Well-formed, but a timestamp far past year 9999:
+        # Well-formed, but a timestamp far past year 9999, or before year 1000 (older than any
+        # row: MySQL's DATETIME is documented from 1000-01-01 on):
         base64.urlsafe_b64encode((2**62).to_bytes(8, "big") + bytes(16)).decode(),
+        base64.urlsafe_b64encode((-(2**55)).to_bytes(8, "big", signed=True) + bytes(16)).decode(),
     ],
 )
 def test_list_rejects_a_malformed_cursor_with_400(api: Api, cursor: str) -> None:
@@ -131,6 +132,22 @@ def test_list_rejects_a_malformed_cursor_with_400(api: Api, cursor: str) -> None
 
     assert response.status == 400
     assert response.error_code == "INVALID_CURSOR"
+
+
+@pytest.mark.parametrize(
+    "moment", [datetime(1000, 1, 1, tzinfo=UTC), datetime.max.replace(tzinfo=UTC)]
+)
+def test_a_cursor_at_either_end_of_time_is_a_page(api: Api, moment: datetime) -> None:
+    """Well-formed cursors no page ended on, at the edges of what both engines hold."""
+    api.create("only")
+    micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    cursor = base64.urlsafe_b64encode(micros.to_bytes(8, "big", signed=True) + bytes(16))
+
+    response = api.request("GET", "/items", query={"cursor": cursor.decode()})
+
+    assert response.status == 200
+    names = [item["name"] for item in response.json["items"]]
+    assert names == (["only"] if moment.year == 1000 else [])
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
@@ -293,24 +310,25 @@ def test_sql_injection_strings_are_stored_and_returned_literally(api: Api, text:
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
-def test_text_is_stored_literally_even_where_backslashes_are_escapes(api: Api, text: str) -> None:
-    """A role or database may turn standard_conforming_strings off: then a backslash in a
-    plain '' string escapes the next character, and doubled quotes alone no longer quote."""
-    with api.database.connect() as conn:
-        conn.execute(
-            sql.SQL(
-                "ALTER ROLE app_api IN DATABASE {} SET standard_conforming_strings = off"
-            ).format(sql.Identifier(api.database.dbname))
-        )
-    db.reset()
-    created = api.create(name=text, description=text)
-    connection = db.database().connection
-    assert connection is not None
-    assert connection.parameter_statuses["standard_conforming_strings"] == "off"
+def test_text_is_stored_literally_whichever_way_the_server_reads_backslashes(
+    api: Api, text: str
+) -> None:
+    """PostgreSQL: a role or database may turn standard_conforming_strings off; then a
+    backslash in a plain '' string escapes the next character, and doubled quotes alone no
+    longer quote. MySQL the other way round: its backslashes escape unless sql_mode has
+    NO_BACKSLASH_ESCAPES, and then an escaping backslash would be stored as one."""
+    with api.database.backslashes_flipped():
+        db.reset()
+        created = api.create(name=text, description=text)
+        connection = db.database().connection
+        assert connection is not None
+        assert api.database.session_reads_backslashes_flipped(connection)
 
-    updated = api.request(
-        "PUT", item_path(created["id"]), {"name": text, "description": text + "\\", "version": 1}
-    )
+        updated = api.request(
+            "PUT",
+            item_path(created["id"]),
+            {"name": text, "description": text + "\\", "version": 1},
+        )
 
     assert (created["name"], created["description"]) == (text, text)
     assert updated.status == 200
@@ -318,7 +336,8 @@ def test_text_is_stored_literally_even_where_backslashes_are_escapes(api: Api, t
 
 
 def test_values_are_quoted_by_the_driver_and_what_sql_cannot_hold_is_refused() -> None:
-    """The last line behind the models, which refuse NUL and lone surrogates first (422)."""
+    """The last line behind the models, which refuse NUL and lone surrogates first (422).
+    PostgreSQL's quoting; MySQL's: test_api_mysql."""
     item_id = uuid.UUID(int=7)
     query = "SELECT %s, %s, %s, %s, %s, %s"
 

@@ -1,6 +1,7 @@
-"""Backups you can prove: where ``backup`` is on (prod), AWS Backup keeps daily points of the
-cluster and the session table in a vault with its own key, a restore test restores the latest
-ones on schedule, and alarms report failed backup and restore jobs; elsewhere none of it."""
+"""Backups you can prove: where ``backup`` is on (prod, classic), AWS Backup keeps daily points of
+the database (the Aurora cluster or the DB instance) and the session table in a vault with its
+own key, a restore test restores the latest ones on schedule where the engine has one (Aurora),
+and alarms report failed backup and restore jobs; elsewhere none of it."""
 
 from __future__ import annotations
 
@@ -15,18 +16,39 @@ from cost.estimate import Estimate
 from cost.lines import HOURS_PER_MONTH, LineKind
 from cost.prices import PriceId, load_prices
 from cost.usage import UsageKind
-from stacks.config import APP_CONFIG
+from stacks.config import APP_CONFIG, EnvironmentConfig
 from tests.config_helpers import assert_one_line, error_of, with_dev, with_section
 from tests.cost_helpers import shipped as shipped  # the fixture, for pytest
 from tests.synth import Synthesized, SynthesizedEnv, Tier, synth_variant
 from tests.template_queries import get_att, only, ref, resources
+from tests.test_data_helpers import database_in, database_security_groups
 
 BACKUP_METRICS = {
     "NumberOfBackupJobsFailed",
     "NumberOfBackupJobsExpired",
     "NumberOfRestoreJobsFailed",
 }
-PROTECTED_TYPES = {"Aurora", "DynamoDB"}
+TABLE_TYPE = "DynamoDB"
+
+
+def database_type(config: EnvironmentConfig) -> str:
+    """AWS Backup's resource type of the environment's database: ``Aurora`` for a cluster,
+    ``RDS`` for a DB instance (also its jobs' ``ResourceType`` metric dimension)."""
+    return "Aurora" if config.database.spec.serverless else "RDS"
+
+
+def protected_types(config: EnvironmentConfig) -> set[str]:
+    return {database_type(config), TABLE_TYPE}
+
+
+def restore_tested(config: EnvironmentConfig) -> bool:
+    """Where a restore test runs: backups on, ``restore_test`` not False, and an engine that has
+    one (an Aurora cluster; None means "where the engine has one")."""
+    return (
+        config.backup.active(config.retain_data)
+        and config.backup.restore_test is not False
+        and config.database.spec.serverless
+    )
 
 
 def backup_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -37,24 +59,35 @@ def backup_resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def cluster_and_table(template: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
-    cluster_id, cluster = only(template, "AWS::RDS::DBCluster")
+def database_and_table(template: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+    """The cluster or the DB instance, and the session table."""
+    database_id, database = database_in(template)
     table_id, _ = only(template, "AWS::DynamoDB::GlobalTable")
-    return cluster_id, cluster, table_id
+    return database_id, database, table_id
 
 
-def is_cluster_arn(value: Any, cluster_id: str) -> bool:
-    """``arn:...:cluster:`` joined with the cluster's Ref (how CDK spells a cluster ARN)."""
+def is_database_arn(value: Any, database_id: str, database: dict[str, Any]) -> bool:
+    """``arn:...:cluster:`` (a cluster) or ``arn:...:db:`` (an instance) joined with the
+    database's Ref (how CDK spells its ARN)."""
+    kind = "cluster" if database["Type"] == "AWS::RDS::DBCluster" else "db"
     parts = value["Fn::Join"][1]
-    return str(parts[0]).endswith(":cluster:") and parts[1:] == [ref(cluster_id)]
+    return str(parts[0]).endswith(f":{kind}:") and parts[1:] == [ref(database_id)]
 
 
 BACKED_UP = [e.name for e in APP_CONFIG.environments if e.backup.active(e.retain_data)]
+RESTORE_TESTED = [e.name for e in APP_CONFIG.environments if restore_tested(e)]
 
 
 @pytest.fixture(params=BACKED_UP)
 def backed_up(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
-    """Each shipped environment that config backs up (prod)."""
+    """Each shipped environment that config backs up (prod, classic)."""
+    name: str = request.param
+    return synthesized.envs[name]
+
+
+@pytest.fixture(params=RESTORE_TESTED)
+def restore_tested_env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
+    """Each shipped environment whose backups are restore-tested (prod)."""
     name: str = request.param
     return synthesized.envs[name]
 
@@ -64,8 +97,27 @@ def backed_up(request: pytest.FixtureRequest, synthesized: Synthesized) -> Synth
 
 def test_backups_exist_exactly_where_config_turns_them_on(env: SynthesizedEnv) -> None:
     on = env.config.backup.active(env.config.retain_data)
-    assert on is (env.config.name == "prod")
+    assert on is (env.config.name in ("prod", "classic"))
     assert bool(backup_resources(env.data_json)) is on
+
+
+def test_the_shipped_restore_tests_are_on_where_the_engine_has_one() -> None:
+    """The premise of the parametrizations below: prod (Aurora) restore-tests its backups;
+    classic (a MySQL DB instance) backs up without a restore test, as None asks."""
+    assert RESTORE_TESTED == ["prod"]
+    assert sorted(BACKED_UP) == ["classic", "prod"]
+    classic = APP_CONFIG.environment("classic")
+    assert classic.backup.restore_test is None
+    assert not classic.database.spec.serverless
+
+
+def test_no_restore_test_where_the_engine_has_none(backed_up: SynthesizedEnv) -> None:
+    """A DB instance's backups are kept without a restore test (none is built for it)."""
+    tested = restore_tested(backed_up.config)
+    plans = resources(backed_up.data_json, "AWS::Backup::RestoreTestingPlan")
+    selections = resources(backed_up.data_json, "AWS::Backup::RestoreTestingSelection")
+    assert len(plans) == (1 if tested else 0)
+    assert len(selections) == (2 if tested else 0)
 
 
 def test_the_vault_has_its_own_rotating_key_and_is_retained(backed_up: SynthesizedEnv) -> None:
@@ -90,14 +142,21 @@ def test_the_plan_keeps_daily_points_for_the_configured_days(backed_up: Synthesi
     assert rule["TargetBackupVault"] == get_att(vault_id, "BackupVaultName")
 
 
-def test_the_selection_covers_exactly_the_cluster_and_the_table(backed_up: SynthesizedEnv) -> None:
-    cluster_id, _, table_id = cluster_and_table(backed_up.data_json)
+def test_the_selection_covers_exactly_the_database_and_the_table(
+    backed_up: SynthesizedEnv,
+) -> None:
+    database_id, database, table_id = database_and_table(backed_up.data_json)
+    assert database["Type"] == (
+        "AWS::RDS::DBCluster"
+        if database_type(backed_up.config) == "Aurora"
+        else "AWS::RDS::DBInstance"
+    )
     plan_id, _ = only(backed_up.data_json, "AWS::Backup::BackupPlan")
     _, selection = only(backed_up.data_json, "AWS::Backup::BackupSelection")
     props = selection["Properties"]
     assert props["BackupPlanId"] == get_att(plan_id, "BackupPlanId")
-    cluster_arn, table_arn = props["BackupSelection"]["Resources"]
-    assert is_cluster_arn(cluster_arn, cluster_id)
+    database_arn, table_arn = props["BackupSelection"]["Resources"]
+    assert is_database_arn(database_arn, database_id, database)
     assert table_arn == get_att(table_id, "Arn")
     assert "ListOfTags" not in props["BackupSelection"]  # no tag-based selection
 
@@ -105,7 +164,10 @@ def test_the_selection_covers_exactly_the_cluster_and_the_table(backed_up: Synth
 # --- the restore test ---------------------------------------------------------------------------
 
 
-def test_the_restore_test_restores_the_latest_points_on_schedule(backed_up: SynthesizedEnv) -> None:
+def test_the_restore_test_restores_the_latest_points_on_schedule(
+    restore_tested_env: SynthesizedEnv,
+) -> None:
+    backed_up = restore_tested_env
     config = backed_up.config.backup
     vault_id, _ = only(backed_up.data_json, "AWS::Backup::BackupVault")
     _, plan = only(backed_up.data_json, "AWS::Backup::RestoreTestingPlan")
@@ -117,24 +179,27 @@ def test_the_restore_test_restores_the_latest_points_on_schedule(backed_up: Synt
     name = props["RestoreTestingPlanName"]
     assert name.replace("_", "").isalnum()  # the only characters the name takes
 
-    cluster_id, _, table_id = cluster_and_table(backed_up.data_json)
+    database_id, database, table_id = database_and_table(backed_up.data_json)
     tested = {
         s["Properties"]["ProtectedResourceType"]: s["Properties"]
         for s in resources(backed_up.data_json, "AWS::Backup::RestoreTestingSelection").values()
     }
-    assert set(tested) == PROTECTED_TYPES
+    assert set(tested) == protected_types(backed_up.config) == {"Aurora", TABLE_TYPE}
     for selection_props in tested.values():
         assert selection_props["RestoreTestingPlanName"] == name
         assert selection_props["ValidationWindowHours"] == config.restore_test_validation_hours
     (aurora_arn,) = tested["Aurora"]["ProtectedResourceArns"]
-    assert is_cluster_arn(aurora_arn, cluster_id)
+    assert is_database_arn(aurora_arn, database_id, database)
     assert tested["DynamoDB"]["ProtectedResourceArns"] == [get_att(table_id, "Arn")]
 
 
-def test_the_restored_cluster_lands_where_the_cluster_is(backed_up: SynthesizedEnv) -> None:
+def test_the_restored_cluster_lands_where_the_cluster_is(
+    restore_tested_env: SynthesizedEnv,
+) -> None:
     """No default VPC to fall back to: the restore test uses the cluster's subnet group,
     security group and two zones (AWS Backup would pick up to three zones at random)."""
-    _, cluster, _ = cluster_and_table(backed_up.data_json)
+    backed_up = restore_tested_env
+    _, cluster, _ = database_and_table(backed_up.data_json)
     (aurora,) = [
         s["Properties"]
         for s in resources(backed_up.data_json, "AWS::Backup::RestoreTestingSelection").values()
@@ -142,7 +207,7 @@ def test_the_restored_cluster_lands_where_the_cluster_is(backed_up: SynthesizedE
     ]
     overrides = aurora["RestoreMetadataOverrides"]
     assert overrides["dbsubnetgroupname"] == cluster["Properties"]["DBSubnetGroupName"]
-    (group,) = cluster["Properties"]["VpcSecurityGroupIds"]
+    (group,) = database_security_groups(cluster)
     assert overrides["vpcsecuritygroupids"] == {"Fn::Join": ["", ['["', group, '"]']]}
     zones = '["' + '","'.join(backed_up.config.availability_zones) + '"]'
     assert overrides["availabilityzones"] == zones
@@ -212,13 +277,12 @@ def test_failed_backup_and_restore_jobs_alarm_on_the_topic(env: SynthesizedEnv) 
         return
     topic_id, _ = only(env.ops_json, "AWS::SNS::Topic")
     by_alarm = sorted(found.values(), key=len)
+    # Restore jobs are watched with or without a restore test: an operator's restore (the
+    # BackupRoleArn output) is a restore job too.
+    kinds = protected_types(env.config)
     assert by_alarm == [
-        {("NumberOfRestoreJobsFailed", kind) for kind in PROTECTED_TYPES},
-        {
-            (name, kind)
-            for name in BACKUP_METRICS - {"NumberOfRestoreJobsFailed"}
-            for kind in PROTECTED_TYPES
-        },
+        {("NumberOfRestoreJobsFailed", kind) for kind in kinds},
+        {(name, kind) for name in BACKUP_METRICS - {"NumberOfRestoreJobsFailed"} for kind in kinds},
     ]
     for logical_id in found:
         props = env.ops_json["Resources"][logical_id]["Properties"]
@@ -285,7 +349,7 @@ def test_restore_test_runs_a_month(expression: str, runs: Decimal | None) -> Non
     assert cron_runs_per_month(expression) == runs
 
 
-def test_restore_tests_are_priced_only_where_backups_are_on(shipped: dict[str, Estimate]) -> None:
+def test_restore_tests_are_priced_only_where_they_run(shipped: dict[str, Estimate]) -> None:
     price = load_prices()[PriceId.BACKUP_RESTORE_TEST].usd
     for env in APP_CONFIG.environments:
         lines = [
@@ -294,7 +358,7 @@ def test_restore_tests_are_priced_only_where_backups_are_on(shipped: dict[str, E
         usage = {item.kind for item in shipped[env.name].usage}
         on = env.backup.active(env.retain_data)
         assert (UsageKind.BACKUP_STORAGE in usage) is on
-        if not on:
+        if not restore_tested(env):
             assert lines == []
             continue
         (line,) = lines  # the Aurora and DynamoDB tests, merged into one line

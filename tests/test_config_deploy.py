@@ -125,6 +125,25 @@ def test_deployable_refuses_each_placeholder_in_one_line(
     assert_one_line(deploy_error(config, env_name), env_name, field_name, allowed_fragment)
 
 
+@pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
+def test_each_shipped_environment_s_own_placeholders_are_refused(env_name: str) -> None:
+    """Every shipped environment's account, e-mail and zone id (``444444444444``,
+    ``Z0123456789EXAMPLE2`` ...), each put back alone into the fully real config."""
+    shipped = APP_CONFIG.environment(env_name)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"account": shipped.account}, "account"),
+        ({"alert_email": shipped.alert_email}, "alert_email"),
+    ]
+    if shipped.web.hosted_zone_id is not None:
+        cases.append(
+            ({"web": {"hosted_zone_id": shipped.web.hosted_zone_id}}, "web.hosted_zone_id")
+        )
+    for changes, field_name in cases:
+        config = real_with(env_name, **changes)
+        validate_app_config(config)
+        assert_one_line(deploy_error(config, env_name), env_name, field_name)
+
+
 def test_deployable_refuses_a_placeholder_zone_name() -> None:
     """A zone still named after the example, here on an environment without a domain."""
     config = real_with(
@@ -196,8 +215,9 @@ def test_app_exits_with_one_line_for_an_unknown_environment(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
         "config error: environment 'qa', field 'env (-c env=...)': not a configured environment; "
-        "allowed: dev, staging, prod, spa"
+        f"allowed: {', '.join(APP_CONFIG.environment_names)}"
     ]
+    assert APP_CONFIG.environment_names == ("dev", "staging", "prod", "spa", "classic")
 
 
 def test_app_exits_with_one_line_for_an_image_tag_without_its_environment(

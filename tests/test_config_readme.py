@@ -42,7 +42,7 @@ def test_each_readme_row_has_the_fields_default_and_range() -> None:
         ),
         (
             "`database.max_capacity`",
-            "Maximum ACUs per instance, at least `min_capacity`.",
+            "Serverless v2: maximum ACUs per instance, at least `min_capacity`.",
             "a number 1..256 ACUs, a multiple of 0.5",
             "`4`",
         ),

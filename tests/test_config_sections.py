@@ -73,10 +73,17 @@ def test_backup_retention_outside_1_to_35(days: object) -> None:
     assert_one_line(error, "dev", "database.backup_retention_days", "1..35")
 
 
-@pytest.mark.parametrize("version", ["16.2", "17.3", "15.7", "18.0", "16", "latest"])
-def test_engine_version_that_cannot_scale_to_zero(version: str) -> None:
+@pytest.mark.parametrize("version", ["17.3", "15.7", "18.0", "16", "latest"])
+def test_engine_version_not_offered(version: str) -> None:
     error = error_of(lambda: with_section("database", engine_version=version))
-    assert_one_line(error, "dev", "database.engine_version", "16.3", "17.4")
+    assert_one_line(error, "dev", "database.engine_version", "16.13", "17.9")
+
+
+@pytest.mark.parametrize("version", ["16.1", "16.2"])
+def test_engine_version_that_cannot_scale_to_zero(version: str) -> None:
+    """dev runs at 0 ACU: a version without auto-pause is refused on min_capacity."""
+    error = error_of(lambda: with_section("database", engine_version=version))
+    assert_one_line(error, "dev", "database.min_capacity", "0.5", "16.3")
 
 
 @pytest.mark.parametrize("minutes", [4, 1441])

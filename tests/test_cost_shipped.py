@@ -30,10 +30,12 @@ priced as ARM64 Spot (59.81), a task Fargate Spot never runs; as the X86_64 Spot
 is, dev's floor was 60.36. The alarms that roll a web or API release back add about 1 USD (each
 alarm metric 0.10): a release that serves errors is stopped in dev too."""
 
-SPA_FLOOR_TARGET_USD = Decimal(60)
-"""The S3M shape's always-on floor (spa) stays under this: 57.49 (NLB 16.43, two ARM64 tasks
-14.42, CloudFront web ACL 9.00, NAT instance 7.36, keys, alarms, dashboard, canary; no
-execute-api endpoint, which the public API doesn't use); README: Choosing a shape."""
+SPA_FLOOR_TARGET_USD = Decimal(135)
+"""The S3M shape's always-on floor (spa) stays under this: 130.81. The shape itself was 57.49
+(NLB 16.43, two ARM64 tasks 14.42, CloudFront web ACL 9.00, NAT instance 7.36, keys, alarms,
+dashboard, canary; no execute-api endpoint, which the public API doesn't use); spa also carries
+the instance-engine example: a Multi-AZ db.t4g.small (46.72), its gp3 storage (4.60) and RDS
+Proxy at its 2-vCPU minimum (21.90). README: Choosing a shape, Database engines."""
 
 # Fargate Spot runs X86_64 tasks only, at a documented discount (see test_cost.py).
 X86_SPOT_PRICE_IDS = {PriceId.FARGATE_SPOT_X86_VCPU_HOUR, PriceId.FARGATE_SPOT_X86_GB_HOUR}
@@ -77,6 +79,37 @@ def test_spa_floor_is_its_nlb_services_and_edge_web_acl(
     usage = {item.kind for item in spa.usage}
     assert {UsageKind.CLOUDFRONT, UsageKind.CLOUDFRONT_FUNCTIONS, UsageKind.NLB_NLCU} <= usage
     assert UsageKind.ALB_LCU not in usage
+
+
+@pytest.mark.parametrize(
+    ("env_name", "instance_class", "multi_az", "proxy_vcpus"),
+    [("spa", "db.t4g.small", True, 2), ("classic", "db.t4g.micro", False, None)],
+)
+def test_instance_engines_are_priced_by_class_storage_and_proxy_vcpus(
+    shipped: dict[str, Estimate],
+    env_name: str,
+    instance_class: str,
+    multi_az: bool,
+    proxy_vcpus: int | None,
+) -> None:
+    """An RDS instance is its class's hours (twice for Multi-AZ) and its allocated gp3 GiB; a
+    proxy in front bills per vCPU of the class, 2 at least; no ACU line without Aurora."""
+    estimate = shipped[env_name]
+    lines = {line.kind: line for line in estimate.lines}
+    assert estimate.unpriced == ()
+    instance = lines[LineKind.RDS_INSTANCE]
+    assert instance_class in " ".join((instance.description, *instance.details))
+    assert lines[LineKind.RDS_STORAGE].quantity == 20
+    single = shipped["classic"].lines
+    single_hour = {line.kind: line for line in single}[LineKind.RDS_INSTANCE].monthly_usd
+    if multi_az:
+        assert instance.monthly_usd == 2 * single_hour * 2  # small = 2 x micro, Multi-AZ x2
+    if proxy_vcpus is None:
+        assert LineKind.RDS_PROXY_VCPU not in lines
+    else:
+        assert lines[LineKind.RDS_PROXY_VCPU].quantity == proxy_vcpus
+    assert LineKind.AURORA_MIN_CAPACITY not in lines
+    assert LineKind.RDS_PROXY_MIN_CAPACITY not in lines
 
 
 def test_every_environment_is_priced_and_floors_grow_from_dev_to_prod(

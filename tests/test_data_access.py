@@ -1,11 +1,11 @@
-"""The data tier's paths in: who reaches the cluster and the proxy, and the schema migrations'
-function, resource and ordering (relations and settings, not logical ids)."""
+"""The data tier's paths in: who reaches the database (an Aurora cluster or one RDS DB instance)
+and the proxy, and the schema migrations' function, resource and ordering (relations and
+settings, not logical ids)."""
 
 from __future__ import annotations
 
 from aws_cdk import FileSystem
 
-from cdk_constructs.data_engine.aurora_postgres import POSTGRES_PORT
 from cdk_constructs.data_engine.choices import EngineFamily, SslMode
 from cdk_constructs.schema_migrations import migrations_dir
 from stacks.data_stack import MIGRATIONS_PACKAGE
@@ -15,14 +15,16 @@ from tests.template_queries import (
     get_att,
     imported,
     policy_statements_of_role,
-    ref,
     references,
     resources,
     security_group_rules,
 )
+from tests.test_data_helpers import data_env as data_env
 from tests.test_data_helpers import (
-    cluster_of,
     database_group,
+    database_name,
+    database_of,
+    engine_port,
     group_id,
     key_id,
     migration_function,
@@ -32,6 +34,7 @@ from tests.test_data_helpers import (
     proxies_of,
     proxy_group,
     subnet_group_of,
+    writer_ids,
 )
 from tests.test_data_helpers import proxied_env as proxied_env
 from tests.test_data_helpers import rotated_env as rotated_env
@@ -39,12 +42,12 @@ from tests.test_data_helpers import rotated_env as rotated_env
 # --- security groups -----------------------------------------------------------------------
 
 
-def test_database_admits_postgres_only_from_its_front(env: SynthesizedEnv) -> None:
-    cluster_id, _ = cluster_of(env)
+def test_database_admits_its_port_only_from_its_front(data_env: SynthesizedEnv) -> None:
+    env = data_env
     rules = security_group_rules(env.data_json, database_group(env), "ingress")
     assert rules
     assert all("CidrIp" not in rule and "CidrIpv6" not in rule for rule in rules)
-    assert {port_of(rule, cluster_id) for rule in rules} == {POSTGRES_PORT}
+    assert {port_of(rule, env) for rule in rules} == {engine_port(env.config)}
     sources = {group_id(rule["SourceSecurityGroupId"]) for rule in rules}
     rotation_groups = {
         logical_id
@@ -52,7 +55,7 @@ def test_database_admits_postgres_only_from_its_front(env: SynthesizedEnv) -> No
         if "Rotation" in logical_id
     }
     assert len(rotation_groups) == (1 if env.config.retain_data else 0)
-    # Changed: with a proxy the cluster also admits the migration function, which logs in at
+    # Changed: with a proxy the database also admits the migration function, which logs in at
     # the writer directly (see test_migrations_log_in_at_the_writer_never_through_the_proxy).
     if env.config.database.proxy:
         assert sources == {proxy_group(env), migration_group(env)} | rotation_groups
@@ -64,19 +67,18 @@ def test_database_admits_postgres_only_from_its_front(env: SynthesizedEnv) -> No
     )
 
 
-def test_proxy_admits_no_one_of_the_data_stack_and_reaches_only_the_cluster(
+def test_proxy_admits_no_one_of_the_data_stack_and_reaches_only_the_database(
     proxied_env: SynthesizedEnv,
 ) -> None:
     # Changed: the proxy used to admit the migration function, which now goes to the writer.
     # Its clients (the API function) are admitted by rules written in their own stack.
     env = proxied_env
-    cluster_id, _ = cluster_of(env)
     assert security_group_rules(env.data_json, proxy_group(env), "ingress") == []
     egress = security_group_rules(env.data_json, proxy_group(env), "egress")
     assert {group_id(rule["DestinationSecurityGroupId"]) for rule in egress} == {
         database_group(env)
     }
-    assert {port_of(rule, cluster_id) for rule in egress} == {POSTGRES_PORT}
+    assert {port_of(rule, env) for rule in egress} == {engine_port(env.config)}
 
 
 def test_clients_still_connect_through_the_proxy(proxied_env: SynthesizedEnv) -> None:
@@ -89,16 +91,17 @@ def test_clients_still_connect_through_the_proxy(proxied_env: SynthesizedEnv) ->
     assert stage_database.ssl_mode is SslMode.VERIFY_FULL
 
 
-def test_migration_function_egress_is_postgres_to_the_writer_and_https_for_secrets(
-    env: SynthesizedEnv,
+def test_migration_function_egress_is_the_engine_port_to_the_writer_and_https_for_secrets(
+    data_env: SynthesizedEnv,
 ) -> None:
-    # Changed: postgres goes to the cluster in every environment, no longer to the proxy.
+    # Changed: the database port goes to the writer in every environment, no longer the proxy.
+    env = data_env
     egress = security_group_rules(env.data_json, migration_group(env), "egress")
     front = database_group(env)
-    postgres = [rule for rule in egress if rule["FromPort"] == POSTGRES_PORT]
+    database = [rule for rule in egress if port_of(rule, env) == engine_port(env.config)]
     https = [rule for rule in egress if rule["FromPort"] == 443]
-    assert len(postgres) + len(https) == len(egress)
-    assert [group_id(rule["DestinationSecurityGroupId"]) for rule in postgres] == [front]
+    assert len(database) + len(https) == len(egress)
+    assert [group_id(rule["DestinationSecurityGroupId"]) for rule in database] == [front]
     (https_rule,) = https
     if "secretsmanager" in env.config.network.interface_endpoints:
         endpoint_group = imported(https_rule["DestinationSecurityGroupId"], env.network_json)
@@ -117,21 +120,33 @@ def test_migration_function_egress_is_postgres_to_the_writer_and_https_for_secre
 
 
 def test_migration_function_runs_in_the_app_subnets_with_no_secret_in_its_environment(
-    env: SynthesizedEnv,
+    data_env: SynthesizedEnv,
 ) -> None:
+    env = data_env
     _, function = migration_function(env)
     props = function["Properties"]
     assert props["Runtime"].startswith("python3.")
     assert props["Architectures"] == ["arm64"]
     assert subnet_group_of(env, props["VpcConfig"]["SubnetIds"]) == {"app"}
     variables = props["Environment"]["Variables"]
-    assert set(variables) == {"DB_SECRET_ARN", "DB_HOST", "DB_PORT", "DB_NAME", "DB_SSLMODE"}
+    # The runner assumes PostgreSQL without DB_ENGINE_FAMILY: it is set for the other families.
+    family = env.config.database.spec.family
+    named_family = {} if family is EngineFamily.POSTGRESQL else {"DB_ENGINE_FAMILY": family.value}
+    assert set(variables) == {
+        "DB_SECRET_ARN",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "DB_SSLMODE",
+        *named_family,
+    }
+    assert {name: variables[name] for name in named_family} == named_family
     assert "resolve:secretsmanager" not in str(variables)
-    assert variables["DB_PORT"] == str(POSTGRES_PORT)
-    assert variables["DB_NAME"] == cluster_of(env)[1]["Properties"]["DatabaseName"]
-    cluster_id, _ = cluster_of(env)
+    assert variables["DB_PORT"] == str(engine_port(env.config))
+    database_id, database = database_of(env)
+    assert variables["DB_NAME"] == database_name(database)
     # Changed: the writer in every environment (it was the proxy, with verify-full, where one is).
-    assert variables["DB_HOST"] == get_att(cluster_id, "Endpoint.Address")
+    assert variables["DB_HOST"] == get_att(database_id, "Endpoint.Address")
     assert variables["DB_SSLMODE"] == SslMode.REQUIRE
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = env.data_json["Resources"][log_group_id]["Properties"]
@@ -139,7 +154,8 @@ def test_migration_function_runs_in_the_app_subnets_with_no_secret_in_its_enviro
     assert props["TracingConfig"] == {"Mode": "Active"}
 
 
-def test_migration_function_may_read_only_the_master_secret(env: SynthesizedEnv) -> None:
+def test_migration_function_may_read_only_the_master_secret(data_env: SynthesizedEnv) -> None:
+    env = data_env
     _, function = migration_function(env)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     role = env.data_json["Resources"][role_id]["Properties"]
@@ -161,30 +177,34 @@ def test_migration_function_may_read_only_the_master_secret(env: SynthesizedEnv)
             )
 
 
-def test_migrations_resource_reruns_only_on_a_new_migration_set(env: SynthesizedEnv) -> None:
+def test_migrations_resource_reruns_only_on_a_new_migration_set(
+    data_env: SynthesizedEnv,
+) -> None:
+    env = data_env
     (resource,) = resources(env.data_json, "Custom::SchemaMigrations").values()
     props = resource["Properties"]
     # Only stable inputs: CloudFormation calls the function again only when one of them changes.
     assert set(props) == {"ServiceToken", "MigrationsFingerprint", "Endpoint", "Database"}
     assert len(props["MigrationsFingerprint"]) == 64
-    cluster_id, _ = cluster_of(env)
-    writer_ids = [
-        logical_id
-        for logical_id, instance in resources(env.data_json, "AWS::RDS::DBInstance").items()
-        if instance["Properties"]["PromotionTier"] == 0
-    ]
-    assert cluster_id in resource["DependsOn"]
-    assert writer_ids[0] in resource["DependsOn"]
+    # The cluster and its writer, or the instance.
+    assert writer_ids(env) <= set(resource["DependsOn"])
     # Changed: no longer the proxy's target group; the migrations do not use the proxy.
 
 
-def test_migrations_fingerprint_is_of_the_shipped_migration_files(env: SynthesizedEnv) -> None:
+def test_migrations_fingerprint_is_of_the_shipped_migration_files(
+    data_env: SynthesizedEnv,
+) -> None:
+    env = data_env
     (resource,) = resources(env.data_json, "Custom::SchemaMigrations").values()
     fingerprint = resource["Properties"]["MigrationsFingerprint"]
-    # The engine family's set, migrations/postgresql/ (its fingerprint is the one the flat
-    # migrations/ folder had, so moving the files there re-ran nothing).
-    shipped = migrations_dir(MIGRATIONS_PACKAGE, EngineFamily.POSTGRESQL)
+    # The engine family's set, migrations/<family>/ (PostgreSQL's fingerprint is the one the
+    # flat migrations/ folder had, so moving the files there re-ran nothing).
+    family = env.config.database.spec.family
+    shipped = migrations_dir(MIGRATIONS_PACKAGE, family)
     assert fingerprint == FileSystem.fingerprint(str(shipped))
+    # Never another family's set.
+    for other in set(EngineFamily) - {family}:
+        assert fingerprint != FileSystem.fingerprint(str(migrations_dir(MIGRATIONS_PACKAGE, other)))
     # A change to the runner's code alone does not re-run the migrations.
     assert fingerprint != FileSystem.fingerprint(str(MIGRATIONS_PACKAGE))
 
@@ -222,15 +242,8 @@ def test_migrations_never_wait_for_the_master_secret_rotation(rotated_env: Synth
     assert schedule_id not in before
     assert application_id not in before
     assert not rotation_log_groups & before
-    # ... but for everything it needs: the cluster, its writer, the way in.
-    cluster_id, _ = cluster_of(env)
-    (writer_id,) = [
-        logical_id
-        for logical_id, instance in resources(template, "AWS::RDS::DBInstance").items()
-        if instance["Properties"]["DBClusterIdentifier"] == ref(cluster_id)
-        and instance["Properties"]["PromotionTier"] == 0
-    ]
-    assert {cluster_id, writer_id} <= before
+    # ... but for everything it needs: the cluster and its writer (or the instance), the way in.
+    assert writer_ids(env) <= before
     admission = {
         logical_id
         for logical_id, rule in resources(template, "AWS::EC2::SecurityGroupIngress").items()
@@ -266,38 +279,41 @@ def test_first_rotation_waits_for_the_first_migration_run(rotated_env: Synthesiz
 # admin path does not depend on it: the migration function connects to the writer directly.
 
 
-def test_migrations_log_in_at_the_writer_never_through_the_proxy(env: SynthesizedEnv) -> None:
-    cluster_id, _ = cluster_of(env)
-    writer_endpoint = get_att(cluster_id, "Endpoint.Address")
+def test_migrations_log_in_at_the_writer_never_through_the_proxy(
+    data_env: SynthesizedEnv,
+) -> None:
+    env = data_env
+    database_id, _ = database_of(env)
+    writer_endpoint = get_att(database_id, "Endpoint.Address")
     _, function = migration_function(env)
     variables = function["Properties"]["Environment"]["Variables"]
     (resource,) = resources(env.data_json, "Custom::SchemaMigrations").values()
     assert variables["DB_HOST"] == writer_endpoint
     assert resource["Properties"]["Endpoint"] == writer_endpoint
-    # TLS without chain checks: the Aurora CA bundle is not in the Lambda trust store.
+    # TLS without chain checks: the RDS CA bundle is not in the Lambda trust store.
     assert variables["DB_SSLMODE"] == SslMode.REQUIRE
     for proxy_id in proxies_of(env):
         assert proxy_id not in references(variables)
         assert proxy_id not in references(resource["Properties"])
 
 
-def test_cluster_admits_the_migration_function_directly(env: SynthesizedEnv) -> None:
-    """With and without a proxy: cluster ingress and runner egress on 5432, between the two."""
-    cluster_id, _ = cluster_of(env)
+def test_database_admits_the_migration_function_directly(data_env: SynthesizedEnv) -> None:
+    """With and without a proxy: database ingress and runner egress on the engine's port (5432,
+    3306), between the two."""
+    env = data_env
 
     def ports(group: str, direction: str, peer_key: str, peer: str) -> list[tuple[int, str]]:
         """(port, protocol) of ``group``'s rules in ``direction`` whose ``peer_key`` is ``peer``."""
         return [
-            (port_of(rule, cluster_id), rule["IpProtocol"])
+            (port_of(rule, env), rule["IpProtocol"])
             for rule in security_group_rules(env.data_json, group, direction)
             if rule.get(peer_key) == get_att(peer, "GroupId")
         ]
 
-    cluster, runner = database_group(env), migration_group(env)
-    assert ports(cluster, "ingress", "SourceSecurityGroupId", runner) == [(POSTGRES_PORT, "tcp")]
-    assert ports(runner, "egress", "DestinationSecurityGroupId", cluster) == [
-        (POSTGRES_PORT, "tcp")
-    ]
+    database, runner = database_group(env), migration_group(env)
+    port = engine_port(env.config)
+    assert ports(database, "ingress", "SourceSecurityGroupId", runner) == [(port, "tcp")]
+    assert ports(runner, "egress", "DestinationSecurityGroupId", database) == [(port, "tcp")]
     for group in [proxy_group(env)] if env.config.database.proxy else []:
         sources = security_group_rules(env.data_json, group, "ingress")
         assert all(

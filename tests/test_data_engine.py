@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -17,13 +18,20 @@ from aws_cdk.assertions import Template
 from constructs import Construct, IConstruct
 
 from cdk_constructs.data_engine import factory
-from cdk_constructs.data_engine.aurora_postgres import POSTGRES_PORT, AuroraPostgres
+from cdk_constructs.data_engine.aurora import AuroraServerless
 from cdk_constructs.data_engine.choices import (
     DatabaseEngine,
     EngineFamily,
     SslMode,
+    engine_spec,
 )
-from cdk_constructs.data_engine.interface import DatabaseIdentity, DataEngine, DataEngineProps
+from cdk_constructs.data_engine.interface import (
+    DatabaseIdentity,
+    DataEngine,
+    DataEngineProps,
+    ServerlessCapacity,
+)
+from cdk_constructs.data_engine.rds_instance import RdsInstance
 from cdk_constructs.network import Network
 from cdk_constructs.options import ProtectedKind
 from cdk_constructs.schema_migrations import RUNNER_DEFAULT_FAMILY, migrations_dir
@@ -35,6 +43,9 @@ from tests.network_cases import vpc_network
 from tests.synth import SynthesizedEnv, Tier, scratch_app, synth_variant_tiers
 from tests.template_queries import get_att, imported, only, policy_statements_of_role, resources
 from tests.test_data_helpers import MIGRATION_HANDLER
+from tests.test_data_helpers import data_env as data_env
+
+POSTGRES_PORT = EngineFamily.POSTGRESQL.port
 
 # --- the construct's API for the API tier --------------------------------------------------
 
@@ -45,11 +56,9 @@ def engine_props(network: Network, *, proxy: bool) -> DataEngineProps:
         subnets=network.db_subnets,
         availability_zones=("us-east-1a", "us-east-1b"),
         name_prefix="test",
+        engine=DatabaseEngine.AURORA_POSTGRESQL,
         engine_version="16.13",
-        min_capacity=0.5,
-        max_capacity=2,
-        auto_pause=None,
-        readers=0,
+        size=ServerlessCapacity(min_capacity=0.5, max_capacity=2, auto_pause=None, readers=0),
         proxy=proxy,
         backup_retention=Duration.days(1),
         log_retention=logs.RetentionDays.ONE_WEEK,
@@ -60,7 +69,7 @@ def engine_props(network: Network, *, proxy: bool) -> DataEngineProps:
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["proxy", "direct"])
-def granted(request: pytest.FixtureRequest) -> tuple[AuroraPostgres, dict[str, Any]]:
+def granted(request: pytest.FixtureRequest) -> tuple[AuroraServerless, dict[str, Any]]:
     """A database (with or without proxy) whose ``grant_connect`` was given to a role, built by
     the factory from the default engine."""
     stack = Stack(scratch_app(), "Grant")
@@ -68,17 +77,16 @@ def granted(request: pytest.FixtureRequest) -> tuple[AuroraPostgres, dict[str, A
     database = factory.create_data_engine(
         stack,
         "Database",
-        engine=DatabaseEngine.AURORA_POSTGRESQL,
         props=engine_props(network, proxy=request.param),
     )
-    assert isinstance(database, AuroraPostgres)
+    assert isinstance(database, AuroraServerless)
     role = iam.Role(stack, "ApiRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     database.grant_connect(role, db_user="app_api")
     return database, dict(Template.from_stack(stack).to_json())
 
 
 def test_grant_connect_allows_only_rds_db_connect_for_the_named_user(
-    granted: tuple[AuroraPostgres, dict[str, Any]],
+    granted: tuple[AuroraServerless, dict[str, Any]],
 ) -> None:
     database, template = granted
     (role_id,) = [
@@ -108,16 +116,54 @@ def test_grant_connect_allows_only_rds_db_connect_for_the_named_user(
 # --- the factory and the interface ---------------------------------------------------------
 
 
-def test_every_engine_has_a_registry_row_and_the_shipped_ones_are_aurora_postgresql(
-    env: SynthesizedEnv,
+REGISTRY: dict[DatabaseEngine, type[Construct]] = {
+    DatabaseEngine.AURORA_POSTGRESQL: AuroraServerless,
+    DatabaseEngine.AURORA_MYSQL: AuroraServerless,
+    DatabaseEngine.POSTGRES: RdsInstance,
+    DatabaseEngine.MYSQL: RdsInstance,
+}
+"""The construct each engine is built by: Serverless v2 clusters, or one DB instance."""
+
+
+def test_every_engine_has_a_registry_row_and_each_shipped_one_builds_its_engine(
+    data_env: SynthesizedEnv,
 ) -> None:
-    assert set(factory.ENGINES) == set(DatabaseEngine)
-    assert factory.ENGINES[DatabaseEngine.AURORA_POSTGRESQL] is AuroraPostgres
-    database = env.stage.data.database
-    assert isinstance(database, AuroraPostgres)
-    assert database.family is EngineFamily.POSTGRESQL
+    """Each shipped environment's database is its configured engine's construct, with that
+    engine's family, port, guard kind and AWS Backup type (Aurora PostgreSQL for dev, staging and
+    prod; RDS for PostgreSQL for spa; RDS for MySQL for classic)."""
+    registered: Mapping[DatabaseEngine, object] = factory.ENGINES
+    assert registered == REGISTRY
+    config = data_env.config.database
+    database = data_env.stage.data.database
+    assert isinstance(database, REGISTRY[config.engine])
+    assert database.spec is engine_spec(config.engine)
+    assert database.family is config.spec.family
+    assert database.port == config.spec.family.port
     assert database.admin_ssl_mode is SslMode.REQUIRE
-    assert database.identity.kind is ProtectedKind.RDS_CLUSTER
+    assert database.ssl_mode is (SslMode.VERIFY_FULL if config.proxy else SslMode.REQUIRE)
+    identity = database.identity
+    if config.spec.serverless:
+        assert identity.kind is ProtectedKind.RDS_CLUSTER
+        assert identity.backup_resource_type == "Aurora"
+        assert identity.restore_overrides is not None  # Aurora has a restore test
+    else:
+        assert identity.kind is ProtectedKind.RDS_INSTANCE
+        assert identity.backup_resource_type == "RDS"
+        assert identity.restore_overrides is None  # no restore test for a DB instance
+    assert (identity.proxy_name is not None) is config.proxy
+
+
+def test_the_shipped_environments_run_each_kind_and_family() -> None:
+    """The premise of the parametrized tests: the shipped environments cover an Aurora cluster
+    and a DB instance, PostgreSQL and MySQL (spa: RDS for PostgreSQL, classic: RDS for MySQL)."""
+    engines = {env.name: env.database.engine for env in APP_CONFIG.environments}
+    assert engines == {
+        "dev": DatabaseEngine.AURORA_POSTGRESQL,
+        "staging": DatabaseEngine.AURORA_POSTGRESQL,
+        "prod": DatabaseEngine.AURORA_POSTGRESQL,
+        "spa": DatabaseEngine.POSTGRES,
+        "classic": DatabaseEngine.MYSQL,
+    }
 
 
 def interface_members() -> set[str]:
@@ -127,7 +173,7 @@ def interface_members() -> set[str]:
 
 
 def test_the_engine_implements_every_member_of_the_interface(
-    granted: tuple[AuroraPostgres, dict[str, Any]],
+    granted: tuple[AuroraServerless, dict[str, Any]],
 ) -> None:
     database, _ = granted
     members = interface_members()
@@ -145,6 +191,7 @@ def test_the_engine_implements_every_member_of_the_interface(
 class FakeEngine(Construct):
     """Any engine at all: a security group, a secret, a stand-in resource, odd port and host."""
 
+    spec = engine_spec(DatabaseEngine.AURORA_POSTGRESQL)
     family = EngineFamily.POSTGRESQL
     port = 6543
     ssl_mode = SslMode.VERIFY_FULL
@@ -166,7 +213,11 @@ class FakeEngine(Construct):
             identifier="fake-db",
             arn="arn:aws:rds:us-east-1:111111111111:cluster:fake-db",
             proxy_name=None,
+            backup_resource_type="Aurora",
         )
+
+    def capacity_alarms(self) -> tuple[()]:
+        return ()
 
     def allow_client(self, client: ec2.IConnectable, *, description: str) -> None:
         client.connections.allow_to(self.security_group, ec2.Port.tcp(self.port), description)

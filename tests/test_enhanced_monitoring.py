@@ -1,6 +1,6 @@
-"""Aurora Enhanced Monitoring: on where the config sets an interval (prod ships 60 s), with a role
-of its own that only RDS monitoring of this account can assume; off elsewhere; and what
-`make cost` adds for it."""
+"""RDS Enhanced Monitoring: on where the config sets an interval (prod ships 60 s), on every
+instance of an Aurora cluster or on the one DB instance, with a role of its own that only RDS
+monitoring of this account can assume; off elsewhere; and what `make cost` adds for it."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ FIELD = "database.enhanced_monitoring_interval_seconds"
 
 
 def instances_of(template: dict[str, Any]) -> list[dict[str, Any]]:
-    """The properties of every instance of the (only) cluster."""
-    ((cluster_id, _),) = resources(template, "AWS::RDS::DBCluster").items()
+    """The properties of every instance of the (only) cluster, or of the one DB instance of an
+    instance engine."""
+    clusters = resources(template, "AWS::RDS::DBCluster")
+    if not clusters:
+        (instance,) = resources(template, "AWS::RDS::DBInstance").values()
+        assert "DBClusterIdentifier" not in instance["Properties"]
+        return [instance["Properties"]]
+    ((cluster_id, _),) = clusters.items()
     return [
         instance["Properties"]
         for instance in resources(template, "AWS::RDS::DBInstance").values()
@@ -48,13 +54,16 @@ def assert_monitored(template: dict[str, Any], interval: int, account: str) -> N
     ((role_id, role),) = monitoring_roles(template).items()
     instances = instances_of(template)
     assert instances
+    clusters = resources(template, "AWS::RDS::DBCluster")
     for instance in instances:
         assert instance["MonitoringInterval"] == interval
         assert instance["MonitoringRoleArn"] == get_att(role_id, "Arn")
-        # Performance Insights stays as it was, beside it.
-        assert instance["EnablePerformanceInsights"] is True
-    ((_, cluster),) = resources(template, "AWS::RDS::DBCluster").items()
-    assert "MonitoringInterval" not in cluster["Properties"]  # per instance, not cluster-level
+        if clusters:
+            # Performance Insights stays as it was, beside it (a DB instance's follows its
+            # class: test_data.py).
+            assert instance["EnablePerformanceInsights"] is True
+    for cluster in clusters.values():
+        assert "MonitoringInterval" not in cluster["Properties"]  # per instance, not cluster-level
 
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
@@ -77,7 +86,7 @@ def test_shipped_intervals_prod_monitors_every_minute_others_do_not() -> None:
         env.name: env.database.enhanced_monitoring_interval_seconds
         for env in APP_CONFIG.environments
     }
-    assert intervals == {"dev": 0, "staging": 0, "prod": 60, "spa": 0}
+    assert intervals == {"dev": 0, "staging": 0, "prod": 60, "spa": 0, "classic": 0}
 
 
 def test_prod_instances_are_monitored_with_their_own_role(synthesized: Synthesized) -> None:
@@ -91,7 +100,7 @@ def test_monitoring_is_off_where_the_interval_is_0(synthesized: Synthesized) -> 
         for env in synthesized.envs.values()
         if env.config.database.enhanced_monitoring_interval_seconds == 0
     ]
-    assert {env.config.name for env in unmonitored} == {"dev", "staging", "spa"}
+    assert {env.config.name for env in unmonitored} == {"dev", "staging", "spa", "classic"}
     for env in unmonitored:
         instances = instances_of(env.data_json)
         assert instances
@@ -106,6 +115,17 @@ def test_the_interval_comes_from_the_config_in_any_environment() -> None:
     dev = APP_CONFIG.environment("dev")
     monitored = replace(dev, database=replace(dev.database, enhanced_monitoring_interval_seconds=5))
     assert_monitored(synth_variant(monitored, Tier.DATA), 5, dev.account)
+
+
+def test_a_db_instance_is_monitored_the_same_way() -> None:
+    """The instance engines take the same setting: classic (RDS for MySQL) at 30 s gets the
+    instance's own role and interval."""
+    classic = APP_CONFIG.environment("classic")
+    assert not classic.database.spec.serverless
+    monitored = replace(
+        classic, database=replace(classic.database, enhanced_monitoring_interval_seconds=30)
+    )
+    assert_monitored(synth_variant(monitored, Tier.DATA), 30, classic.account)
 
 
 @pytest.mark.parametrize("interval", [7, -1, 120, 2])

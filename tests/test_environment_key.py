@@ -19,6 +19,7 @@ from stacks.config import APP_CONFIG, EnvironmentConfig
 from stacks.config.names import API_EXECUTION_LOG_GROUPS
 from tests.synth import Synthesized, SynthesizedEnv, Tier, synth_variant_tiers
 from tests.template_queries import get_att, imported, only, resources
+from tests.test_data_helpers import data_env as data_env
 from tests.test_log_retention import sdk_call
 
 API_ID = "a1b2c3d4e5"
@@ -92,8 +93,11 @@ def service_made_groups(env: SynthesizedEnv) -> dict[str, Any]:
 
 
 def test_every_declared_log_group_has_a_name_the_key_admits_and_the_key(
-    env: SynthesizedEnv,
+    data_env: SynthesizedEnv,
 ) -> None:
+    """Every environment, whatever its shape and engine (``/aws/rds/cluster/...`` for Aurora,
+    ``/aws/rds/instance/...`` for a DB instance, ``/aws/rds/proxy/...``)."""
+    env = data_env
     patterns = admitted_patterns(env)
     groups = declared_groups(env)
     declared = sum(len(resources(env.template(t), "AWS::Logs::LogGroup")) for t in Tier)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.synth import TIERS, Synthesized
+from tests.synth import TIERS, Synthesized, SynthesizedEnv
 from tests.template_queries import all_dependencies, ref, resources
 
 CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
@@ -106,6 +106,7 @@ FIXED_NAME_PROPERTIES = {
     "AWS::ECR::Repository": "RepositoryName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::RDS::DBCluster": "DBClusterIdentifier",
+    "AWS::RDS::DBInstance": "DBInstanceIdentifier",
     "AWS::RDS::DBProxy": "DBProxyName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::Synthetics::Canary": "Name",
@@ -171,6 +172,9 @@ def deletion_protected(template: dict[str, Any]) -> dict[str, str]:
         kind = resource["Type"]
         if kind == "AWS::RDS::DBCluster" and properties.get("DeletionProtection") is True:
             found[logical_id] = "rds-cluster"
+        elif kind == "AWS::RDS::DBInstance" and properties.get("DeletionProtection") is True:
+            # A DB instance of its own (an Aurora cluster's instances have no such property).
+            found[logical_id] = "rds-instance"
         elif kind == "AWS::DynamoDB::GlobalTable" and any(
             replica.get("DeletionProtectionEnabled") for replica in properties.get("Replicas", [])
         ):
@@ -195,7 +199,7 @@ def deletion_protected(template: dict[str, Any]) -> dict[str, str]:
 def test_every_deletion_protected_resource_has_a_guard_that_everything_after_it_waits_for(
     synthesized: Synthesized,
 ) -> None:
-    protected_total = 0
+    protected_kinds: dict[str, list[str]] = {}
     for name, template in retained_templates(synthesized).items():
         guards = {
             logical_id: resource
@@ -203,7 +207,7 @@ def test_every_deletion_protected_resource_has_a_guard_that_everything_after_it_
             if resource["Type"] == "Custom::CreateRollbackGuard"
         }
         for protected, kind in deletion_protected(template).items():
-            protected_total += 1
+            protected_kinds.setdefault(name.split("/")[0], []).append(kind)
             mine = [
                 guard_id
                 for guard_id, guard in guards.items()
@@ -221,21 +225,53 @@ def test_every_deletion_protected_resource_has_a_guard_that_everything_after_it_
                 and guard_id not in all_dependencies(template, logical_id)
             ]
             assert late == [], f"{name}: created after {protected} but before its guard: {late}"
-    # prod: the cluster and the session table, the user pool, the load balancer
-    assert protected_total == 4
+    # Each retained environment: its database (prod's Aurora cluster, classic's DB instance),
+    # the session table, the user pool, the load balancer.
+    retained = [env for env in synthesized.envs.values() if env.config.retain_data]
+    assert {name: sorted(kinds) for name, kinds in protected_kinds.items()} == {
+        env.config.name: sorted(
+            [database_guard_kind(env), "dynamodb-table", "user-pool", "load-balancer"]
+        )
+        for env in retained
+    }
+    assert sorted(protected_kinds) == ["classic", "prod"]
 
 
-def test_the_guard_may_lift_the_protection_of_its_resource_only(synthesized: Synthesized) -> None:
-    template = synthesized.envs["prod"].data_json
-    (cluster_id,) = (k for k, v in deletion_protected(template).items() if v == "rds-cluster")
+def as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def database_guard_kind(env: SynthesizedEnv) -> str:
+    return "rds-cluster" if env.config.database.spec.serverless else "rds-instance"
+
+
+GUARD_PERMISSIONS = {
+    "rds-cluster": ("rds:ModifyDBCluster", ":cluster:"),
+    "rds-instance": ("rds:ModifyDBInstance", ":db:"),
+}
+"""The guard's one action on a database, and the ARN prefix of its one resource."""
+
+
+@pytest.mark.parametrize("env_name", ["prod", "classic"])
+def test_the_guard_may_lift_the_protection_of_its_resource_only(
+    synthesized: Synthesized, env_name: str
+) -> None:
+    env = synthesized.envs[env_name]
+    assert env.config.retain_data
+    template = env.data_json
+    kind = database_guard_kind(env)
+    (database_id,) = (k for k, v in deletion_protected(template).items() if v == kind)
+    modify_actions = {action for action, _ in GUARD_PERMISSIONS.values()}
     statements = [
         statement
         for policy in resources(template, "AWS::IAM::Policy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if statement["Action"] == "rds:ModifyDBCluster"
+        if modify_actions & set(as_list(statement["Action"]))
     ]
+    action, arn_prefix = GUARD_PERMISSIONS[kind]
     assert len(statements) == 1
+    assert statements[0]["Action"] == action
     resource = statements[0]["Resource"]
-    assert isinstance(resource, dict), "one cluster, never a wildcard"
-    assert json.dumps(ref(cluster_id)) in json.dumps(resource)
-    assert resource["Fn::Join"][1][0].endswith(":cluster:")
+    assert isinstance(resource, dict), "one database, never a wildcard"
+    assert resource["Fn::Join"][1][1:] == [ref(database_id)]
+    assert resource["Fn::Join"][1][0].endswith(arn_prefix)

@@ -1,5 +1,5 @@
 """``make local`` as a human uses it: it starts without aws_cdk, prints calls that work when
-pasted, and Ctrl-C ends it with no traceback."""
+pasted, and Ctrl-C ends it with no traceback, on PostgreSQL or (``ENGINE=mysql``) MariaDB."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local_stack.database import MYSQL, POSTGRESQL
+from local_stack.options import Shape, requested
 from local_stack.stack import READ_ONLY_CLIENT_ID
 from tests.conftest import REPO_ROOT
 
@@ -91,14 +93,15 @@ class LocalRun:
         return lines
 
 
-@pytest.fixture
-def make_local(tmp_path: Path) -> Iterator[LocalRun]:
+@pytest.fixture(params=[POSTGRESQL, MYSQL])
+def make_local(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalRun]:
+    """``make local ENGINE=<each engine family>``."""
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "local_stack"],
             cwd=REPO_ROOT,
-            env=local_environment(),
+            env=local_environment() | {"ENGINE": request.param},
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
@@ -141,6 +144,8 @@ def test_make_local_prints_working_calls_and_ctrl_c_stops_it_cleanly(make_local:
     (add_item,) = [line for line in lines if line.startswith("  curl") and "Bearer" in line]
     (read_token,) = [line for line in lines if line.startswith("  curl") and " -u " in line]
     (reader,) = [line for line in lines if line.startswith("Read-only client")]
+    (database,) = [line.split(maxsplit=1)[1] for line in lines if line.startswith("database:")]
+    assert "MariaDB" in database or "mysql://" in database or "PostgreSQL" in database
 
     # The write-scoped token's line adds an item.
     created = json.loads(pasted(add_item))
@@ -162,3 +167,38 @@ def test_make_local_prints_working_calls_and_ctrl_c_stops_it_cleanly(make_local:
     assert "Traceback" not in stderr
     assert "Exception ignored" not in stderr
     assert make_local.rest_of_stdout()[-1] == "stopped."
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "expected"),
+    [
+        ([], {}, (Shape.DEFAULT, POSTGRESQL)),
+        ([], {"ENGINE": "mysql", "SHAPE": "spa"}, (Shape.SPA, MYSQL)),
+        (["--engine", "postgresql"], {"ENGINE": "mysql"}, (Shape.DEFAULT, POSTGRESQL)),
+        (["--engine", "mysql", "--shape", "spa"], {}, (Shape.SPA, MYSQL)),
+    ],
+)
+def test_make_local_takes_the_engine_from_the_flag_or_engine(
+    argv: list[str], environ: dict[str, str], expected: tuple[Shape, str]
+) -> None:
+    assert requested(argv, environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "error"),
+    [
+        ([], {"ENGINE": "oracle"}, "ENGINE must be one of postgresql, mysql, not 'oracle'"),
+        (["--engine", "mariadb"], {}, "argument --engine: invalid choice: 'mariadb'"),
+        ([], {"SHAPE": "mobile"}, "SHAPE must be one of default, spa, not 'mobile'"),
+    ],
+)
+def test_an_unknown_engine_is_one_line_of_error(
+    argv: list[str], environ: dict[str, str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        requested(argv, environ)
+
+    assert exited.value.code == 2
+    output = capsys.readouterr().err
+    assert output.startswith("usage: python -m local_stack")  # argparse's usage, then the line
+    assert output.strip().splitlines()[-1].startswith(f"python -m local_stack: error: {error}")

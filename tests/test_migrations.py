@@ -1,4 +1,6 @@
-"""The migration runner on a real PostgreSQL: loading migration files and applying them."""
+"""The migration runner on a real PostgreSQL and a real MySQL-family server: loading migration
+files and applying them. What both families do alike runs for each (the `family` fixture); the
+MySQL family's own guarantees are in test_migrations_mysql."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from db_migrate.migrate import (
-    ADVISORY_LOCK_KEY,
     ChecksumMismatchError,
     MigrationError,
     MigrationFailedError,
@@ -19,17 +20,20 @@ from db_migrate.migrate import (
     apply_migrations,
     load_migrations,
 )
+from db_migrate.postgresql import ADVISORY_LOCK_KEY
 from devkit.postgres import PgDatabase
 from tests.migrations_helpers import (
-    BUNDLED,
     BUNDLED_VERSIONS,
+    Family,
     advisory_locks,
     history,
+    history_of,
     migrate,
     table_exists,
     wait_until,
     write_migrations,
 )
+from tests.migrations_helpers import family as family
 
 # --- load_migrations -------------------------------------------------------------------------
 
@@ -64,41 +68,42 @@ def test_load_migrations_rejects_duplicate_versions(tmp_path: Path) -> None:
 # --- apply_migrations --------------------------------------------------------------------------
 
 
-def test_fresh_database_gets_every_bundled_migration(pg_database: PgDatabase) -> None:
-    result = migrate(pg_database)
+def test_fresh_database_gets_every_bundled_migration(family: Family) -> None:
+    result = family.migrate()
 
     assert result == MigrationResult(applied=BUNDLED_VERSIONS, already_applied=())
-    files = sorted(BUNDLED.glob("*.sql"))
+    files = sorted(family.bundled.glob("*.sql"))
     expected = [
         (int(f.name[:4]), f.stem[5:], hashlib.sha256(f.read_bytes()).hexdigest()) for f in files
     ]
-    with pg_database.connect() as conn:
-        assert history(conn) == expected
-        assert table_exists(conn, "items")
+    assert history_of(family) == expected
+    assert family.table_exists("items")
 
 
-def test_second_run_applies_nothing(pg_database: PgDatabase) -> None:
-    migrate(pg_database)
-    with pg_database.connect() as conn:
-        conn.execute("INSERT INTO items (name) VALUES ('kept')")
-        before = conn.execute("SELECT version, applied_at FROM schema_migrations").fetchall()
+KEPT_ITEM = "INSERT INTO items (id, name) VALUES ('7d1c6a38-4d1e-4c55-9a3f-3e0f6f1f0a01', 'kept')"
+"""A row either family's items table takes (PostgreSQL reads the text as a uuid)."""
 
-    result = migrate(pg_database)
+
+def test_second_run_applies_nothing(family: Family) -> None:
+    family.migrate()
+    family.execute(KEPT_ITEM)
+    before = family.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+
+    result = family.migrate()
 
     assert result == MigrationResult(applied=(), already_applied=BUNDLED_VERSIONS)
-    with pg_database.connect() as conn:
-        assert conn.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == (
-            before
-        )
-        assert conn.execute("SELECT name FROM items").fetchall() == [("kept",)]
+    assert family.rows("SELECT version, applied_at FROM schema_migrations ORDER BY version") == (
+        before
+    )
+    assert family.rows("SELECT name FROM items") == [("kept",)]
 
 
 def test_edited_applied_migration_stops_the_run_before_anything_is_applied(
-    pg_database: PgDatabase, tmp_path: Path
+    family: Family, tmp_path: Path
 ) -> None:
     directory = tmp_path / "migrations"
-    shutil.copytree(BUNDLED, directory)
-    migrate(pg_database, directory)
+    shutil.copytree(family.bundled, directory)
+    family.migrate(directory)
     applied_checksum = hashlib.sha256((directory / "0001_items.sql").read_bytes()).hexdigest()
     with (directory / "0001_items.sql").open("a") as edited:
         edited.write("\n-- edited after it was applied\n")
@@ -106,20 +111,19 @@ def test_edited_applied_migration_stops_the_run_before_anything_is_applied(
     write_migrations(directory, {"0003_extra.sql": "CREATE TABLE extra (id integer);"})
 
     with pytest.raises(ChecksumMismatchError) as raised:
-        migrate(pg_database, directory)
+        family.migrate(directory)
 
     message = str(raised.value)
     assert "migration 1 (0001_items.sql)" in message
     assert applied_checksum in message
     assert edited_checksum in message
-    with pg_database.connect() as conn:
-        assert not table_exists(conn, "extra")
-        assert [row[0] for row in history(conn)] == list(BUNDLED_VERSIONS)
+    assert not family.table_exists("extra")
+    assert [row[0] for row in history_of(family)] == list(BUNDLED_VERSIONS)
 
 
 def creating(*stems: str) -> dict[str, str]:
-    """Migration files ``<version>_<table>.sql``, each creating its (empty) table."""
-    return {f"{stem}.sql": f"CREATE TABLE {stem.split('_')[1]} ();" for stem in stems}
+    """Migration files ``<version>_<table>.sql``, each creating its table."""
+    return {f"{stem}.sql": f"CREATE TABLE {stem.split('_')[1]} (id integer);" for stem in stems}
 
 
 @pytest.mark.parametrize(
@@ -142,7 +146,7 @@ def creating(*stems: str) -> dict[str, str]:
     ],
 )
 def test_files_out_of_step_with_the_history_are_refused(
-    pg_database: PgDatabase,
+    family: Family,
     tmp_path: Path,
     applied: tuple[str, ...],
     removed: tuple[str, ...],
@@ -151,15 +155,14 @@ def test_files_out_of_step_with_the_history_are_refused(
 ) -> None:
     """The run fails before applying anything: the added migration's table is never created."""
     directory = write_migrations(tmp_path / "m", creating(*applied))
-    migrate(pg_database, directory)
+    family.migrate(directory)
     for stem in removed:
         (directory / f"{stem}.sql").unlink()
     write_migrations(directory, creating(added))
 
     with pytest.raises(MigrationError, match=match):
-        migrate(pg_database, directory)
-    with pg_database.connect() as conn:
-        assert not table_exists(conn, added.split("_")[1])
+        family.migrate(directory)
+    assert not family.table_exists(added.split("_")[1])
 
 
 def test_failing_migration_leaves_no_trace_and_stops_the_run(
@@ -195,65 +198,79 @@ def test_failing_migration_leaves_no_trace_and_stops_the_run(
     assert migrate(pg_database, directory) == MigrationResult(applied=(2, 3), already_applied=(1,))
 
 
-def test_migration_and_its_history_row_commit_together(
-    pg_database: PgDatabase, tmp_path: Path
+SQUATTER = "INSERT INTO schema_migrations (version, name, checksum) VALUES (2, 'other', '-');"
+"""Takes the version of the migration it is in: recording that migration fails."""
+
+
+@pytest.mark.parametrize(
+    "last", ["INSERT INTO made VALUES ('three');", SQUATTER], ids=["statement", "history-row"]
+)
+def test_a_migration_of_rows_commits_with_its_history_row_or_not_at_all(
+    family: Family, tmp_path: Path, last: str
 ) -> None:
-    # The SQL succeeds, then recording it fails (its version is taken): both must roll back.
-    squatter = "INSERT INTO schema_migrations (version, name, checksum) VALUES (1, 'other', '-');"
-    directory = write_migrations(
-        tmp_path / "m", {"0001_made.sql": f"CREATE TABLE made (id integer);\n{squatter}"}
-    )
-
-    with pytest.raises(MigrationFailedError, match=r"\[23505\] duplicate key"):
-        migrate(pg_database, directory)
-    with pg_database.connect() as conn:
-        assert not table_exists(conn, "made")
-        assert history(conn) == []
-
-
-def test_concurrent_runners_apply_each_migration_exactly_once(
-    pg_database: PgDatabase, tmp_path: Path
-) -> None:
-    gate = 4242  # the first migration blocks on this lock until the test lets it go
+    """Its last statement fails (not an integer), or recording it does (its version is taken):
+    the rows before roll back too. Atomic in the MySQL family too, as it has no DDL."""
     directory = write_migrations(
         tmp_path / "m",
         {
-            "0001_slow.sql": f"SELECT pg_advisory_xact_lock({gate});\nCREATE TABLE runs (n int);",
+            "0001_made.sql": "CREATE TABLE made (n integer NOT NULL);",
+            "0002_fill.sql": "\n".join(
+                ("INSERT INTO made VALUES (1);", "INSERT INTO made VALUES (2);", last)
+            ),
+        },
+    )
+
+    with pytest.raises(
+        MigrationFailedError, match=r"migration 2 \(0002_fill\.sql\) failed"
+    ) as raised:
+        family.migrate(directory)
+    if last == SQUATTER:
+        assert f"[{family.duplicate_key}] " in str(raised.value)
+    assert family.rows("SELECT count(*) FROM made") == [(0,)]
+    assert [row[0] for row in history_of(family)] == [1]
+
+
+def test_concurrent_runners_apply_each_migration_exactly_once(
+    family: Family, tmp_path: Path
+) -> None:
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            # The first migration waits for the gate, which the test holds, then creates runs.
+            "0001_slow.sql": f"{family.wait_for_gate()}\nCREATE TABLE runs (n int);",
             "0002_count.sql": "INSERT INTO runs VALUES (1);",  # would count a second execution
         },
     )
     migrations = load_migrations(directory)
 
-    def run() -> MigrationResult:
-        with pg_database.connect() as conn:
-            return apply_migrations(conn, migrations)
-
-    # The observer closes first on the way out, so a failed wait cannot leave a runner blocked.
-    with ThreadPoolExecutor(max_workers=2) as pool, pg_database.connect() as observer:
-        observer.execute("SELECT pg_advisory_lock(%s)", (gate,))
-        first = pool.submit(run)
-        wait_until(lambda: advisory_locks(observer, ADVISORY_LOCK_KEY) == (1, 0))
-        wait_until(lambda: advisory_locks(observer, gate) == (1, 1))  # first is mid-migration
-        second = pool.submit(run)
-        wait_until(lambda: advisory_locks(observer, ADVISORY_LOCK_KEY) == (1, 1))  # second waits
-        observer.execute("SELECT pg_advisory_unlock(%s)", (gate,))
+    with ThreadPoolExecutor(max_workers=2) as pool, family.holding(family.gate) as open_gate:
+        # The gate's session closes first on the way out: a failed wait leaves no runner blocked.
+        first = pool.submit(family.apply, migrations)
+        wait_until(lambda: family.locks(family.runner_lock) == (1, 0))
+        wait_until(lambda: family.locks(family.gate) == (1, 1))  # first is mid-migration
+        second = pool.submit(family.apply, migrations)
+        wait_until(lambda: family.locks(family.runner_lock) == (1, 1))  # second waits
+        open_gate()
         results = [first.result(timeout=30), second.result(timeout=30)]
 
     assert results == [
         MigrationResult(applied=(1, 2), already_applied=()),
         MigrationResult(applied=(), already_applied=(1, 2)),
     ]
-    with pg_database.connect() as conn:
-        assert conn.execute("SELECT n FROM runs").fetchall() == [(1,)]
-        assert [row[0] for row in history(conn)] == [1, 2]
+    assert family.rows("SELECT n FROM runs") == [(1,)]
+    assert [row[0] for row in history_of(family)] == [1, 2]
+    assert family.locks(family.runner_lock) == (0, 0)
 
 
-def test_waiting_for_another_runner_is_bounded(pg_database: PgDatabase) -> None:
-    with pg_database.connect() as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
-        with (
-            pg_database.connect() as conn,
-            pytest.raises(MigrationError, match="another migration run still held the lock"),
-        ):
-            apply_migrations(conn, load_migrations(BUNDLED), lock_timeout_seconds=1)
-        assert not table_exists(holder, "schema_migrations")
+def test_waiting_for_another_runner_is_bounded(family: Family) -> None:
+    with (
+        family.holding(family.runner_lock),
+        pytest.raises(MigrationError, match="another migration run still held the lock after 1 s"),
+    ):
+        family.apply(load_migrations(family.bundled), lock_timeout_seconds=1)
+    assert not family.table_exists("schema_migrations")
+
+
+def test_a_lock_timeout_below_one_second_is_refused(family: Family) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        family.apply(load_migrations(family.bundled), lock_timeout_seconds=0)

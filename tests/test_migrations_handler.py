@@ -137,19 +137,32 @@ class RecordingDialect:
         return MigrationResult(applied=(7,), already_applied=())
 
 
-@pytest.mark.parametrize("variable", [None, EngineFamily.POSTGRESQL.value], ids=["unset", "set"])
+def refuse(run: MigrationRun) -> MigrationResult:
+    raise AssertionError("the wrong family's run")
+
+
+@pytest.mark.parametrize(
+    ("variable", "family"),
+    [
+        (None, EngineFamily.POSTGRESQL),
+        ("postgresql", EngineFamily.POSTGRESQL),
+        ("mysql", EngineFamily.MYSQL),
+    ],
+    ids=["unset", "postgresql", "mysql"],
+)
 @pytest.mark.usefixtures("aws_secret")
 def test_the_engine_family_picks_the_migration_set_and_the_dialect(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str | None
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str | None, family: EngineFamily
 ) -> None:
-    """Without DB_ENGINE_FAMILY (every runner deployed so far) the family is PostgreSQL."""
+    """Without DB_ENGINE_FAMILY (every runner deployed so far) the family is PostgreSQL; the
+    CDK app sets ``mysql`` for Aurora MySQL and RDS for MySQL."""
     if variable is not None:
         monkeypatch.setenv("DB_ENGINE_FAMILY", variable)
     directory = write_migrations(tmp_path / "family", {"0007_only_here.sql": "SELECT 7;"})
     run = RecordingDialect()
-    monkeypatch.setitem(
-        DIALECTS, EngineFamily.POSTGRESQL, Dialect(migrations_dir=directory, migrate=run)
-    )
+    for other in EngineFamily:  # any other family's run fails the test
+        monkeypatch.setitem(DIALECTS, other, Dialect(migrations_dir=tmp_path, migrate=refuse))
+    monkeypatch.setitem(DIALECTS, family, Dialect(migrations_dir=directory, migrate=run))
 
     response = handler.on_event(event("Create"), None)
 
@@ -168,6 +181,7 @@ def test_each_family_has_its_own_migration_set() -> None:
     for family, dialect in DIALECTS.items():
         assert dialect.migrations_dir.name == family.value
     assert DIALECTS[EngineFamily.POSTGRESQL].migrations_dir == BUNDLED
+    assert {family.value for family in EngineFamily} == {"postgresql", "mysql"}
 
 
 @pytest.mark.usefixtures("aws_secret")

@@ -8,9 +8,8 @@ import os
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import psycopg
@@ -18,12 +17,13 @@ import pytest
 from psycopg import sql
 
 from cdk_constructs.schema_migrations import MIGRATION_TIMEOUT
-from db_migrate import handler, postgresql
-from db_migrate.connection import ConnectError, Login, LoginRefusedError, LoginRetry
+from db_migrate import connection, handler
+from db_migrate.connection import ConnectError, LoginRefusedError, LoginRetry
 from devkit.postgres import PgDatabase
 from tests.migrations_helpers import (
     BUNDLED_VERSIONS,
     PASSWORD,
+    count_secret_reads,
     event,
     history,
     table_exists,
@@ -135,24 +135,6 @@ class SecretRotation:
             MoveToVersionId=self.pending_version,
             RemoveFromVersionId=current,
         )
-
-
-def count_secret_reads(
-    monkeypatch: pytest.MonkeyPatch, after_first_read: Callable[[], None] = lambda: None
-) -> list[str]:
-    """Wraps the handler's secret reader; returns the passwords it read, in order."""
-    passwords: list[str] = []
-    read_login = handler.read_login
-
-    def reading(client: Any, secret_arn: str) -> Login:
-        login = read_login(client, secret_arn)
-        passwords.append(login.password)
-        if len(passwords) == 1:
-            after_first_read()
-        return login
-
-    monkeypatch.setattr(handler, "read_login", reading)
-    return passwords
 
 
 def assert_no_password_in(*texts: str) -> None:
@@ -288,9 +270,9 @@ def test_login_retry_is_bounded_well_under_the_function_timeout() -> None:
     # connect timeout past it, every backoff between refused logins, one short try per login.
     worst_case = (
         handler.DEFAULT_CONNECT_BUDGET_SECONDS
-        + postgresql.CONNECT_TIMEOUT_SECONDS
+        + connection.CONNECT_TIMEOUT_SECONDS
         + retry.total_delay_seconds
-        + retry.attempts * postgresql.MIN_CONNECT_TIMEOUT_SECONDS
+        + retry.attempts * connection.MIN_CONNECT_TIMEOUT_SECONDS
     )
     assert worst_case <= MIGRATION_TIMEOUT.to_seconds() / 2
     with pytest.raises(ValueError, match="invalid"):

@@ -11,7 +11,8 @@ import pytest
 from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG
 from tests.synth import SynthesizedEnv
-from tests.template_queries import imported, only, output_value, resources
+from tests.template_queries import imported, only, output_value, ref, resources
+from tests.test_data_helpers import database_of, is_aurora
 
 ALARM_METRICS_FARGATE = {
     ("AWS/ApiGateway", "5XXError"),
@@ -20,7 +21,6 @@ ALARM_METRICS_FARGATE = {
     ("AWS/Lambda", "Throttles"),
     ("AWS/Lambda", "Duration"),
     ("AWS/RDS", "CPUUtilization"),
-    ("AWS/RDS", "ACUUtilization"),
     ("AWS/RDS", "DatabaseConnections"),
     ("AWS/DynamoDB", "ReadThrottleEvents"),
     ("AWS/DynamoDB", "WriteThrottleEvents"),
@@ -29,6 +29,15 @@ ALARM_METRICS_FARGATE = {
     ("AWS/ApplicationELB", "UnHealthyHostCount"),
     ("ECS/ContainerInsights", "RunningTaskCount"),
 }
+ACU = ("AWS/RDS", "ACUUtilization")
+FREE_STORAGE = ("AWS/RDS", "FreeStorageSpace")
+GIB = 1024**3
+
+
+def capacity_metric(env: SynthesizedEnv) -> tuple[str, str]:
+    """What of the database's capacity can run out: an Aurora cluster's ACUs (near its
+    ``max_capacity``), a DB instance's storage (autoscaling did not keep up or hit its ceiling)."""
+    return ACU if is_aurora(env) else FREE_STORAGE
 
 
 def metrics_of(alarm: dict[str, Any]) -> set[tuple[str, str]]:
@@ -49,10 +58,12 @@ def alarms(env: SynthesizedEnv) -> dict[str, dict[str, Any]]:
 
 def test_an_alarm_for_every_failure_mode(env: SynthesizedEnv) -> None:
     covered = set().union(*(metrics_of(alarm) for alarm in alarms(env).values()))
-    expected = set(ALARM_METRICS_FARGATE)
+    expected = set(ALARM_METRICS_FARGATE) | {capacity_metric(env)}
     if env.config.database.proxy:
         expected.add(("AWS/RDS", "ClientConnections"))
     assert expected <= covered
+    # No ACU alarm on an instance (it has no ACUs), no storage alarm on Aurora (it grows alone).
+    assert not ({ACU, FREE_STORAGE} - {capacity_metric(env)}) & covered
     if not env.config.database.proxy:
         assert ("AWS/RDS", "ClientConnections") not in covered
     # The canary's alarm lives here with the others, next to the topic; the canary stays in
@@ -82,13 +93,12 @@ def test_every_alarm_notifies_the_alerts_topic_and_ignores_missing_data(
         assert props["AlarmActions"] == [{"Ref": topic_id}], logical_id
         assert props["OKActions"] == props["AlarmActions"]
         assert props["TreatMissingData"] == "notBreaching"
-        # The canary's alarm fires below its threshold (a success rate); every other alarm at
-        # or above its threshold.
-        expected = (
-            "LessThanThreshold"
-            if props.get("MetricName") == "SuccessPercent"
-            else "GreaterThanOrEqualToThreshold"
-        )
+        # The canary's alarm fires below its threshold (a success rate), the free storage alarm
+        # at or below its own; every other alarm at or above its threshold.
+        expected = {
+            "SuccessPercent": "LessThanThreshold",
+            "FreeStorageSpace": "LessThanOrEqualToThreshold",
+        }.get(props.get("MetricName", ""), "GreaterThanOrEqualToThreshold")
         assert props["ComparisonOperator"] == expected, logical_id
 
 
@@ -118,9 +128,36 @@ def test_thresholds_come_from_config(env: SynthesizedEnv) -> None:
         timeout_ms * limits.lambda_duration_percent_of_timeout / 100
     )
     assert by_metric[("AWS/RDS", "CPUUtilization")] == limits.aurora_cpu_percent
-    assert by_metric[("AWS/RDS", "ACUUtilization")] == limits.aurora_acu_utilization_percent
+    assert by_metric[("AWS/RDS", "DatabaseConnections")] == limits.aurora_connections
+    if is_aurora(env):
+        assert by_metric[ACU] == limits.aurora_acu_utilization_percent
+    else:
+        # 5% of the allocated storage: storage autoscaling acts at 10% free, so this fires only
+        # when it did not keep up or reached max_allocated_storage_gib.
+        allocated = env.config.database.allocated_storage_gib * GIB
+        assert by_metric[FREE_STORAGE] == pytest.approx(allocated * 0.05)
     assert by_metric[("AWS/DynamoDB", "ReadThrottleEvents")] == limits.dynamodb_throttles
     assert by_metric[("AWS/ApplicationELB", "UnHealthyHostCount")] == limits.unhealthy_targets
+
+
+def test_database_alarms_watch_the_cluster_or_the_instance(env: SynthesizedEnv) -> None:
+    """CPU, capacity and connections of the database itself: a cluster by
+    ``DBClusterIdentifier``, an instance by ``DBInstanceIdentifier``."""
+    database_id, _ = database_of(env)
+    dimension_name = "DBClusterIdentifier" if is_aurora(env) else "DBInstanceIdentifier"
+    watched = {("AWS/RDS", "CPUUtilization"), ("AWS/RDS", "DatabaseConnections")}
+    watched.add(capacity_metric(env))
+    found = set()
+    for alarm in alarms(env).values():
+        props = alarm["Properties"]
+        metric = (props.get("Namespace"), props.get("MetricName"))
+        if metric not in watched:
+            continue
+        found.add(metric)
+        (dimension,) = props["Dimensions"]
+        assert dimension["Name"] == dimension_name
+        assert imported(dimension["Value"], env.data_json) == ref(database_id)
+    assert found == watched
 
 
 def test_dynamodb_alarms_sum_the_session_operations(env: SynthesizedEnv) -> None:
@@ -145,17 +182,18 @@ def test_dashboard_follows_a_request_front_to_back(env: SynthesizedEnv) -> None:
     assert props["DashboardName"] == f"{APP_CONFIG.app_name}-{env.config.name}"
     body = props["DashboardBody"]
     text = "".join(part if isinstance(part, str) else "" for part in body["Fn::Join"][1])
-    titles = [
-        "Canary",
-        "2. Web",
-        "API Gateway",
-        "Lambda",
-        "RDS Proxy",
-        "Aurora",
-        "DynamoDB",
-    ]
+    # The database's row is named after its engine: "6. Aurora", "6. RDS for MySQL".
+    database_row = "6. Aurora" if is_aurora(env) else f"6. {env.config.database.spec.label}"
+    titles = ["Canary", "2. Web", "API Gateway", "Lambda", "RDS Proxy", database_row, "DynamoDB"]
     if not env.config.database.proxy:
         titles.remove("RDS Proxy")
     positions = [text.index(title) for title in titles]
     assert positions == sorted(positions)
+    # The row's graphs, in order, before the next row: the capacity graph is the engine's.
+    capacity = "ACU utilization %" if is_aurora(env) else "Free storage (bytes)"
+    row_start, row_end = text.index(database_row), text.index("DynamoDB")
+    graphs = [text.index(f'"{title}"', row_start) for title in ("CPU %", capacity, "Connections")]
+    assert row_start < graphs[0] < graphs[1] < graphs[2] < row_end
+    absent = "Free storage (bytes)" if is_aurora(env) else "ACU utilization %"
+    assert absent not in text
     assert json.dumps("CloudWatchSynthetics") in text or "CloudWatchSynthetics" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -91,3 +92,28 @@ def test_a_refused_lift_is_reported_to_cloudformation(monkeypatch: pytest.Monkey
     status, reason = handler.handle(event("Delete"), lambda _: "ROLLBACK_IN_PROGRESS")
     assert status == "FAILED"
     assert "AccessDenied" in reason
+
+
+def test_an_instance_guard_lifts_the_instances_deletion_protection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real call against moto's RDS: the instance engines' guard turns protection off."""
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        rds = boto3.client("rds")
+        rds.create_db_instance(
+            DBInstanceIdentifier="three-tier-classic-db",
+            DBInstanceClass="db.t4g.micro",
+            Engine="mysql",
+            MasterUsername="admin",
+            MasterUserPassword="not-a-real-password",
+            AllocatedStorage=20,
+            DeletionProtection=True,
+        )
+        handler.UNPROTECT[handler.ProtectedKind.RDS_INSTANCE]("three-tier-classic-db")
+        (instance,) = rds.describe_db_instances(DBInstanceIdentifier="three-tier-classic-db")[
+            "DBInstances"
+        ]
+        assert instance["DeletionProtection"] is False

@@ -14,6 +14,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template as CdkTemplate
 
+from cdk_constructs.data_engine.choices import EngineFamily
 from cdk_constructs.options import AuthorizerType
 from cdk_constructs.public_api import PublicApiProps, PublicRestApi
 from cdk_constructs.vpc_function import ENI_ACTIONS
@@ -34,6 +35,7 @@ from tests.template_queries import (
     security_group_rules,
     subnets_by_group,
 )
+from tests.test_data_helpers import database_in, front_group_in, resource_id_attribute
 
 SPA = APP_CONFIG.environment("spa")
 Template = dict[str, Any]
@@ -370,7 +372,10 @@ def test_only_the_database_service_logs_in_to_the_database(
     tiers: dict[Tier, Template], api: Template
 ) -> None:
     data = tiers[Tier.DATA]
-    (cluster_group,) = only(data, "AWS::RDS::DBCluster")[1]["Properties"]["VpcSecurityGroupIds"]
+    # What clients reach: the proxy when there is one, else the database (cluster or instance).
+    assert bool(resources(data, "AWS::RDS::DBProxy")) is SPA.database.proxy
+    front_group = front_group_in(data)
+    port = SPA.database.spec.family.port
     groups = service_groups(api)
     definitions = resources(api, "AWS::ECS::TaskDefinition")
     by_port = {}
@@ -392,20 +397,57 @@ def test_only_the_database_service_logs_in_to_the_database(
             rule
             for rule in egress
             if "DestinationSecurityGroupId" in rule
-            and imported(rule["DestinationSecurityGroupId"], data) == cluster_group
+            and imported(rule["DestinationSecurityGroupId"], data) == front_group
         ]
         (container,) = [c for c in definition["ContainerDefinitions"] if c["Name"] == "web"]
         variables = {item["Name"]: item["Value"] for item in container.get("Environment", [])}
         if service.database:
             (statement,) = connects
             assert json.dumps(statement["Resource"]).endswith(f'/{API_DB_USER}"]]}}')
-            assert [rule["FromPort"] for rule in to_database] == [5432]
+            assert [(rule["FromPort"], rule["ToPort"]) for rule in to_database] == [(port, port)]
             assert variables["DB_USER"] == API_DB_USER
-            assert {"DB_HOST", "DB_PORT", "DB_NAME", "DB_SSLMODE"} <= set(variables)
+            assert variables["DB_PORT"] == str(port)
+            assert variables["DB_SSLMODE"] == ("verify-full" if SPA.database.proxy else "require")
+            assert {"DB_HOST", "DB_NAME"} <= set(variables)
+            # A PostgreSQL client's configuration names no family (the default).
+            if SPA.database.spec.family is EngineFamily.POSTGRESQL:
+                assert "DB_ENGINE_FAMILY" not in variables
         else:
             assert connects == []
             assert to_database == []
             assert not any(name.startswith("DB_") for name in variables)
+
+
+def test_the_proxy_logs_in_to_the_database_as_the_services_user(
+    tiers: dict[Tier, Template],
+) -> None:
+    """End-to-end IAM through the proxy: the proxy's role may log in to the database itself (a
+    cluster's ``cluster-…`` or an instance's ``db-…`` resource id) as the service's user."""
+    data = tiers[Tier.DATA]
+    proxies = resources(data, "AWS::RDS::DBProxy")
+    if not SPA.database.proxy:
+        assert proxies == {}
+        return
+    ((_, proxy),) = proxies.items()
+    role_id = proxy["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    database_id, database = database_in(data)
+    connect = [
+        statement["Resource"]
+        for statement in policy_statements_of_role(data, role_id)
+        if "rds-db:connect" in actions(statement)
+    ]
+    assert connect == [
+        {
+            "Fn::Join": [
+                "",
+                [
+                    f"arn:aws:rds-db:{SPA.region}:{SPA.account}:dbuser:",
+                    get_att(database_id, resource_id_attribute(database)),
+                    f"/{API_DB_USER}",
+                ],
+            ]
+        }
+    ]
 
 
 # --- outputs -----------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ SNAPSHOTS: dict[Tier, tuple[str, ...]] = {
     Tier.NETWORK: ("dev", "staging", "prod"),
     # dev: no proxy, auto-pause, destroyed with the stack; prod: proxy, reader, rotation,
     # retention and rollback guards. staging's proxy without retention adds no new resource.
-    Tier.DATA: ("dev", "prod"),
+    # spa: a Multi-AZ PostgreSQL instance behind a proxy; classic: a retained MySQL instance.
+    Tier.DATA: ("dev", "prod", "spa", "classic"),
     # dev and staging hold prod's resources minus the rollback guard; spa: the public services
     # API (authorizer, role table, user pool, NLB, VPC link, microservices).
     Tier.API: ("prod", "spa"),
@@ -37,8 +38,9 @@ SNAPSHOTS: dict[Tier, tuple[str, ...]] = {
     # spa: the static site (bucket, distribution, deployment, browser sign-in client).
     Tier.WEB: ("dev", "prod", "spa"),
     # The same alarms and dashboard everywhere (dev lacks the proxy's alarm); spa's dashboard
-    # has the services row and the site's CloudFront widgets.
-    Tier.OPS: ("prod", "spa"),
+    # has the services row and the site's CloudFront widgets; classic: an instance's storage
+    # alarm instead of ACUs, and backup alarms on RDS jobs.
+    Tier.OPS: ("prod", "spa", "classic"),
 }
 OTHER_SNAPSHOTS = (("spa", "WebEdge"),)
 """(environment, construct id) of the stacks besides the tiers: spa's us-east-1 edge stack."""

@@ -48,6 +48,7 @@ SHIPPED: dict[str, dict[str, Any]] = {
         "BakeTimeInMinutes": 10,
     },
     "prod": {"Strategy": "BLUE_GREEN", "BakeTimeInMinutes": 15},
+    "classic": {"Strategy": "ROLLING"},
 }
 """What each shipped environment's service releases with (stacks/config/environments.py)."""
 SHIFT_KEYS = {"CanaryConfiguration", "LinearConfiguration", "BakeTimeInMinutes"}

@@ -6,9 +6,10 @@ from typing import Protocol
 
 from constructs import Construct
 
-from cdk_constructs.data_engine.aurora_postgres import AuroraPostgres
+from cdk_constructs.data_engine.aurora import AuroraServerless
 from cdk_constructs.data_engine.choices import DatabaseEngine
 from cdk_constructs.data_engine.interface import DataEngine, DataEngineProps
+from cdk_constructs.data_engine.rds_instance import RdsInstance
 
 
 class EngineBuilder(Protocol):
@@ -18,14 +19,16 @@ class EngineBuilder(Protocol):
 
 
 ENGINES: dict[DatabaseEngine, EngineBuilder] = {
-    DatabaseEngine.AURORA_POSTGRESQL: AuroraPostgres,
+    DatabaseEngine.AURORA_POSTGRESQL: AuroraServerless,
+    DatabaseEngine.AURORA_MYSQL: AuroraServerless,
+    DatabaseEngine.POSTGRES: RdsInstance,
+    DatabaseEngine.MYSQL: RdsInstance,
 }
-"""Adding an engine: its module (a construct implementing ``DataEngine``), its
-``DatabaseEngine`` member and a row here."""
+"""Adding an engine: its ``DatabaseEngine`` member and ``ENGINE_SPECS`` row (``choices``), its
+module (a construct implementing ``DataEngine``; the shared parts are ``rds_base``) and a row
+here."""
 
 
-def create_data_engine(
-    scope: Construct, id_: str, *, engine: DatabaseEngine, props: DataEngineProps
-) -> DataEngine:
-    """The construct of ``engine``, built from ``props``."""
-    return ENGINES[engine](scope, id_, props=props)
+def create_data_engine(scope: Construct, id_: str, *, props: DataEngineProps) -> DataEngine:
+    """The construct of ``props.engine``, built from ``props``."""
+    return ENGINES[props.engine](scope, id_, props=props)

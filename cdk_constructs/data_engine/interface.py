@@ -7,6 +7,7 @@ only, so a new engine is a new module and a registry row, never an edit of its c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,8 +19,32 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, IConstruct
 
-from cdk_constructs.data_engine.choices import EngineFamily, SslMode
+from cdk_constructs.data_engine.choices import DatabaseEngine, EngineFamily, EngineSpec, SslMode
 from cdk_constructs.options import ProtectedKind
+
+
+@dataclass(frozen=True)
+class ServerlessCapacity:
+    """The size of an Aurora Serverless v2 cluster."""
+
+    min_capacity: float
+    max_capacity: float
+    auto_pause: Duration | None
+    """Idle time before a 0-ACU database pauses; None when ``min_capacity`` is above 0."""
+    readers: int
+
+
+@dataclass(frozen=True)
+class InstanceSize:
+    """The size of a single RDS DB instance: its class, its gp3 storage and its standby."""
+
+    instance_class: str
+    """Without the ``db.`` prefix: ``t4g.micro``."""
+    allocated_storage_gib: int
+    max_allocated_storage_gib: int
+    """Storage autoscaling's ceiling."""
+    multi_az: bool
+    """A synchronous standby in another AZ; RDS fails over to it."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +58,11 @@ class DataEngineProps:
     """The writer goes in the first, a reader in the second."""
     name_prefix: str
     """``<app>-<env>``: names the database, proxy, secret and log groups."""
+    engine: DatabaseEngine
     engine_version: str
-    """The engine's ``major.minor``, e.g. ``16.13``."""
-    min_capacity: float
-    max_capacity: float
-    auto_pause: Duration | None
-    """Idle time before a 0-ACU database pauses; None when ``min_capacity`` is above 0."""
-    readers: int
+    """As config writes it: ``16.13``, ``3.10.4`` (Aurora MySQL), ``8.4.7``."""
+    size: ServerlessCapacity | InstanceSize
+    """What the engine's kind takes (``ENGINE_SPECS``); the other is refused."""
     proxy: bool
     backup_retention: Duration
     log_retention: logs.RetentionDays
@@ -66,12 +89,19 @@ class DatabaseIdentity:
     arn: str
     proxy_name: str | None
     """The RDS Proxy in front of it (its metrics), None without one."""
+    backup_resource_type: str
+    """AWS Backup's type for it (``Aurora`` or ``RDS``): its jobs' metrics dimension."""
+    restore_overrides: Mapping[str, str] | None = None
+    """Restore testing's metadata overrides that place a restored copy where it is; None:
+    restore tests are not offered for this engine."""
 
 
 class DataEngine(Protocol):
     """A database the platform's tiers use: where and how clients and the admin path connect,
     who may, and what identifies it."""
 
+    spec: EngineSpec
+    """The engine's row of ``ENGINE_SPECS`` (its label, kind and versions)."""
     family: EngineFamily
     """The dialect: picks the migration set and the migration runner's driver."""
     port: int
@@ -108,3 +138,42 @@ class DataEngine(Protocol):
     def metric(self, metric_name: str, *, statistic: str, period: Duration) -> cloudwatch.Metric:
         """An ``AWS/RDS`` metric of the cluster or instance (``identity``)."""
         ...
+
+    def capacity_alarms(self) -> Sequence[CapacityAlarm]:
+        """What of its capacity can run out (ACUs, storage), each as an alarm to raise."""
+        ...
+
+
+@dataclass(frozen=True)
+class CapacityAlarm:
+    """One engine-specific capacity alarm for monitoring: ``metric`` crossing ``threshold``."""
+
+    id_: str
+    metric_name: str
+    statistic: str
+    what: str
+    graph: str
+    threshold: float | None = None
+    """None: monitoring's configured threshold for ``metric_name`` (ACU utilization)."""
+    below: bool = False
+    """Alarm at or below ``threshold`` (free space), not at or above."""
+
+
+DEFAULT_CLIENT_FAMILY = EngineFamily.POSTGRESQL
+"""The family a client (the API, the migration runner) assumes without ``DB_ENGINE_FAMILY``:
+the variable is set for the other families only, so a PostgreSQL client's configuration stays
+as it was before the variable existed."""
+
+
+def client_environment(engine: DataEngine, *, db_user: str) -> dict[str, str]:
+    """The ``DB_*`` variables of a client that logs in as ``db_user`` with IAM at ``endpoint``."""
+    environment = {
+        "DB_HOST": engine.endpoint,
+        "DB_PORT": str(engine.port),
+        "DB_NAME": engine.database_name,
+        "DB_USER": db_user,
+        "DB_SSLMODE": engine.ssl_mode.value,
+    }
+    if engine.family is not DEFAULT_CLIENT_FAMILY:
+        environment["DB_ENGINE_FAMILY"] = engine.family.value
+    return environment

@@ -2,8 +2,9 @@
 
 `routes` is the route table (also deployed by the API stack and enforced by ``make local``),
 `models` what clients may send, `handler` serves the routes with Powertools' validation,
-`items` holds the SQL and the page cursor, `db` owns the one PostgreSQL connection of the
-execution environment (pg8000; reconnect once when it drops), signing in with an IAM token from
-`iam_token`, and `sql` sends each statement on it (simple protocol, values quoted client side).
+`items` holds the reads and writes and the page cursor, `db` owns the one database connection of
+the execution environment (reconnect once when it drops), signing in with an IAM token from
+`iam_token`; `sql` is what every engine's session offers, and `dialects` holds all that differs
+between PostgreSQL (pg8000) and MySQL (PyMySQL), chosen by DB_ENGINE_FAMILY.
 CDK-free: the API stack imports `routes` and `models` as they are.
 """

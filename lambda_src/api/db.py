@@ -1,4 +1,4 @@
-"""The PostgreSQL connection of one execution environment.
+"""The database connection of one execution environment, whatever the engine.
 
 One connection is opened lazily, kept across invocations and reopened (with the request's SQL
 run again, once) when it turns out to be dropped: RDS Proxy closes idle clients, a frozen
@@ -11,48 +11,46 @@ a connection is opened and the cached one is older than TOKEN_MAX_AGE_SECONDS. I
 service model to the first request for one local signature. Nothing connects or signs at
 import, so a snapshot of an initialized environment (SnapStart) would hold neither.
 
-The driver is pg8000 (pure Python: psycopg with its binary wheel was 14.3 MB, against a 15 MB
-package target). Its startup message holds user, database and application_name only, never
-`options`, which RDS Proxy refuses ("RDS Proxy currently doesn't support command-line options").
-Nothing here sends a session-level SET or a named prepared statement either: RDS Proxy pins the
-client to one database connection for those. The statement timeout is therefore set per statement,
-transaction locally, in the same round trip (see `sql.Session`).
+The engine family (DB_ENGINE_FAMILY: postgresql, the default, or mysql) picks the dialect
+(`api.dialects`): the driver, imported on first use, and the SQL that differs. The token cache,
+the reconnect and its logging are this module's and the TLS settings `dialects.tls_context`'s,
+the same for every engine.
+Nothing sends a session-level SET or a server-side prepared statement (RDS Proxy pins the
+client to one database connection for those); each statement carries its own time limit where
+the engine has one (what each engine gets: the dialects' docstrings), and a read on the socket
+waits at most the statement timeout plus the connect timeout on every engine.
 
 Environment: DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_SSLMODE (verify-full or require),
-AWS_REGION; optional DB_STATEMENT_TIMEOUT_MS (default 5000) and DB_CONNECT_TIMEOUT_SECONDS
-(default 5). A DB_HOST starting with "/" is a Unix socket directory, as for libpq (the local
-PostgreSQL of the tests and `make local`): no TLS there, as with libpq.
+AWS_REGION; optional DB_ENGINE_FAMILY, DB_STATEMENT_TIMEOUT_MS (default 5000) and
+DB_CONNECT_TIMEOUT_SECONDS (default 5).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import certifi
-import pg8000.native  # type: ignore[import-untyped]  # ships no type information
 from aws_lambda_powertools import Logger
 
+from . import dialects
+from .dialects import tls_context as tls_context  # re-exported: one TLS for every engine
 from .iam_token import IamTokenSigner as IamTokenSigner  # the one seam tests replace
 from .sql import ConnectionLostError
-from .sql import Session as Session  # re-exported: items and the benchmark take it from here
+from .sql import Session as Session  # re-exported: items and the handler take it from here
 
 SSL_MODES = ("verify-full", "require")
 TOKEN_MAX_AGE_SECONDS = 600.0
 """IAM tokens last 15 minutes; a new one is fetched 5 minutes before that."""
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
-APPLICATION_NAME = "items-api"
 
 logger = Logger(child=True)
 T = TypeVar("T")
 Connection = Any
-"""A `pg8000.native.Connection` (untyped)."""
+"""The driver's connection (untyped): pg8000's or PyMySQL's."""
 
 
 class DatabaseUnavailableError(Exception):
@@ -69,6 +67,14 @@ class DatabaseSettings:
     region: str
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
     connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    engine_family: str = dialects.FAMILIES[0]
+
+    @property
+    def read_timeout_seconds(self) -> float:
+        """How long a read on the connection may wait: long enough for a statement that runs
+        into the statement timeout, short enough that a dead peer is not awaited until the
+        function times out (a read timeout is a lost connection: reconnect once)."""
+        return self.statement_timeout_ms / 1000 + self.connect_timeout_seconds
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> DatabaseSettings:
@@ -87,6 +93,9 @@ class DatabaseSettings:
             ),
             connect_timeout_seconds=int(
                 environ.get("DB_CONNECT_TIMEOUT_SECONDS", DEFAULT_CONNECT_TIMEOUT_SECONDS)
+            ),
+            engine_family=dialects.checked_family(
+                environ.get("DB_ENGINE_FAMILY") or dialects.FAMILIES[0]
             ),
         )
         if settings.statement_timeout_ms < 1 or settings.connect_timeout_seconds < 1:
@@ -141,33 +150,12 @@ class AuthTokenCache:
         self._token = None
 
 
-def tls_context(sslmode: str) -> ssl.SSLContext:
-    """verify-full: the server's certificate must chain to a CA of certifi's bundle (Amazon's
-    roots included) and name DB_HOST. require: encrypted but unverified, as libpq's require
-    without a root certificate."""
-    if sslmode == "verify-full":
-        return ssl.create_default_context(cafile=certifi.where())
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _endpoint(settings: DatabaseSettings) -> dict[str, Any]:
-    """pg8000's arguments for where the server is: TCP with TLS (no plaintext fallback: pg8000
-    fails when the server refuses TLS), or a Unix socket directory without (as libpq)."""
-    if settings.host.startswith("/"):
-        socket_file = f"{settings.host.rstrip('/')}/.s.PGSQL.{settings.port}"
-        return {"unix_sock": socket_file, "ssl_context": False}
-    context = tls_context(settings.sslmode)
-    return {"host": settings.host, "port": settings.port, "ssl_context": context}
-
-
 class Database:
     """The connection, opened on first use and replaced once per request if it dropped."""
 
     def __init__(self, settings: DatabaseSettings, tokens: AuthTokenCache) -> None:
         self.settings = settings
+        self.dialect = dialects.load(settings.engine_family)
         self._tokens = tokens
         self._conn: Connection | None = None
 
@@ -188,7 +176,7 @@ class Database:
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                return work(Session(conn, self.settings.statement_timeout_ms))
+                return work(self.dialect.session(conn, self.settings.statement_timeout_ms))
             except ConnectionLostError as exc:
                 self._discard()
                 if attempt == 2:
@@ -210,15 +198,8 @@ class Database:
         token = self._tokens.get()
         started = time.perf_counter()
         try:
-            conn = pg8000.native.Connection(
-                user=s.user,
-                password=token,  # pg8000 answers cleartext (IAM) and SCRAM requests with it
-                database=s.dbname,
-                application_name=APPLICATION_NAME,
-                timeout=s.connect_timeout_seconds,
-                **_endpoint(s),
-            )
-        except Exception as exc:  # pg8000, ssl or socket: no database, whichever it was
+            conn = self.dialect.connect(s, token)
+        except Exception as exc:  # driver, ssl or socket: no database, whichever it was
             self._tokens.invalidate()
             # Servers do not echo passwords; scrub anyway, and do not chain the original.
             error = f"{type(exc).__name__}: {exc}".replace(token, "***")
@@ -226,12 +207,9 @@ class Database:
             raise DatabaseUnavailableError(
                 f"could not connect to {s.user}@{s.host}:{s.port}/{s.dbname}"
             ) from None
-        # pg8000's one timeout covers every later read too: long enough for a statement that
-        # runs into the statement timeout, short enough that a dead peer is not awaited until
-        # the function times out (a read timeout is a lost connection: reconnect once).
-        conn._usock.settimeout(s.statement_timeout_ms / 1000 + s.connect_timeout_seconds)
         logger.info(
             "database connection opened",
+            engine=s.engine_family,
             target=f"{s.user}@{s.host}:{s.port}/{s.dbname}",
             sslmode=s.sslmode,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -241,9 +219,7 @@ class Database:
     def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            # Saying goodbye on a dead socket fails; the socket is closed all the same.
-            with contextlib.suppress(pg8000.native.Error, OSError):
-                conn.close()
+            self.dialect.close(conn)
 
 
 _database: Database | None = None

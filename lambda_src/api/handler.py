@@ -242,9 +242,10 @@ def _no_route(_: NotFoundError) -> Response[Any]:
 
 @_on_error(CheckViolation)
 def _check_violation(exc: CheckViolation) -> Response[Any]:
-    """The models mirror the table's CHECK constraints, but PostgreSQL's idea of whitespace
-    depends on the database's locale, and a constraint may be newer than this code: still the
-    client's input, so still a 422."""
+    """The models mirror the table's CHECK constraints, but the engine's idea of whitespace
+    (PostgreSQL's depends on the database's locale, MySQL's REGEXP on the engine) may differ from
+    Python's, and a constraint may be newer than this code: still the client's input, so still a
+    422."""
     constraint = exc.constraint_name or ""
     field = "description" if "description" in constraint else "name"
     logger.warning("a CHECK constraint rejected input the models accepted", constraint=constraint)

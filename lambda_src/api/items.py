@@ -1,4 +1,6 @@
-"""The SQL of the items API and its page cursor. Every value is a query parameter.
+"""The items API's reads and writes and its page cursor, on either engine: the SQL both run is
+here, the statements whose SQL differs are the dialect's (`sql.Session`). Every value is a query
+parameter.
 
 Pages are keyset pages on (created_at, id), the order of `items_created_at_id_idx`: a page
 costs the same however deep it is, and rows inserted meanwhile neither repeat nor shift pages.
@@ -18,12 +20,17 @@ from typing import Any
 
 from .db import Session
 from .errors import ApiError
+from .sql import SELECT_ITEM, Row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = struct.Struct(">q16s")
-"""created_at in microseconds since the epoch (PostgreSQL's precision), then the UUID."""
+"""created_at in microseconds since the epoch (timestamptz's and DATETIME(6)'s precision), then
+the UUID."""
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{32}")
 """24 bytes are exactly 32 base64 characters, without padding."""
+_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+"""The first moment MySQL's DATETIME is documented to hold: no row the API wrote is older, and
+a cursor's time is compared with rows on either engine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +64,8 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _item(row: tuple[Any, ...]) -> Item:
-    return Item(*row)
+def _item(session: Session, row: Row) -> Item:
+    return Item(*session.item_row(row))
 
 
 def encode_cursor(item: Item) -> str:
@@ -76,6 +83,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         created_at = _EPOCH + timedelta(microseconds=micros)
     except OverflowError:
         raise _invalid_cursor() from None
+    if created_at < _EARLIEST:
+        raise _invalid_cursor()
     return created_at, uuid.UUID(bytes=id_bytes)
 
 
@@ -89,11 +98,8 @@ def ping(session: Session) -> bool:
 
 
 def get_item(session: Session, item_id: uuid.UUID) -> Item | None:
-    row = session.fetch_one(
-        "SELECT id, name, description, created_at, updated_at, version FROM items WHERE id = %s",
-        (item_id,),
-    )
-    return _item(row) if row else None
+    row = session.fetch_one(SELECT_ITEM, (item_id,))
+    return _item(session, row) if row else None
 
 
 def list_items(session: Session, *, limit: int, after: tuple[datetime, uuid.UUID] | None) -> Page:
@@ -112,7 +118,7 @@ def list_items(session: Session, *, limit: int, after: tuple[datetime, uuid.UUID
             " ORDER BY created_at, id LIMIT %s",
             (*after, limit + 1),
         )
-    items = [_item(row) for row in rows[:limit]]
+    items = [_item(session, row) for row in rows[:limit]]
     next_cursor = encode_cursor(items[-1]) if len(rows) > limit else None
     return Page(items=items, next_cursor=next_cursor)
 
@@ -120,17 +126,10 @@ def list_items(session: Session, *, limit: int, after: tuple[datetime, uuid.UUID
 def create_item(session: Session, item_id: uuid.UUID, name: str, description: str) -> Item:
     """The id comes from the caller, so running this again after a connection dropped mid-way
     returns the row the first try committed instead of inserting a duplicate."""
-    row = session.fetch_one(
-        "INSERT INTO items (id, name, description) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING"
-        " RETURNING id, name, description, created_at, updated_at, version",
-        (item_id, name, description),
-    )
-    if row is None:
-        existing = get_item(session, item_id)
-        if existing is None:  # inserted, then deleted by someone else in between
-            raise RuntimeError(f"item {item_id} vanished while it was being created")
-        return existing
-    return _item(row)
+    row = session.insert_item(item_id, name, description)
+    if row is None:  # inserted, then deleted by someone else in between
+        raise RuntimeError(f"item {item_id} vanished while it was being created")
+    return _item(session, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,17 +145,12 @@ def update_item(
 ) -> UpdateResult:
     """Optimistic locking: only the version the client read is updated. A miss is then told
     apart (the row is gone, or someone else changed it) by a second, cheap read."""
-    row = session.fetch_one(
-        "UPDATE items SET name = %s, description = %s, version = version + 1, updated_at = now()"
-        " WHERE id = %s AND version = %s"
-        " RETURNING id, name, description, created_at, updated_at, version",
-        (name, description, item_id, version),
-    )
+    row = session.update_item(item_id, name=name, description=description, version=version)
     if row is not None:
-        return UpdateResult(item=_item(row), current_version=None)
+        return UpdateResult(item=_item(session, row), current_version=None)
     current = session.fetch_one("SELECT version FROM items WHERE id = %s", (item_id,))
     return UpdateResult(item=None, current_version=int(current[0]) if current else None)
 
 
 def delete_item(session: Session, item_id: uuid.UUID) -> bool:
-    return session.fetch_one("DELETE FROM items WHERE id = %s RETURNING id", (item_id,)) is not None
+    return session.delete_item(item_id)

@@ -4,8 +4,9 @@ The limits repeat the CHECK constraints of `items` (migration 0001), so a bad re
 that names the field rather than a database error. This is their one place: the API stack
 generates API Gateway's request models from these models. Bodies are strict: unknown fields,
 wrong JSON types (a string for `version`, `true` for a number) and text PostgreSQL cannot store
-(NUL, lone surrogates) are all rejected. `name` loses leading and trailing whitespace, so "  x "
-is stored as "x" and a whitespace-only name is blank; `description` is kept exactly as sent.
+(NUL, lone surrogates; refused on MySQL too, so both engines store the same) are all rejected.
+`name` loses leading and trailing whitespace, so "  x " is stored as "x" and a whitespace-only
+name is blank; `description` is kept exactly as sent.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .errors import ApiError
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 2000
 VERSION_MAX = 2**31 - 1
-"""`items.version` is a PostgreSQL integer."""
+"""`items.version` is a signed 32-bit integer (PostgreSQL's integer, MySQL's INT)."""
 MAX_BODY_BYTES = 16 * 1024
 _MAX_BASE64_CHARS = (MAX_BODY_BYTES + 2) // 3 * 4
 LIMIT_DEFAULT = 20

@@ -4,7 +4,8 @@ and how a refused login is retried with the secret read again.
 A single-user rotation of the master secret (which starts as soon as its schedule is created)
 has a window in which the database already has the new password and AWSCURRENT still the old
 one: a refused login is retried with the secret read again, ``LoginRetry.attempts`` logins at
-most. Each family's module (``postgresql``) supplies the one-login connect.
+most. Each family's module (``postgresql``, ``mysql``) supplies the one-login connect, built on
+``connect_within_budget``: the same budget, backoff and messages for every family.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .migrate import Migration
+from .migrate import Migration, MigrationResult
 
 Connection = TypeVar("Connection")
+Session = TypeVar("Session", bound=AbstractContextManager[Any])
+"""A family's connection, which closes as a context manager."""
+
+CONNECT_TIMEOUT_SECONDS = 20
+"""One connection attempt's timeout (less when less of the budget is left)."""
+MIN_CONNECT_TIMEOUT_SECONDS = 2
+MAX_BACKOFF_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,19 @@ class MigrationRun:
     budget_seconds: float
     retry: LoginRetry
 
+    def log_in_and_apply(
+        self,
+        connect: Callable[[Endpoint, Login, float], Session],
+        apply: Callable[[Session, Sequence[Migration]], MigrationResult],
+    ) -> MigrationResult:
+        """Logs in with the family's `connect` and the secret's current login
+        (``connect_with_current_login``), applies the pending migrations with the family's
+        `apply`, and closes the connection."""
+        with connect_with_current_login(
+            self.read, self.endpoint, connect, budget_seconds=self.budget_seconds, retry=self.retry
+        ) as conn:
+            return apply(conn, self.migrations)
+
 
 class ConnectError(Exception):
     """The database could not be reached within the connect budget."""
@@ -88,6 +110,65 @@ class LoginRefusedError(ConnectError):
     def __init__(self, message: str, *, sqlstate: str) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How a family names a refused login: a SQLSTATE of class 28 and its name."""
+
+    sqlstate: str
+    name: str
+
+
+def connect_within_budget(
+    endpoint: Endpoint,
+    login: Login,
+    budget_seconds: float,
+    *,
+    attempt: Callable[[int], Connection],
+    failures: tuple[type[Exception], ...],
+    refused: Callable[[Exception, str], Refusal | None],
+    permanent: Sequence[str],
+) -> Connection:
+    """One login: connects, retrying with backoff until `budget_seconds` have passed (one try at
+    least).
+
+    ``attempt(connect_timeout_seconds)`` is one try with the family's driver; it raises one of
+    `failures` when it cannot connect. ``refused(exc, message)`` tells a refused login (raised at
+    once as LoginRefusedError); an error whose message has one of the `permanent` texts (which
+    waiting cannot fix) fails at once; anything else is retried until the budget is spent, then
+    raised as ConnectError. Messages never show the login's password.
+    """
+    target = endpoint.target(login.user)
+    log("connecting", target=target, sslmode=endpoint.sslmode, budget_s=budget_seconds)
+    started = time.monotonic()
+    deadline = started + budget_seconds
+    attempts = 0
+    while True:
+        attempts += 1
+        remaining = deadline - time.monotonic()
+        try:
+            return attempt(
+                max(MIN_CONNECT_TIMEOUT_SECONDS, min(CONNECT_TIMEOUT_SECONDS, int(remaining)))
+            )
+        except failures as exc:
+            # Drivers do not echo passwords, but scrub anyway: this text reaches CloudFormation.
+            error = str(exc).replace(login.password, "***") if login.password else str(exc)
+            refusal = refused(exc, error)
+            if refusal is not None:
+                raise LoginRefusedError(
+                    f"[{refusal.sqlstate} {refusal.name}] {error}", sqlstate=refusal.sqlstate
+                ) from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or any(text in error for text in permanent):
+                elapsed = time.monotonic() - started
+                raise ConnectError(
+                    f"could not connect to {target} after {attempts} attempts "
+                    f"in {elapsed:.0f} s: {error}"
+                ) from None
+            delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (attempts - 1), remaining)
+            log("connect failed, retrying", attempt=attempts, retry_in_s=delay, error=error)
+            time.sleep(delay)
 
 
 def connect_with_current_login(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from . import postgresql
+from . import mysql, postgresql
 from .connection import MigrationRun
 from .migrate import MigrationResult
 
@@ -21,6 +21,7 @@ class EngineFamily(StrEnum):
     """The SQL dialect of the database (``DB_ENGINE_FAMILY``)."""
 
     POSTGRESQL = "postgresql"
+    MYSQL = "mysql"
 
 
 DEFAULT_FAMILY = EngineFamily.POSTGRESQL
@@ -39,4 +40,5 @@ DIALECTS: dict[EngineFamily, Dialect] = {
     EngineFamily.POSTGRESQL: Dialect(
         migrations_dir=postgresql.MIGRATIONS_DIR, migrate=postgresql.migrate
     ),
+    EngineFamily.MYSQL: Dialect(migrations_dir=mysql.MIGRATIONS_DIR, migrate=mysql.migrate),
 }

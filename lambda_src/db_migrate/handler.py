@@ -14,7 +14,8 @@ Environment:
                    Lambda trust store) or verify-full (an endpoint whose certificate chains to
                    Amazon Root CA, which certifi's bundle has, as RDS Proxy's does).
     DB_ENGINE_FAMILY  optional, default postgresql: which dialect (``dialects``) migrates, with
-                   its migration set ``migrations/<family>/``.
+                   its migration set ``migrations/<family>/``: postgresql or mysql (Aurora
+                   MySQL, RDS for MySQL; see ``mysql`` for what a MySQL run guarantees).
     DB_CONNECT_BUDGET_SECONDS  optional, default 180: how long connecting is retried, which
                    covers an auto-paused Aurora Serverless v2 resuming.
 

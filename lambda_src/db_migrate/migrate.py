@@ -1,10 +1,11 @@
-"""Applies `NNNN_name.sql` files to PostgreSQL in version order, each exactly once.
+"""What every engine family's run shares: the `NNNN_name.sql` files, the checks of the recorded
+history against them, the errors, and the run itself (``run_migrations``); each family's module
+(``postgresql``, ``mysql``) supplies the lock, the history table and how one file is applied.
 
-Applied versions and the sha256 of each file are recorded in `schema_migrations`, so an applied
-file that was edited afterwards is caught instead of silently diverging from the database.
-A file runs inside a transaction together with its bookkeeping row, so it must not contain
-transaction control (BEGIN/COMMIT) or statements that refuse a transaction block
-(CREATE INDEX CONCURRENTLY, VACUUM).
+Files are applied in version order, each exactly once. Applied versions and the sha256 of each
+file are recorded in `schema_migrations`, so an applied file that was edited afterwards is caught
+instead of silently diverging from the database. What a failed migration leaves behind is the
+family's: PostgreSQL rolls it back whole, MySQL cannot (see ``mysql``).
 """
 
 from __future__ import annotations
@@ -14,25 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import psycopg
-from psycopg.rows import tuple_row
-
-# pg_advisory_lock key shared by every runner ("dbmigrat" in ASCII), so that two deploys racing on
-# the same database run one after the other. Advisory locks are per database.
-ADVISORY_LOCK_KEY = 0x6462_6D69_6772_6174
+if TYPE_CHECKING:
+    import psycopg
 
 _FILE_NAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z][a-z0-9]*(?:_[a-z0-9]+)*)\.sql")
-
-_CREATE_HISTORY_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version integer PRIMARY KEY,
-    name text NOT NULL,
-    checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)
-"""
 
 
 class MigrationError(Exception):
@@ -44,7 +32,18 @@ class ChecksumMismatchError(MigrationError):
 
 
 class MigrationFailedError(MigrationError):
-    """A migration's SQL failed; its transaction was rolled back."""
+    """A migration's SQL failed: rolled back (PostgreSQL) or not recorded (MySQL)."""
+
+
+class ApplyError(Exception):
+    """Raised by a family's ``apply``: what became of the failed migration (`outcome`, e.g.
+    "was rolled back") and the server's error; ``run_migrations`` turns it into a
+    MigrationFailedError. Chain the driver's exception (``raise ... from exc``)."""
+
+    def __init__(self, outcome: str, error: str) -> None:
+        super().__init__(outcome, error)
+        self.outcome = outcome
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -102,61 +101,76 @@ def load_migrations(directory: Path) -> list[Migration]:
     return [by_version[version] for version in sorted(by_version)]
 
 
+class FamilyRun(Protocol):
+    """One family's side of ``run_migrations``, on one open connection."""
+
+    def lock(self, timeout_seconds: int) -> bool:
+        """Waits for the runners' lock; False when another run still held it after the timeout.
+        Also sets the session up (autocommit, lock timeouts)."""
+        ...
+
+    def unlock(self) -> None:
+        """Releases the lock, unless the session is gone (which has released it)."""
+        ...
+
+    def recorded(self) -> dict[int, str]:
+        """Creates the history table if it is missing; applied version -> checksum."""
+        ...
+
+    def apply(self, migration: Migration) -> None:
+        """Runs the file and records it in the history; raises ApplyError."""
+        ...
+
+
+def run_migrations(
+    family: FamilyRun, migrations: Sequence[Migration], *, lock_timeout_seconds: int
+) -> MigrationResult:
+    """Applies the pending `migrations` with `family`, holding its lock.
+
+    Nothing is applied unless the recorded history is consistent with the files: every applied
+    version still has its file with the same checksum, and no pending file sorts before an applied
+    one. Each pending migration is recorded on its own, so a failure keeps the earlier ones of the
+    run. `lock_timeout_seconds` bounds the wait for a concurrent runner (and, per family, for
+    the locks a migration needs).
+    """
+    if lock_timeout_seconds < 1:
+        raise ValueError("lock_timeout_seconds must be at least 1 (0 would wait forever)")
+    ordered = sorted(migrations, key=lambda m: m.version)
+    if not family.lock(lock_timeout_seconds):
+        raise MigrationError(
+            f"another migration run still held the lock after {lock_timeout_seconds} s"
+        )
+    try:
+        recorded = family.recorded()
+        pending = _check_history(ordered, recorded)
+
+        applied: list[int] = []
+        for migration in pending:
+            try:
+                family.apply(migration)
+            except ApplyError as failed:
+                kept = ", ".join(map(str, applied)) or "none"
+                raise MigrationFailedError(
+                    f"migration {migration.version} ({migration.filename}) failed and "
+                    f"{failed.outcome}: {failed.error}; applied earlier in this run: {kept}"
+                ) from failed.__cause__
+            applied.append(migration.version)
+        return MigrationResult(applied=tuple(applied), already_applied=tuple(sorted(recorded)))
+    finally:
+        family.unlock()
+
+
 def apply_migrations(
     conn: psycopg.Connection[Any],
     migrations: Sequence[Migration],
     *,
     lock_timeout_seconds: int = 120,
 ) -> MigrationResult:
-    """Applies the pending `migrations` on `conn`, which is switched to autocommit.
+    """PostgreSQL's run (``postgresql.apply_migrations``), where callers from before the
+    families found it: ``make check-migrations`` runs this import on older trees too."""
+    from .postgresql import apply_migrations as apply  # here: postgresql imports this module
 
-    Nothing is applied unless the recorded history is consistent with the files: every applied
-    version still has its file with the same checksum, and no pending file sorts before an applied
-    one. Each pending migration commits on its own, so a failure keeps the earlier ones of the run.
-    `lock_timeout_seconds` bounds the wait for a concurrent runner and for any lock a migration
-    needs (it is the session's lock_timeout).
-    """
-    if lock_timeout_seconds < 1:
-        raise ValueError("lock_timeout_seconds must be at least 1 (0 would wait forever)")
-    ordered = sorted(migrations, key=lambda m: m.version)
-
-    conn.autocommit = True
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{lock_timeout_seconds}s",))
-    try:
-        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
-    except psycopg.errors.LockNotAvailable:
-        raise MigrationError(
-            f"another migration run still held the lock after {lock_timeout_seconds} s"
-        ) from None
-    try:
-        conn.execute(_CREATE_HISTORY_TABLE)
-        with conn.cursor(row_factory=tuple_row) as cur:
-            recorded: dict[int, str] = dict(
-                cur.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-            )
-        pending = _check_history(ordered, recorded)
-
-        applied: list[int] = []
-        for migration in pending:
-            try:
-                with conn.transaction():
-                    conn.execute(migration.sql)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum)"
-                        " VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
-            except psycopg.Error as exc:
-                kept = ", ".join(map(str, applied)) or "none"
-                raise MigrationFailedError(
-                    f"migration {migration.version} ({migration.filename}) failed and was rolled "
-                    f"back: [{exc.sqlstate}] {exc}; applied earlier in this run: {kept}"
-                ) from exc
-            applied.append(migration.version)
-        return MigrationResult(applied=tuple(applied), already_applied=tuple(sorted(recorded)))
-    finally:
-        if not conn.closed:  # a lost session has released its lock already
-            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    return apply(conn, migrations, lock_timeout_seconds=lock_timeout_seconds)
 
 
 def _check_history(ordered: Sequence[Migration], recorded: dict[int, str]) -> list[Migration]:

@@ -30,6 +30,7 @@ CREATE_ROLLBACK_STATUS = "ROLLBACK_IN_PROGRESS"
 NOT_FOUND_CODES = frozenset(
     {
         "DBClusterNotFoundFault",
+        "DBInstanceNotFoundFault",
         "LoadBalancerNotFound",
         "ResourceNotFoundException",
         "ValidationError",
@@ -42,6 +43,7 @@ class ProtectedKind(StrEnum):
     """The deletion-protected resource types the platform creates."""
 
     RDS_CLUSTER = "rds-cluster"
+    RDS_INSTANCE = "rds-instance"
     LOAD_BALANCER = "load-balancer"
     DYNAMODB_TABLE = "dynamodb-table"
     USER_POOL = "user-pool"
@@ -50,6 +52,12 @@ class ProtectedKind(StrEnum):
 def _unprotect_cluster(identifier: str) -> None:
     boto3.client("rds").modify_db_cluster(
         DBClusterIdentifier=identifier, DeletionProtection=False, ApplyImmediately=True
+    )
+
+
+def _unprotect_instance(identifier: str) -> None:
+    boto3.client("rds").modify_db_instance(
+        DBInstanceIdentifier=identifier, DeletionProtection=False, ApplyImmediately=True
     )
 
 
@@ -71,6 +79,7 @@ def _unprotect_user_pool(pool_id: str) -> None:
 
 UNPROTECT: Mapping[ProtectedKind, Callable[[str], None]] = {
     ProtectedKind.RDS_CLUSTER: _unprotect_cluster,
+    ProtectedKind.RDS_INSTANCE: _unprotect_instance,
     ProtectedKind.LOAD_BALANCER: _unprotect_load_balancer,
     ProtectedKind.DYNAMODB_TABLE: _unprotect_table,
     ProtectedKind.USER_POOL: _unprotect_user_pool,

@@ -8,6 +8,7 @@ README's configuration tables, or the sections in ``stacks/config/sections.py``.
 
 from __future__ import annotations
 
+from cdk_constructs.data_engine.choices import DatabaseEngine
 from cdk_constructs.options import (
     ApiKind,
     ApiReleaseStrategy,
@@ -197,8 +198,14 @@ APP_CONFIG = AppConfig(
             log_retention_days=14,
             retain_data=False,
             network=NetworkConfig(vpc_cidr="10.40.0.0/16", nat_mode=NatMode.INSTANCE),
+            # The instance-engine example: one RDS for PostgreSQL instance with a Multi-AZ
+            # standby, behind RDS Proxy (IAM end to end), as seed 003's data tier.
             database=DatabaseConfig(
-                min_capacity=0, max_capacity=2, proxy=False, backup_retention_days=1
+                engine=DatabaseEngine.POSTGRES,
+                instance_class="t4g.small",
+                multi_az=True,
+                proxy=True,
+                backup_retention_days=1,
             ),
             api=ApiConfig(
                 kind=ApiKind.PUBLIC_SERVICES,
@@ -230,6 +237,42 @@ APP_CONFIG = AppConfig(
                 canary_interval_minutes=60,
             ),
             registry=RegistryConfig(keep_tagged_images=10),
+        ),
+        # The MySQL example (seed 002's shape): Fargate web, the private Lambda API and one
+        # RDS for MySQL 8.4 instance, production-like (retained, rotated, deletion-protected).
+        # No proxy: the function logs in to the instance with IAM directly.
+        EnvironmentConfig(
+            name="classic",
+            account="444444444444",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="classic",
+            alert_email="alerts-classic@example.com",
+            log_retention_days=90,
+            retain_data=True,
+            network=NetworkConfig(
+                vpc_cidr="10.50.0.0/16",
+                nat_mode=NatMode.SINGLE_GATEWAY,
+                interface_endpoints=(InterfaceEndpoint.EXECUTE_API,),
+            ),
+            database=DatabaseConfig(
+                engine=DatabaseEngine.MYSQL,
+                instance_class="t4g.micro",
+                allocated_storage_gib=20,
+                max_allocated_storage_gib=100,
+                proxy=False,
+                backup_retention_days=7,
+            ),
+            api=ApiConfig(throttle_rate_limit=50, throttle_burst_limit=100),
+            web=WebConfig(
+                min_instances=2,
+                max_instances=4,
+                domain_name="classic.example.com",
+                hosted_zone_id="Z0123456789EXAMPLE2",
+                hosted_zone_name="example.com",
+                canary_interval_minutes=15,
+            ),
+            registry=RegistryConfig(keep_tagged_images=20),
         ),
     ),
 )

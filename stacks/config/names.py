@@ -66,6 +66,7 @@ def log_group_name_patterns(app: AppConfig, env_config: EnvironmentConfig) -> tu
         f"/aws/lambda/{resources}",
         f"/aws/lambda/cwsyn-{canary_name(env_config)}-*",
         f"/aws/rds/cluster/{resources}",
+        f"/aws/rds/instance/{resources}",
         f"/aws/rds/proxy/{resources}",
         f"/aws/ecs/containerinsights/{resources}",
         f"/aws/apprunner/{resources}",

@@ -15,8 +15,6 @@ LARGEST_VPC_PREFIX = 21
 """A /21 is the smallest VPC that holds six /24 subnets (a /22 holds only four)."""
 SMALLEST_VPC_PREFIX = 16
 """AWS does not allow a VPC CIDR larger than a /16."""
-ENGINE_MAJORS_MIN_MINOR = {16: 3, 17: 4}
-"""Aurora PostgreSQL majors offered and the first minor of each that scales to 0 ACU."""
 
 
 def matching(pattern: str, what: str, allowed: str) -> Rule:
@@ -61,21 +59,6 @@ LOG_RETENTION = Rule(
     lambda days: (
         None if days in LOG_RETENTION_DAYS else f"{days} is not a CloudWatch Logs retention"
     ),
-)
-
-
-def _engine_version_problem(version: str) -> str | None:
-    match = re.fullmatch(r"(\d+)\.(\d+)", version)
-    if match and ENGINE_MAJORS_MIN_MINOR.get(int(match[1]), 1000) <= int(match[2]):
-        return None
-    return f"'{version}' is not an Aurora PostgreSQL version that scales to 0 ACU"
-
-
-ENGINE_VERSION = Rule(
-    ", ".join(
-        f"{major}.{minor} or a later {major}.x" for major, minor in ENGINE_MAJORS_MIN_MINOR.items()
-    ),
-    _engine_version_problem,
 )
 
 

@@ -97,6 +97,14 @@ class EnvironmentConfig:
                 "enabled=True with retain_data=True, or enabled=False/None",
                 field="backup.enabled",
             )
+        database = self.database.spec
+        if self.backup.restore_test and not database.serverless:
+            raise refuse(
+                f"restore tests are built for Aurora clusters; {database.label} is a DB instance "
+                "(its backups and snapshots still run)",
+                "restore_test=False or None (unset) with an instance engine",
+                field="backup.restore_test",
+            )
         web = self.web
         spec = runtime_spec(web.runtime)
         if self.api.kind is not spec.api_kind:

@@ -12,7 +12,13 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidatorFunctionWrapHandler, field_validator, model_validator
 
-from cdk_constructs.data_engine.choices import DatabaseEngine
+from cdk_constructs.data_engine.choices import (
+    INSTANCE_CLASSES,
+    DatabaseEngine,
+    EngineSpec,
+    engine_spec,
+    version_key,
+)
 from cdk_constructs.options import (
     FARGATE_CPU_MEMORY,
     ApiKind,
@@ -31,7 +37,6 @@ from stacks.config.constraints import BY_VALUE, Rule, Unit, refuse
 from stacks.config.model import check_sections, section
 from stacks.config.rules import (
     DOMAIN,
-    ENGINE_VERSION,
     HEALTH_PATH,
     IMAGE_TAG,
     INGRESS_CIDRS,
@@ -75,6 +80,12 @@ class RegistryConfig:
     """How many tagged images each repository keeps (older ones expire)."""
 
 
+INSTANCE_CLASS = Rule(
+    ", ".join(INSTANCE_CLASSES),
+    lambda name: (
+        None if name in INSTANCE_CLASSES else f"'{name}' is not a DB instance class offered"
+    ),
+)
 ENHANCED_MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 """The seconds RDS takes for ``MonitoringInterval`` besides 0 (off)."""
 ENHANCED_MONITORING_INTERVAL = Rule(
@@ -89,23 +100,36 @@ ENHANCED_MONITORING_INTERVAL = Rule(
 
 @section
 class DatabaseConfig:
-    """The database of one environment: today Aurora PostgreSQL Serverless v2 and its RDS
-    Proxy."""
+    """The database of one environment: Aurora Serverless v2 (PostgreSQL, the default, or
+    MySQL) sized in ACUs, or one RDS DB instance (PostgreSQL or MySQL) sized by its class.
+    Each engine takes only its own sizing fields; the others keep their defaults."""
 
-    engine: DatabaseEngine = DatabaseEngine.AURORA_POSTGRESQL
-    """The engine; each is one module of ``cdk_constructs/data_engine`` and one row of its
-    ``ENGINES`` registry."""
-    engine_version: Annotated[str, ENGINE_VERSION] = "16.13"
-    """Aurora PostgreSQL ``major.minor``: the minors that can scale to 0 ACU."""
+    engine: Annotated[DatabaseEngine, BY_VALUE] = DatabaseEngine.AURORA_POSTGRESQL
+    """aurora-postgresql, aurora-mysql (Serverless v2 clusters), postgres or mysql (one RDS DB
+    instance each). Each is one row of ``ENGINE_SPECS`` and one engine module."""
+    engine_version: str | None = None
+    """The engine's version; None: its default (aurora-postgresql 16.13, aurora-mysql 3.10.4,
+    postgres 17.9, mysql 8.4.7). Aurora MySQL is written ``3.10.4``."""
     min_capacity: Annotated[Acus, Field(ge=0, le=MAX_ACU, multiple_of=0.5)] = 0.5
-    """Minimum ACUs per instance; 0 lets the cluster pause when idle (about 15 s to resume)."""
+    """Serverless v2: minimum ACUs per instance; 0 lets the cluster pause when idle (about 15 s
+    to resume)."""
     max_capacity: Annotated[Acus, Field(ge=1, le=MAX_ACU, multiple_of=0.5)] = 4
-    """Maximum ACUs per instance, at least ``min_capacity``."""
+    """Serverless v2: maximum ACUs per instance, at least ``min_capacity``."""
     auto_pause_minutes: Annotated[int, Field(ge=5, le=1440)] = 10
-    """Idle minutes before a 0-ACU cluster pauses; used only when ``min_capacity`` is 0."""
+    """Serverless v2: idle minutes before a 0-ACU cluster pauses; used only when
+    ``min_capacity`` is 0."""
     readers: Annotated[int, Field(ge=0, le=1)] = 0
-    """Readers in the second AZ, in promotion tier 1 (it scales and fails over with the
-    writer)."""
+    """Serverless v2: readers in the second AZ, in promotion tier 1 (it scales and fails over
+    with the writer)."""
+    instance_class: Annotated[str, INSTANCE_CLASS] = "t4g.micro"
+    """DB instance: its class, without ``db.``."""
+    allocated_storage_gib: Annotated[int, Field(ge=20, le=65536)] = 20
+    """DB instance: gp3 storage to start with (3,000 IOPS and 125 MiB/s below 400 GiB)."""
+    max_allocated_storage_gib: Annotated[int, Field(ge=22, le=65536)] = 100
+    """DB instance: storage autoscaling's ceiling, 10% or more above the allocated storage."""
+    multi_az: bool = False
+    """DB instance: a synchronous standby in the second AZ that RDS fails over to (twice the
+    instance and storage price)."""
     proxy: bool = True
     """RDS Proxy in front (pooling, faster failover). Not with ``min_capacity`` 0: the proxy
     keeps connections open so the cluster never pauses, and bills 8 ACUs minimum."""
@@ -116,12 +140,75 @@ class DatabaseConfig:
     RDS writes them to the account's ``RDSOSMetrics`` log group (kept 30 days), billed as
     CloudWatch Logs ingestion per instance: shorter intervals cost more (``make cost``)."""
 
+    @property
+    def spec(self) -> EngineSpec:
+        return engine_spec(self.engine)
+
+    @property
+    def version(self) -> str:
+        """``engine_version``, or the engine's default."""
+        return self.engine_version or self.spec.default_version
+
+    @property
+    def can_pause(self) -> bool:
+        """A Serverless v2 cluster at 0 ACU: the first request after a pause waits for it."""
+        return self.spec.serverless and self.min_capacity == 0
+
     @model_validator(mode="after")
-    def _capacity_rules(self) -> Self:
+    def _engine_rules(self) -> Self:
+        spec, version = self.spec, self.version
+        if version not in spec.versions:
+            raise refuse(
+                f"'{version}' is not a {spec.label} version offered here",
+                ", ".join(spec.versions),
+                field="engine_version",
+            )
+        sizing = SERVERLESS_FIELDS if not spec.serverless else INSTANCE_FIELDS
+        what = (
+            "one DB instance (no ACUs, auto-pause or readers)"
+            if not spec.serverless
+            else ("a Serverless v2 cluster sized in ACUs")
+        )
+        for name, default in sizing.items():
+            if getattr(self, name) != default:
+                raise refuse(
+                    f"{spec.label} is {what}",
+                    f"{name}={default!r} with {self.engine}",
+                    field=name,
+                )
+        if spec.serverless:
+            self._capacity_rules(spec, version)
+        elif self.max_allocated_storage_gib * 10 < self.allocated_storage_gib * 11:
+            # User Guide, "Managing capacity automatically with Amazon RDS storage autoscaling":
+            # the maximum must be at least 10% above the allocated storage.
+            raise refuse(
+                f"{self.max_allocated_storage_gib} is less than 10% above "
+                f"allocated_storage_gib {self.allocated_storage_gib}",
+                "max_allocated_storage_gib >= allocated_storage_gib * 1.1",
+                field="max_allocated_storage_gib",
+            )
+        if self.proxy and version not in spec.proxy_versions:
+            raise refuse(
+                f"RDS Proxy cannot front {spec.label} {version}",
+                f"proxy=False with {spec.label} {version}, or a version from "
+                + ", ".join(sorted(spec.proxy_versions, key=version_key)[:1])
+                + " on the proxy's engine table",
+                field="proxy",
+            )
+        return self
+
+    def _capacity_rules(self, spec: EngineSpec, version: str) -> None:
         if self.min_capacity > self.max_capacity:
             raise refuse(
                 f"{self.min_capacity:g} is above max_capacity {self.max_capacity:g}",
                 "min_capacity <= max_capacity",
+                field="min_capacity",
+            )
+        if self.min_capacity == 0 and version not in spec.scale_to_zero_versions:
+            first = min(spec.scale_to_zero_versions, key=version_key)
+            raise refuse(
+                f"{spec.label} {version} cannot scale to 0 ACU",
+                f"min_capacity >= 0.5, or engine_version {first} or later",
                 field="min_capacity",
             )
         if self.proxy and self.min_capacity == 0:
@@ -131,7 +218,21 @@ class DatabaseConfig:
                 "proxy=False with min_capacity 0, or min_capacity >= 0.5 with a proxy",
                 field="proxy",
             )
-        return self
+
+
+SERVERLESS_FIELDS: Mapping[str, object] = MappingProxyType(
+    {"min_capacity": 0.5, "max_capacity": 4, "auto_pause_minutes": 10, "readers": 0}
+)
+"""The Serverless v2 sizing fields and their defaults, which an instance engine keeps."""
+INSTANCE_FIELDS: Mapping[str, object] = MappingProxyType(
+    {
+        "instance_class": "t4g.micro",
+        "allocated_storage_gib": 20,
+        "max_allocated_storage_gib": 100,
+        "multi_az": False,
+    }
+)
+"""The DB instance sizing fields and their defaults, which a Serverless v2 engine keeps."""
 
 
 MAX_LAMBDA_SHIFT_MINUTES = 2880
@@ -607,9 +708,10 @@ class BackupConfig:
     max_retention_days: BackupDays | None = None
     """With ``vault_lock``: the longest retention the vault accepts (None: no maximum), at least
     ``retention_days``."""
-    restore_test: bool = True
+    restore_test: bool | None = None
     """Restore the latest recovery points on ``restore_test_schedule`` and check them; AWS
-    Backup deletes what it restored after ``restore_test_validation_hours``."""
+    Backup deletes what it restored after ``restore_test_validation_hours``. None: on where the
+    engine has a restore test (Aurora), off for a DB instance engine (True is refused there)."""
     restore_test_schedule: Annotated[str, BACKUP_CRON] = "cron(0 5 ? * MON *)"
     """When the restore test runs (UTC)."""
     restore_test_validation_hours: Annotated[int, Field(ge=1, le=168)] = 4
