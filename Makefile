@@ -103,16 +103,16 @@ unit: setup browser mariadb
 test: ## ruff (lint + format), actionlint, zizmor, mypy, pytest (cfn-lint, snapshots), in parallel
 	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck unit
 
-local: setup mariadb ## Run web app, API, token endpoint, PostgreSQL and DynamoDB on localhost (Ctrl-C stops)
+local: setup mariadb ## Run web app, API, token endpoint, PostgreSQL (ENGINE=mysql: MariaDB) and DynamoDB on localhost
 	PYTHONPATH=lambda_src:web_app $(PY) -m local_stack
 
-bench-api: setup ## API benchmark: handler vs direct SQL on a local PostgreSQL
+bench-api: setup mariadb ## API benchmark: handler vs direct SQL on a local PostgreSQL and MariaDB
 	$(PY) -m bench.api_bench
 
 cost: synth ## Monthly always-on AWS cost floor per environment (us-east-1 list prices)
 	$(PY) -m cost
 
-bench: setup ## One table: synth vs an empty CDK app, make test's time, API cold start + size, API bench
+bench: setup mariadb ## One table: synth vs an empty CDK app, make test's time, API cold start + size, API bench
 	$(PY) -m bench.all
 
 define require_env
