@@ -26,7 +26,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
 .PHONY: help setup synth test lint typecheck unit preflight deploy diff bootstrap clean bench-api bench cost local \
-	check-migrations rollback roles
+	check-migrations rollback roles db-tunnel shell
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -171,6 +171,20 @@ roles: setup ## Users' roles (S3M shape): make roles ENV=spa ARGS="grant alice@e
 	$(require_env)
 	@test -n "$(ARGS)" || { echo 'usage: make roles ENV=<environment> ARGS="grant|revoke USER ROLE | list [USER]"' >&2; exit 2; }
 	$(PY) -m roles $(ENV) $(ARGS)
+
+# Operator access (python -m operator_access, CDK-free): the AWS CLI v2 and the Session Manager
+# plugin on the PATH, and the ops stack's operators policy on the caller. db-tunnel forwards a
+# local port to the database through the data tier's access instance (starting it if stopped)
+# and prints a psql/mysql command; Ctrl-C closes it. ROLE=admin logs in as the master user.
+ROLE ?= readonly
+
+db-tunnel: setup ## Port forward to the database + a psql/mysql command: make db-tunnel ENV=staging [ROLE=admin]
+	$(require_env)
+	@$(PY) -m operator_access db-tunnel $(ENV) $(ROLE)
+
+shell: setup ## A shell in a running web container (Fargate, EC2 runtimes): make shell ENV=staging
+	$(require_env)
+	@$(PY) -m operator_access shell $(ENV)
 
 clean: ## Remove cdk.out and caches (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

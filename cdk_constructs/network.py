@@ -261,3 +261,9 @@ def subnet_ids(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[str]:
     VPC connector). In Python, ``select_subnets`` takes the selection's fields as keywords."""
     fields = {name: getattr(selection, name) for name in _SUBNET_SELECTION_FIELDS}
     return vpc.select_subnets(**fields).subnet_ids
+
+
+def selected_subnets(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[ec2.ISubnet]:
+    """The subnets ``selection`` picks (their ids and CIDR blocks)."""
+    fields = {name: getattr(selection, name) for name in _SUBNET_SELECTION_FIELDS}
+    return list(vpc.select_subnets(**fields).subnets)

@@ -54,6 +54,10 @@ class WebRuntime(StrEnum):
     """ECS Fargate tasks behind an internet-facing ALB (default)."""
     APP_RUNNER = "app_runner"
     """App Runner with a VPC connector (closed to new AWS customers since 2026-04-30)."""
+    EC2 = "ec2"
+    """An EC2 Auto Scaling group (Graviton, AL2023) running the container behind an ALB."""
+    EXPRESS = "express"
+    """Amazon ECS Express Mode (``AWS::ECS::ExpressGatewayService``), App Runner's successor."""
     STATIC_SITE = "static_site"
     """A single-page app's files in a private S3 bucket behind CloudFront (no container); its
     distribution also routes ``/api/*`` to the public services API (``ApiKind.PUBLIC_SERVICES``)."""
@@ -146,6 +150,41 @@ APP_RUNNER_CPU_MEMORY: dict[int, tuple[int, ...]] = {
 }
 """CPU units -> the memory sizes (MiB) App Runner offers with it."""
 
+EC2_INSTANCE_TYPES: dict[tuple[int, int], str] = {
+    (256, 512): "t4g.small",
+    (256, 1024): "t4g.small",
+    (512, 1024): "t4g.small",
+    (1024, 2048): "t4g.medium",
+    (1024, 3072): "t4g.medium",
+    (1024, 4096): "t4g.large",
+    (2048, 4096): "t4g.large",
+    (2048, 6144): "t4g.large",
+    (4096, 8192): "t4g.xlarge",
+    (4096, 12288): "t4g.xlarge",
+}
+"""The EC2 runtime: the web container's (CPU units, memory MiB), its hard limits as on Fargate,
+-> the Graviton burstable instance that runs it, the smallest T4g with the vCPUs and at least
+1 GiB more memory than the container (AL2023, Docker and the SSM agent): t4g.small 2 vCPU 2 GiB,
+medium 2/4, large 2/8, xlarge 4/16
+(https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/burstable-performance-instances.html)."""
+EC2_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    cpu: tuple(memory for size, memory in EC2_INSTANCE_TYPES if size == cpu)
+    for cpu in dict.fromkeys(cpu for cpu, _ in EC2_INSTANCE_TYPES)
+}
+"""CPU units -> the memory sizes (MiB) the EC2 runtime offers with it."""
+
+EXPRESS_MAX_CPU = 4096
+EXPRESS_MAX_MEMORY_MIB = 8192
+EXPRESS_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    cpu: tuple(memory for memory in memories if memory <= EXPRESS_MAX_MEMORY_MIB)
+    for cpu, memories in FARGATE_CPU_MEMORY.items()
+    if cpu <= EXPRESS_MAX_CPU
+}
+"""CPU units -> the memory sizes (MiB) an ECS Express Mode service is given here: Fargate's sizes
+up to 4 vCPU and 8 GiB. Express runs on Fargate; no AWS page found states bounds of its own, and
+the only ones published are these (the Terraform provider's aws_ecs_express_gateway_service:
+"powers of 2 between 256 and 4096", memory "between 512 and 8192"), so config offers no more."""
+
 
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -181,3 +220,9 @@ class ProtectedKind(StrEnum):
     LOAD_BALANCER = "load-balancer"
     DYNAMODB_TABLE = "dynamodb-table"
     USER_POOL = "user-pool"
+
+
+OPERATOR_ACCESS_TAG = "operator-access"
+"""The tag of an environment's access instance (value ``<app>-<env>``): the operators policy
+starts it and starts port forwards on instances with it only, and ``make cost`` prices such an
+instance's hours as usage (it stops itself when idle) and its disk in the floor."""

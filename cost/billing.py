@@ -70,6 +70,8 @@ FREE_TYPES = frozenset(
         "AWS::ApplicationAutoScaling::ScalingPolicy",
         "AWS::AppRunner::AutoScalingConfiguration",  # read by the App Runner rule
         "AWS::AppRunner::VpcConnector",
+        "AWS::AutoScaling::LifecycleHook",
+        "AWS::AutoScaling::ScalingPolicy",
         "AWS::Backup::BackupPlan",  # its jobs bill as storage in the vault
         "AWS::Backup::BackupSelection",
         "AWS::Backup::RestoreTestingPlan",  # priced per job on its selections
@@ -90,6 +92,7 @@ FREE_TYPES = frozenset(
         "AWS::Cognito::UserPoolResourceServer",
         "AWS::EC2::EIPAssociation",  # the address is priced on its EIP
         "AWS::EC2::InternetGateway",
+        "AWS::EC2::LaunchTemplate",  # its instances are priced on their Auto Scaling group
         "AWS::EC2::Route",
         "AWS::EC2::RouteTable",
         "AWS::EC2::SecurityGroup",
@@ -122,6 +125,9 @@ FREE_TYPES = frozenset(
         "AWS::S3::BucketPolicy",
         "AWS::SNS::Subscription",  # deliveries are priced on the topic
         "AWS::SNS::TopicPolicy",
+        # Session Manager on EC2 instances is free (https://aws.amazon.com/systems-manager/pricing/):
+        # a Session document has no charge of its own.
+        "AWS::SSM::Document",
         "AWS::SecretsManager::ResourcePolicy",
         "AWS::SecretsManager::SecretTargetAttachment",
         "AWS::WAFv2::WebACLAssociation",

@@ -1,7 +1,9 @@
-"""Rules that compute: EC2 instances (type, public IPv4, disks), Fargate tasks, App Runner."""
+"""Rules that compute: EC2 instances (type, public IPv4, disks), alone or an Auto Scaling group's
+minimum, Fargate tasks (ECS and ECS Express services, and Express's own ALB), App Runner."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from cdk_constructs.options import CpuArchitecture
+from cdk_constructs.options import OPERATOR_ACCESS_TAG, CpuArchitecture
 from cost.lines import HOURS_PER_MONTH, Findings, LineKind, Period, plain_number, to_cents
 from cost.prices import PriceId
 from cost.shapes import TRUE
@@ -62,10 +64,16 @@ def _instance_public_address(instance: Resource, stack: Stack) -> _PublicAddress
 _EBS_PRICES = {"gp3": PriceId.EBS_GP3_GB_MONTH, "gp2": PriceId.EBS_GP2_GB_MONTH}
 
 
-def ec2_instance(resource: Resource, stack: Stack, found: Findings) -> None:
-    """Its type's hours, its own public IPv4, detailed monitoring and its EBS volumes."""
-    props = resource.properties
-    instance_type = props.get("InstanceType")
+def _instance_hours(
+    resource: Resource,
+    found: Findings,
+    instance_type: Any,
+    count: int,
+    description: str,
+    details: Sequence[str] = (),
+    note: str | None = None,
+) -> bool:
+    """``count`` on-demand instances of ``instance_type``; False (refused) without a price."""
     price = (
         found.prices.ec2_instance_hour.get(instance_type)
         if isinstance(instance_type, str)
@@ -73,9 +81,56 @@ def ec2_instance(resource: Resource, stack: Stack, found: Findings) -> None:
     )
     if not isinstance(instance_type, str) or price is None:
         found.cannot_price(resource, f"no price for instance type {instance_type!r}")
+        return False
+    found.add(
+        LineKind.EC2_INSTANCE,
+        f"{description} {instance_type}",
+        count,
+        "instance",
+        price,
+        Period.HOUR,
+        details=details,
+        note=note,
+    )
+    return True
+
+
+def _detailed_monitoring(found: Findings, count: int) -> None:
+    found.add(
+        LineKind.EC2_DETAILED_MONITORING,
+        "EC2 detailed monitoring",
+        count * EC2_DETAILED_MONITORING_METRICS,
+        "metric",
+        PriceId.EC2_DETAILED_MONITORING_METRIC_MONTH,
+        Period.MONTH,
+    )
+
+
+def on_demand_instance(resource: Resource) -> bool:
+    """An instance that runs only while it is used: the operators' access instance (tagged
+    ``OPERATOR_ACCESS_TAG``), which ``make db-tunnel`` starts and which stops itself when idle."""
+    tags = resource.properties.get("Tags") or []
+    return any(isinstance(tag, dict) and tag.get("Key") == OPERATOR_ACCESS_TAG for tag in tags)
+
+
+def ec2_instance(resource: Resource, stack: Stack, found: Findings) -> None:
+    """Its type's hours, its own public IPv4, detailed monitoring and its EBS volumes; an
+    instance that runs on demand only (``on_demand_instance``) its volumes alone: a stopped
+    instance bills its EBS volumes and nothing else, its hours are usage (``usage.py``)."""
+    props = resource.properties
+    if on_demand_instance(resource):
+        instance_type = props.get("InstanceType")
+        if (
+            not isinstance(instance_type, str)
+            or instance_type not in found.prices.ec2_instance_hour
+        ):
+            found.cannot_price(resource, f"no price for instance type {instance_type!r}")
+            return
+        _ebs_volumes(resource, found, props.get("BlockDeviceMappings"))
         return
     role = "NAT instance" if props.get("SourceDestCheck") in (False, "false") else "EC2 instance"
-    found.add(LineKind.EC2_INSTANCE, f"{role} {instance_type}", 1, "instance", price, Period.HOUR)
+    if not _instance_hours(resource, found, props.get("InstanceType"), 1, role):
+        return
     address = _instance_public_address(resource, stack)
     if address is _PublicAddress.AUTO_ASSIGNED:
         found.add(
@@ -97,40 +152,82 @@ def ec2_instance(resource: Resource, stack: Stack, found: Findings) -> None:
             f"giving it one adds {monthly} USD/month",
         )
     if props.get("Monitoring") in TRUE:
-        found.add(
-            LineKind.EC2_DETAILED_MONITORING,
-            "EC2 detailed monitoring",
-            EC2_DETAILED_MONITORING_METRICS,
-            "metric",
-            PriceId.EC2_DETAILED_MONITORING_METRIC_MONTH,
-            Period.MONTH,
-        )
-    _ebs_volumes(resource, found)
+        _detailed_monitoring(found, 1)
+    _ebs_volumes(resource, found, props.get("BlockDeviceMappings"))
 
 
-def _ebs_volumes(instance: Resource, found: Findings) -> None:
-    mappings = [
+def _ebs_volumes(resource: Resource, found: Findings, mappings: Any, count: int = 1) -> None:
+    """The volumes of ``mappings`` (an instance's or a launch template's), ``count`` times."""
+    volumes = [
         mapping["Ebs"]
-        for mapping in instance.properties.get("BlockDeviceMappings") or []
+        for mapping in mappings or []
         if isinstance(mapping, dict) and isinstance(mapping.get("Ebs"), dict)
-    ]
-    volumes = mappings or [{"VolumeType": "gp3"}]  # the AMI's own root volume
+    ] or [{"VolumeType": "gp3"}]  # the AMI's own root volume
     for volume in volumes:
         volume_type = str(volume.get("VolumeType", "gp2"))
         size = literal_decimal(volume.get("VolumeSize"))
         price_id = _EBS_PRICES.get(volume_type)
         if price_id is None:
-            found.cannot_price(instance, f"EBS volume type {volume_type} is not priced")
+            found.cannot_price(resource, f"EBS volume type {volume_type} is not priced")
             continue
         found.add(
             LineKind.EBS_VOLUME,
             f"EBS {volume_type} volume",
-            size if size is not None else DEFAULT_ROOT_VOLUME_GB,
+            count * (size if size is not None else DEFAULT_ROOT_VOLUME_GB),
             "GB",
             price_id,
             Period.MONTH,
             note=None if size is not None else "size from the AMI: 8 GiB assumed",
         )
+
+
+AUTO_SCALING_GROUP = "AWS::AutoScaling::AutoScalingGroup"
+ASG_NOTE = "instances above MinSize (scaling out, an instance refresh's extra batch) are usage"
+
+
+def auto_scaling_group(resource: Resource, stack: Stack, found: Findings) -> None:
+    """Its ``MinSize`` instances of its launch template (in the same stack): type hours,
+    public IPv4s, detailed monitoring and EBS volumes, each times MinSize."""
+    props = resource.properties
+    minimum = literal_decimal(props.get("MinSize"))
+    spec = props.get("LaunchTemplate")
+    template = stack.target_of(spec.get("LaunchTemplateId")) if isinstance(spec, dict) else None
+    if minimum is None:
+        found.cannot_price(resource, "MinSize is not a literal number")
+        return
+    if template is None:
+        found.cannot_price(
+            resource, "only a launch template of the same stack is modeled (no mixed instances)"
+        )
+        return
+    data = template.properties.get("LaunchTemplateData") or {}
+    if "InstanceMarketOptions" in data:
+        found.cannot_price(resource, "Spot instances are not modeled")
+        return
+    count = int(minimum)
+    if count == 0:
+        return
+    details = [f"{count} instance(s) (MinSize) of launch template {template.logical_id}"]
+    description = "Auto Scaling instances"
+    if not _instance_hours(
+        resource, found, data.get("InstanceType"), count, description, details, ASG_NOTE
+    ):
+        return
+    interfaces = [i for i in data.get("NetworkInterfaces") or [] if isinstance(i, dict)]
+    if any(i.get("AssociatePublicIpAddress") in TRUE for i in interfaces):
+        found.add(
+            LineKind.PUBLIC_IPV4_INSTANCE,
+            "Public IPv4: Auto Scaling instances",
+            count,
+            "address",
+            PriceId.PUBLIC_IPV4_HOUR,
+            Period.HOUR,
+        )
+    elif not any("AssociatePublicIpAddress" in i for i in interfaces):
+        found.warn(resource, "whether its subnets give instances a public IPv4 is not modeled")
+    if (data.get("Monitoring") or {}).get("Enabled") in TRUE:
+        _detailed_monitoring(found, count)
+    _ebs_volumes(resource, found, data.get("BlockDeviceMappings"), count)
 
 
 class FargateProvider(StrEnum):
@@ -288,6 +385,11 @@ def ecs_service(resource: Resource, stack: Stack, found: Findings) -> None:
     if isinstance(shape, str):
         found.cannot_price(resource, shape)
         return
+    _fargate_lines(shape, found)
+
+
+def _fargate_lines(shape: FargateShape, found: Findings) -> None:
+    """A shape's vCPU and memory lines (per capacity provider) and its tasks' public IPv4s."""
     for provider, tasks in shape.tasks_by_provider.items():
         vcpu_price, memory_price = FARGATE_PRICES[(shape.architecture, provider)]
         name = fargate_name(shape.architecture, provider)
@@ -319,6 +421,72 @@ def ecs_service(resource: Resource, stack: Stack, found: Findings) -> None:
             "address",
             PriceId.PUBLIC_IPV4_HOUR,
             Period.HOUR,
+        )
+
+
+EXPRESS_SERVICE = "AWS::ECS::ExpressGatewayService"
+EXPRESS_DEFAULTS = {"Cpu": "256", "Memory": "512", "MinTaskCount": 1, "Cluster": "default"}
+"""CloudFormation's defaults of the type's properties (its registry schema)."""
+EXPRESS_ALB_NOTE = (
+    "created by ECS Express, not in the template; shared by up to 25 Express services of a "
+    "cluster; internal in private subnets (internet-facing, in public ones, it adds 1 public "
+    "IPv4 per AZ)"
+)
+
+
+def express_shape(service: Resource, stack: Stack) -> FargateShape | str:
+    """An Express service's Fargate tasks: its task definition's size and architecture, or its
+    own Cpu/Memory on X86_64 (CloudFormation has no CpuArchitecture for Express: X86_64 is
+    Express's default); always the FARGATE capacity provider, no public IP (Express assigns
+    none)."""
+    props = service.properties
+    if "TaskDefinitionArn" in props:
+        task = stack.target_of(props["TaskDefinitionArn"])
+        if task is None:
+            return "its task definition is not in the same stack"
+        platform = task.properties.get("RuntimePlatform") or {}
+        cpu, memory = task.properties.get("Cpu"), task.properties.get("Memory")
+    else:
+        platform = {}
+        cpu = props.get("Cpu", EXPRESS_DEFAULTS["Cpu"])
+        memory = props.get("Memory", EXPRESS_DEFAULTS["Memory"])
+    try:
+        architecture = CpuArchitecture(platform.get("CpuArchitecture", "X86_64"))
+    except ValueError:
+        return f"unknown CPU architecture {platform.get('CpuArchitecture')!r}"
+    vcpus, memory_gb = _size(cpu, "vCPU"), _size(memory, "GB")
+    scaling = props.get("ScalingTarget") or {}
+    minimum = literal_decimal(scaling.get("MinTaskCount", EXPRESS_DEFAULTS["MinTaskCount"]))
+    if vcpus is None or memory_gb is None or minimum is None:
+        return "no literal Cpu, Memory or MinTaskCount"
+    tasks = {FargateProvider.FARGATE: minimum}
+    source = "ScalingTarget MinTaskCount"
+    return FargateShape(architecture, vcpus, memory_gb, int(minimum), source, tasks, False)
+
+
+def express_service(resource: Resource, stack: Stack, found: Findings) -> None:
+    """An ECS Express service: Fargate vCPU and memory of its minimum tasks, and the ALB Express
+    creates for it (one per cluster in the template: Express shares it)."""
+    shape = express_shape(resource, stack)
+    if isinstance(shape, str):
+        found.cannot_price(resource, shape)
+        return
+    _fargate_lines(shape, found)
+
+    def cluster(service: Resource) -> str:
+        return json.dumps(service.properties.get("Cluster", EXPRESS_DEFAULTS["Cluster"]))
+
+    sharing = [s for s in stack.of_type(EXPRESS_SERVICE) if cluster(s) == cluster(resource)]
+    if sharing[0] is resource:
+        found.add(
+            LineKind.ALB,
+            "Application Load Balancer (ECS Express)",
+            1,
+            "ALB",
+            PriceId.ALB_HOUR,
+            Period.HOUR,
+            details=[f"{len(sharing)} Express service(s) on it"],
+            note=EXPRESS_ALB_NOTE,
         )
 
 

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 
 from cost.aurora import aurora_cluster, db_instance, db_proxy, enhanced_monitoring
 from cost.backup import restore_test
-from cost.compute import app_runner_service, ec2_instance, ecs_service
+from cost.compute import (
+    AUTO_SCALING_GROUP,
+    EXPRESS_SERVICE,
+    app_runner_service,
+    auto_scaling_group,
+    ec2_instance,
+    ecs_service,
+    express_service,
+)
 from cost.lines import Findings, LineKind, Period
 from cost.load_balancers import (
     APPLICATION,
@@ -126,6 +134,7 @@ FLOOR_RULES: tuple[FloorRule, ...] = (
         Period.HOUR,
     ),
     Special("AWS::EC2::Instance", ec2_instance),
+    Special(AUTO_SCALING_GROUP, auto_scaling_group),  # MinSize instances of its launch template
     PerItem(
         "AWS::EC2::VPCEndpoint",  # gateway endpoints (S3, DynamoDB) are free
         LineKind.INTERFACE_ENDPOINT,
@@ -178,6 +187,7 @@ FLOOR_RULES: tuple[FloorRule, ...] = (
     ),
     Special(LOAD_BALANCER, nlb_public_ipv4),
     Special("AWS::ECS::Service", ecs_service),
+    Special(EXPRESS_SERVICE, express_service),  # its tasks, and the ALB Express creates
     Special("AWS::AppRunner::Service", app_runner_service),
     Special("AWS::ApiGateway::Stage", _api_cache),  # requests are usage, on the RestApi
     PerResource(

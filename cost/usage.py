@@ -8,12 +8,15 @@ from enum import StrEnum
 
 from cdk_constructs.options import CpuArchitecture
 from cost.compute import (
+    EXPRESS_SERVICE,
     FARGATE_PRICES,
     FargateProvider,
     FargateShape,
     capacity_strategy,
+    express_shape,
     fargate_name,
     fargate_shape,
+    on_demand_instance,
 )
 from cost.load_balancers import APPLICATION, INTERNET_FACING, LOAD_BALANCER, NETWORK
 from cost.prices import Price, PriceBook, PriceId
@@ -45,6 +48,7 @@ class UsageKind(StrEnum):
     ALB_LCU = "alb_lcu"
     NLB_NLCU = "nlb_nlcu"
     FARGATE_ABOVE_MINIMUM = "fargate_above_minimum"
+    EC2_ON_DEMAND = "ec2_on_demand"
     APP_RUNNER_ACTIVE = "app_runner_active"
     CLOUDWATCH_LOGS = "cloudwatch_logs"
     CONTAINER_INSIGHTS = "container_insights"
@@ -116,10 +120,24 @@ def _fargate(architecture: CpuArchitecture, provider: FargateProvider) -> Applie
             and provider in {item.get("CapacityProvider") for item in strategy}
         )
 
-    return lambda assembly: any(
-        runs_on(service, stack)
-        for stack in assembly.stacks
-        for service in stack.of_type("AWS::ECS::Service")
+    def express_runs_on(service: Resource, stack: Stack) -> bool:
+        """An Express service runs on the FARGATE provider only."""
+        if provider is not FargateProvider.FARGATE:
+            return False
+        shape = express_shape(service, stack)
+        return isinstance(shape, FargateShape) and shape.architecture is architecture
+
+    return lambda assembly: (
+        any(
+            runs_on(service, stack)
+            for stack in assembly.stacks
+            for service in stack.of_type("AWS::ECS::Service")
+        )
+        or any(
+            express_runs_on(service, stack)
+            for stack in assembly.stacks
+            for service in stack.of_type(EXPRESS_SERVICE)
+        )
     )
 
 
@@ -337,7 +355,7 @@ USAGE_RULES: tuple[UsageRule, ...] = (
         UsageKind.ALB_LCU,
         "ALB capacity units (LCU-hours)",
         (PriceId.ALB_LCU_HOUR,),
-        has(LOAD_BALANCER, where=APPLICATION),
+        either(has(LOAD_BALANCER, where=APPLICATION), has(EXPRESS_SERVICE)),  # Express's own ALB
     ),
     UsageRule(
         UsageKind.NLB_NLCU,
@@ -462,8 +480,8 @@ USAGE_RULES: tuple[UsageRule, ...] = (
 
 
 def usage_items(assembly: Assembly, prices: PriceBook) -> list[UsageItem]:
-    """The usage items of an assembly's resources, with their unit prices."""
-    return [
+    """The usage items of an assembly's resources, with their unit prices, in report order."""
+    items = [
         UsageItem(
             kind=rule.kind,
             description=rule.description,
@@ -471,4 +489,33 @@ def usage_items(assembly: Assembly, prices: PriceBook) -> list[UsageItem]:
         )
         for rule in USAGE_RULES
         if rule.applies(assembly)
+    ]
+    order = list(UsageKind)
+    later = [
+        index
+        for index, item in enumerate(items)
+        if order.index(item.kind) > order.index(UsageKind.EC2_ON_DEMAND)
+    ]
+    at = later[0] if later else len(items)
+    return [*items[:at], *_on_demand_instances(assembly, prices), *items[at:]]
+
+
+def _on_demand_instances(assembly: Assembly, prices: PriceBook) -> list[UsageItem]:
+    """One item per instance type run on demand only (the operators' access instance): its
+    hours while started (``make db-tunnel`` starts it; it stops itself when idle)."""
+    types = sorted(
+        {
+            str(instance.properties.get("InstanceType"))
+            for instance in assembly.of_type("AWS::EC2::Instance")
+            if on_demand_instance(instance)
+        }
+    )
+    return [
+        UsageItem(
+            kind=UsageKind.EC2_ON_DEMAND,
+            description=f"EC2 {name} hours while started on demand (operators' access instance)",
+            prices=(prices.ec2_instance_hour[name],),
+        )
+        for name in types
+        if name in prices.ec2_instance_hour
     ]

@@ -81,10 +81,12 @@ class ApiRelease:
 def watches_ecs(runtime: str) -> bool:
     """Whether a web runtime (``WebRelease.runtime``, ``web.runtime``) releases through ECS
     service deployments, which verify watches and the deploy role may read; App Runner's own
-    workflow step rolls it out instead, and a static site has no service at all."""
-    return runtime not in (APP_RUNNER, STATIC_SITE)
+    workflow step rolls it out instead, the EC2 runtime's stack update (an instance refresh) and
+    a static site has no service at all."""
+    return runtime not in (APP_RUNNER, EC2, STATIC_SITE)
 
 
 APP_RUNNER = "app_runner"
+EC2 = "ec2"
 STATIC_SITE = "static_site"
 """``WebRuntime`` values (this module imports no CDK-side code)."""

@@ -29,7 +29,7 @@ from release.api import (
     get_deployment,
 )
 from release.aws import ReleaseError, Wait, aware, pages, read_stack
-from release.contract import STATIC_SITE, watches_ecs
+from release.contract import EC2, STATIC_SITE, watches_ecs
 from release.outcome import API_MARGIN_MINUTES
 from release.record import Record, parameter_name, read_record, record_release
 from release.verify import Tools, explain, verify
@@ -105,6 +105,11 @@ def rollback_web(
         raise ReleaseError(
             f"{env.name}'s web is a static site: deploy the previous commit (its files are "
             "part of the stack)"
+        )
+    if env.web.runtime == EC2:
+        raise ReleaseError(
+            f"{env.name}'s web runs on ec2, whose releases are not recorded: deploy the previous "
+            "tag with 'cdk deploy -c web_image_tag=TAG' (an instance refresh rolls it out)"
         )
     if not watches_ecs(env.web.runtime):
         raise ReleaseError(

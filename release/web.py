@@ -27,7 +27,7 @@ from release.aws import (
     minutes_between,
     pages,
 )
-from release.contract import SERVICE_ID_OUTPUT, STATIC_SITE, WebRelease, watches_ecs
+from release.contract import EC2, SERVICE_ID_OUTPUT, STATIC_SITE, WebRelease, watches_ecs
 from release.outcome import Outcome, State, bake_text, web_strategy
 
 WEB_CONTAINER = "web"
@@ -61,6 +61,11 @@ def inspect_web(
     )
     if release.runtime == STATIC_SITE:
         line = "web: the stack update uploaded the site and invalidated CloudFront's cache"
+        return replace(base, state=State.BY_STACK, line=line)
+    if release.runtime == EC2:
+        # CloudFormation's instance refresh, watching the release alarms, ran within the stack
+        # update: a failed one failed the update, which CloudFormation rolled back.
+        line = "web: the stack update's instance refresh replaced the instances"
         return replace(base, state=State.BY_STACK, line=line)
     if not watches_ecs(release.runtime):
         return replace(

@@ -18,10 +18,12 @@ from cdk_constructs.data_engine.interface import (
 )
 from cdk_constructs.nag import NIST, acknowledge
 from cdk_constructs.network import Network
+from cdk_constructs.operator_access import OperatorAccess, OperatorAccessProps
 from cdk_constructs.options import InterfaceEndpoint, ProtectedKind
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.schema_migrations import SchemaMigrations, SchemaMigrationsProps
 from cdk_constructs.session_table import SessionTable
+from stacks.config import log_group_prefix
 from stacks.config.sections import DatabaseConfig
 from stacks.platform_stack import BUNDLE_CACHE_DIR, REPO_ROOT, PlatformStack, Tier
 
@@ -32,6 +34,8 @@ MIGRATIONS_PACKAGE = REPO_ROOT / "lambda_src" / "db_migrate"
 
 API_DB_USER = "app_api"
 """The login role the migrations create for the API: rds_iam, DML on the app's tables only."""
+READONLY_DB_USER = "app_readonly"
+"""The operators' login role (migration 0003): IAM login, SELECT on the app's tables only."""
 
 
 def _size(db: DatabaseConfig) -> ServerlessCapacity | InstanceSize:
@@ -109,6 +113,10 @@ class DataStack(PlatformStack):
             self, "Sessions", table_name=f"{prefix}-sessions", removal_policy=removal_policy
         ).table
 
+        self.operator_access = (
+            self._operator_access(stage, network) if env_config.operator_access.enabled else None
+        )
+
         if env_config.retain_data:
             self._guard_deletion_protection()
         self.backup = self._backup() if env_config.backup.active(env_config.retain_data) else None
@@ -122,11 +130,47 @@ class DataStack(PlatformStack):
             ("DatabaseSecretArn", self.database.secret.secret_arn, master),
             ("SessionTableName", self.sessions.table_name),
         )
+        database = self.database
+        self.add_outputs(
+            ("DatabaseAdminEndpoint", database.admin_endpoint, "Where the master user logs in"),
+            ("DatabasePort", str(database.port)),
+            ("DatabaseEngineFamily", database.family.value, "postgresql or mysql"),
+            ("DatabaseName", database.database_name),
+            ("DatabaseReadonlyUser", READONLY_DB_USER, "The operators' IAM login (read-only)"),
+        )
+        if self.operator_access is not None:
+            tunnel = "make db-tunnel's forwarding target (SSM only; stops itself when idle)"
+            self.add_outputs(
+                ("AccessInstanceId", self.operator_access.instance.instance_id, tunnel)
+            )
         if self.backup is not None:
             self.add_outputs(
                 ("BackupVaultName", self.backup.vault.backup_vault_name, "AWS Backup vault"),
                 ("BackupRoleArn", self.backup.role.role_arn, "Role for start-restore-job"),
             )
+
+    def _operator_access(self, stage: PlatformStage, network: Network) -> OperatorAccess:
+        """The operators' forwarding target to the database, their session log group and shell
+        document (``cdk_constructs/operator_access.py``), encrypted with the environment key."""
+        env_config = self.env_config
+        return OperatorAccess(
+            self,
+            "OperatorAccess",
+            props=OperatorAccessProps(
+                name=self.resource_prefix,
+                vpc=network.vpc,
+                subnets=network.app_subnets,
+                availability_zone=env_config.availability_zones[0],
+                database=self.database,
+                readonly_user=READONLY_DB_USER,
+                # The network stack's environment key (built first, so always there).
+                key=stage.network.key,
+                log_group_name=f"{log_group_prefix(self.app_config, env_config)}/operator-sessions",
+                log_retention=self.log_retention,
+                removal_policy=self.removal_policy,
+                idle_stop_minutes=env_config.operator_access.idle_stop_minutes,
+            ),
+        )
 
     def _backup(self) -> DataBackup:
         """AWS Backup of the database and the table; the restore test places the restored

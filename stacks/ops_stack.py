@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from cdk_constructs.alerts import AlertsTopic
 from cdk_constructs.monitoring import MonitoringProps, PlatformMonitoring
+from cdk_constructs.operator_access import OperatorPolicies, OperatorPoliciesProps, shell_target
 from stacks.api_tier import ApiTier
-from stacks.config import AppConfig, EnvironmentConfig
+from stacks.config import AppConfig, EnvironmentConfig, stack_name
 from stacks.data_stack import DataStack
 from stacks.platform_stack import PlatformStack, Tier
 from stacks.web_stack import WebStack
@@ -29,7 +30,7 @@ class OpsStack(PlatformStack):
     this one (this one reads the web stack's runtime and canary)."""
 
     TIER = Tier.OPS
-    SUMMARY = "operations (alerts topic, alarms, dashboard)"
+    SUMMARY = "operations (alerts topic, alarms, dashboard, operator policies)"
 
     def __init__(
         self, stage: PlatformStage, *, data: DataStack, api: ApiTier, web: WebStack
@@ -58,3 +59,29 @@ class OpsStack(PlatformStack):
                 backups=data.backup is not None,
             ),
         )
+        # Here, last: the operators' policies name the data, web and every stack of the stage.
+        self.operator_policies: OperatorPolicies | None = None
+        if data.operator_access is not None:
+            self.operator_policies = OperatorPolicies(
+                self,
+                "OperatorAccess",
+                props=OperatorPoliciesProps(
+                    name=self.resource_prefix,
+                    access=data.operator_access,
+                    database=data.database,
+                    stack_names=[stack_name(app, env_config, tier) for tier in Tier],
+                    shell=shell_target(web.runtime),
+                ),
+            )
+            self.add_outputs(
+                (
+                    "OperatorsPolicyArn",
+                    self.operator_policies.operators.managed_policy_arn,
+                    "Attach to operators: make db-tunnel (read-only) and make shell",
+                ),
+                (
+                    "DatabaseAdminsPolicyArn",
+                    self.operator_policies.db_admins.managed_policy_arn,
+                    "Attach, with the operators policy, for make db-tunnel ... admin",
+                ),
+            )

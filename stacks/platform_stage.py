@@ -82,6 +82,7 @@ class PlatformStage(Stage):
                     sessions=self.data.sessions,
                     api=self.api,
                     key=self.network.key,
+                    operator_access=self.data.operator_access,
                 )
             case Tier.OPS:
                 self.ops = OpsStack(self, data=self.data, api=self.api, web=self.web)

@@ -21,6 +21,7 @@ from cdk_constructs.container_secret import ContainerSecret, view_without_key
 from cdk_constructs.health_canary import HealthCanary
 from cdk_constructs.nag import NIST, acknowledge_all
 from cdk_constructs.network import Network
+from cdk_constructs.operator_access import InstanceShellHost, OperatorAccess, enable_shell
 from cdk_constructs.options import ApiKind, Image
 from cdk_constructs.sign_in import SCOPE_NAMES, BrowserClient
 from cdk_constructs.web_acl import RegionalWebAcl
@@ -127,6 +128,7 @@ class WebStack(PlatformStack):
         sessions: dynamodb.ITableV2,
         api: ApiTier,
         key: kms.IKey,
+        operator_access: OperatorAccess | None = None,
     ) -> None:
         """``key``: the environment's key (the app secret, the canary's artifacts and, with
         ``security.encrypt_logs``, the log groups services create)."""
@@ -218,6 +220,14 @@ class WebStack(PlatformStack):
             for secret in (secrets[0], secrets[-1]):  # the client's fields are one secret
                 secret.grant_read(runtime_role)
             sessions.grant(runtime_role, *SESSION_ITEM_ACTIONS)
+
+        access = env_config.operator_access
+        if operator_access is not None and (
+            access.container_shell or isinstance(self.runtime, InstanceShellHost)
+        ):
+            # Operators' shells (cdk_constructs/operator_access.py): ECS Exec into the Fargate
+            # web container, or Session Manager sessions on the EC2 runtime's instances.
+            enable_shell(self.runtime, key=key, log_group=operator_access.log_group)
 
         self.web_acl: RegionalWebAcl | None = None
         if web.waf and traits.web_acl is WebAclPlacement.STACK:

@@ -24,6 +24,7 @@ REAL_ACCOUNTS = {
     "prod": "345678901234",
     "spa": "123456789012",
     "classic": "456789012345",
+    "ec2": "567890123456",
 }
 """A real-looking account per shipped environment (every name of ``APP_CONFIG``: a new
 environment needs one here, or ``real_config`` fails on it)."""

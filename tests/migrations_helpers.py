@@ -28,7 +28,12 @@ from devkit.mysql import MyDatabase
 from devkit.postgres import PgDatabase
 
 BUNDLED = MIGRATIONS_DIR
-BUNDLED_VERSIONS = (1, 2)
+BUNDLED_VERSIONS = (1, 2, 3)
+BUNDLED_DATA = {
+    "LatestVersion": str(BUNDLED_VERSIONS[-1]),
+    "Applied": ",".join(map(str, BUNDLED_VERSIONS)),
+}
+"""The migration handler's response data after a run that applied every bundled migration."""
 PASSWORD = "Sup3r-s3cret-pw!"  # a made-up password that must never be echoed
 
 Conn = psycopg.Connection[TupleRow]

@@ -55,9 +55,10 @@ SHIPPED_ROUTING: dict[str, dict[str, Any] | None] = {
     "staging": canary(10, 5),
     "prod": canary(10, 10),
     "classic": None,
+    "ec2": None,
 }
-"""The shipped releases: dev and classic all at once; staging and prod 10% first, the rest after
-5 / 10 min."""
+"""The shipped releases: dev, classic and ec2 all at once; staging and prod 10% first, the rest
+after 5 / 10 min."""
 ALL_AT_ONCE = "CodeDeployDefault.LambdaAllAtOnce"
 
 

@@ -13,7 +13,7 @@ from cdk_constructs.data_engine.choices import EngineFamily
 from cdk_constructs.network import HTTPS_PORT
 from cdk_constructs.vpc_function import ENI_ACTIONS
 from stacks.api_stack import API_HANDLER
-from stacks.data_stack import API_DB_USER
+from stacks.data_stack import API_DB_USER, READONLY_DB_USER
 from tests.api_function import (
     api_function,
     function_egress,
@@ -167,7 +167,8 @@ def test_function_may_connect_only_as_the_api_user_to_this_database(env: Synthes
 
 
 def test_proxy_may_log_in_to_the_database_as_the_api_user(env: SynthesizedEnv) -> None:
-    """End-to-end IAM: the proxy signs its own login to the database as the client's user."""
+    """End-to-end IAM: the proxy signs its own login to the database as its clients' users: the
+    API's, and the operators' read-only one where operator access is on; no other."""
     proxies = resources(env.data_json, "AWS::RDS::DBProxy")
     if not env.config.database.proxy:
         assert proxies == {}
@@ -180,18 +181,21 @@ def test_proxy_may_log_in_to_the_database_as_the_api_user(env: SynthesizedEnv) -
         for statement in policy_statements_of_role(env.data_json, role_id)
         if "rds-db:connect" in actions_of(statement)
     ]
-    assert connect == [
+    users = [API_DB_USER, *([READONLY_DB_USER] if env.config.operator_access.enabled else [])]
+    logins = [
         {
             "Fn::Join": [
                 "",
                 [
                     f"arn:aws:rds-db:{env.config.region}:{env.config.account}:dbuser:",
                     get_att(database_id, resource_id_attribute(database)),
-                    f"/{API_DB_USER}",
+                    f"/{user}",
                 ],
             ]
         }
+        for user in users
     ]
+    assert connect == [logins if len(logins) > 1 else logins[0]]
 
 
 # --- image mode ------------------------------------------------------------------------------

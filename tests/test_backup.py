@@ -1,7 +1,7 @@
-"""Backups you can prove: where ``backup`` is on (prod, classic), AWS Backup keeps daily points of
-the database (the Aurora cluster or the DB instance) and the session table in a vault with its
-own key, a restore test restores the latest ones on schedule where the engine has one (Aurora),
-and alarms report failed backup and restore jobs; elsewhere none of it."""
+"""Backups you can prove: where ``backup`` is on (prod, classic, ec2), AWS Backup keeps daily
+points of the database (the Aurora cluster or the DB instance) and the session table in a vault
+with its own key, a restore test restores the latest ones on schedule where the engine has one
+(Aurora), and alarms report failed backup and restore jobs; elsewhere none of it."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ RESTORE_TESTED = [e.name for e in APP_CONFIG.environments if restore_tested(e)]
 
 @pytest.fixture(params=BACKED_UP)
 def backed_up(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
-    """Each shipped environment that config backs up (prod, classic)."""
+    """Each shipped environment that config backs up (prod, classic, ec2)."""
     name: str = request.param
     return synthesized.envs[name]
 
@@ -97,18 +97,20 @@ def restore_tested_env(request: pytest.FixtureRequest, synthesized: Synthesized)
 
 def test_backups_exist_exactly_where_config_turns_them_on(env: SynthesizedEnv) -> None:
     on = env.config.backup.active(env.config.retain_data)
-    assert on is (env.config.name in ("prod", "classic"))
+    assert on is (env.config.name in ("prod", "classic", "ec2"))
     assert bool(backup_resources(env.data_json)) is on
 
 
 def test_the_shipped_restore_tests_are_on_where_the_engine_has_one() -> None:
     """The premise of the parametrizations below: prod (Aurora) restore-tests its backups;
-    classic (a MySQL DB instance) backs up without a restore test, as None asks."""
+    classic (a MySQL DB instance) and ec2 (a PostgreSQL DB instance) back up without a restore
+    test, as None asks."""
     assert RESTORE_TESTED == ["prod"]
-    assert sorted(BACKED_UP) == ["classic", "prod"]
-    classic = APP_CONFIG.environment("classic")
-    assert classic.backup.restore_test is None
-    assert not classic.database.spec.serverless
+    assert sorted(BACKED_UP) == ["classic", "ec2", "prod"]
+    for name in ("classic", "ec2"):
+        instance_env = APP_CONFIG.environment(name)
+        assert instance_env.backup.restore_test is None
+        assert not instance_env.database.spec.serverless
 
 
 def test_no_restore_test_where_the_engine_has_none(backed_up: SynthesizedEnv) -> None:

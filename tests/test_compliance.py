@@ -30,6 +30,7 @@ def test_prod_ships_with_the_nist_profile_and_the_others_without() -> None:
         "prod": ComplianceProfile.NIST_800_53_R5,
         "spa": ComplianceProfile.NONE,
         "classic": ComplianceProfile.NONE,
+        "ec2": ComplianceProfile.NONE,
     }
 
 

@@ -127,13 +127,20 @@ def test_deployable_refuses_each_placeholder_in_one_line(
 
 @pytest.mark.parametrize("env_name", APP_CONFIG.environment_names)
 def test_each_shipped_environment_s_own_placeholders_are_refused(env_name: str) -> None:
-    """Every shipped environment's account, e-mail and zone id (``444444444444``,
-    ``Z0123456789EXAMPLE2`` ...), each put back alone into the fully real config."""
+    """Every shipped environment's account, e-mail, domain (with its zone's name) and zone id
+    (``444444444444``, ``servers.example.com``, ``Z0123456789EXAMPLE2`` ...), each put back alone
+    into the fully real config."""
     shipped = APP_CONFIG.environment(env_name)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"account": shipped.account}, "account"),
         ({"alert_email": shipped.alert_email}, "alert_email"),
     ]
+    if shipped.web.domain_name is not None:
+        domain = {
+            "domain_name": shipped.web.domain_name,
+            "hosted_zone_name": shipped.web.hosted_zone_name,
+        }
+        cases.append(({"web": domain}, "web.domain_name"))
     if shipped.web.hosted_zone_id is not None:
         cases.append(
             ({"web": {"hosted_zone_id": shipped.web.hosted_zone_id}}, "web.hosted_zone_id")
@@ -217,7 +224,7 @@ def test_app_exits_with_one_line_for_an_unknown_environment(
         "config error: environment 'qa', field 'env (-c env=...)': not a configured environment; "
         f"allowed: {', '.join(APP_CONFIG.environment_names)}"
     ]
-    assert APP_CONFIG.environment_names == ("dev", "staging", "prod", "spa", "classic")
+    assert APP_CONFIG.environment_names == ("dev", "staging", "prod", "spa", "classic", "ec2")
 
 
 def test_app_exits_with_one_line_for_an_image_tag_without_its_environment(

@@ -22,8 +22,10 @@ from cost.billing import (
     unclassified_types,
 )
 from cost.compute import FARGATE_PRICES
+from cost.estimate import estimate
 from cost.prices import PriceId, load_prices
 from cost.rules import ALWAYS_ON_TYPES, FLOOR_RULES, MODELED, MODELED_BY_TYPE
+from cost.templates import load_assemblies
 from cost.usage import USAGE_RULES, UsageKind
 from tests.cost_helpers import estimate_of, resource, write_assembly
 from tests.synth import Synthesized
@@ -97,9 +99,28 @@ def test_every_price_of_the_file_is_used_by_a_rule() -> None:
     assert set(re.findall(r"PriceId\.([A-Z0-9_]+)", source)) == set(PriceId.__members__)
 
 
+PER_INSTANCE_TYPE_KINDS = {UsageKind.EC2_ON_DEMAND}
+"""Usage kinds with an item per instance type found (``usage_items`` adds them, at their place
+in the report), not one rule."""
+
+
 def test_every_usage_kind_has_one_rule_in_report_order() -> None:
     kinds = list(dict.fromkeys(rule.kind for rule in USAGE_RULES))
-    assert kinds == list(UsageKind)
+    assert kinds == [kind for kind in UsageKind if kind not in PER_INSTANCE_TYPE_KINDS]
+
+
+def test_the_shipped_usage_items_come_in_report_order_with_the_on_demand_instances(
+    synthesized: Synthesized,
+) -> None:
+    """Every shipped environment has operator access: its stopped-when-idle instance's hours
+    are a usage item of its own kind, in report order with the rules' items."""
+    order = list(UsageKind)
+    prices = load_prices()
+    for assembly in load_assemblies(synthesized.outdir):
+        if not assembly.name.startswith("github-"):
+            kinds = [item.kind for item in estimate(assembly, prices).usage]
+            assert kinds == sorted(kinds, key=order.index), assembly.name
+            assert UsageKind.EC2_ON_DEMAND in kinds, assembly.name
 
 
 def satisfying(conditions: tuple[shapes.Condition, ...]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from aws_cdk import FileSystem
 
 from cdk_constructs.data_engine.choices import EngineFamily, SslMode
+from cdk_constructs.options import OPERATOR_ACCESS_TAG
 from cdk_constructs.schema_migrations import migrations_dir
+from stacks.config import APP_CONFIG
 from stacks.data_stack import MIGRATIONS_PACKAGE
 from tests.synth import SynthesizedEnv
 from tests.template_queries import (
@@ -42,13 +44,32 @@ from tests.test_data_helpers import rotated_env as rotated_env
 # --- security groups -----------------------------------------------------------------------
 
 
+def access_groups(env: SynthesizedEnv) -> set[str]:
+    """The security group of the operators' access instance (``cdk_constructs/operator_access.py``),
+    found by the instance's tag ``operator-access`` = ``<app>-<env>``; none where
+    ``operator_access.enabled`` is off."""
+    name = f"{APP_CONFIG.app_name}-{env.config.name}"
+    instances = [
+        instance
+        for instance in resources(env.data_json, "AWS::EC2::Instance").values()
+        if {"Key": OPERATOR_ACCESS_TAG, "Value": name} in instance["Properties"].get("Tags", [])
+    ]
+    assert len(instances) == (1 if env.config.operator_access.enabled else 0)
+    return {
+        group_id(group)
+        for instance in instances
+        for group in instance["Properties"]["SecurityGroupIds"]
+    }
+
+
 def test_database_admits_its_port_only_from_its_front(data_env: SynthesizedEnv) -> None:
     env = data_env
     rules = security_group_rules(env.data_json, database_group(env), "ingress")
     assert rules
     assert all("CidrIp" not in rule and "CidrIpv6" not in rule for rule in rules)
     assert {port_of(rule, env) for rule in rules} == {engine_port(env.config)}
-    sources = {group_id(rule["SourceSecurityGroupId"]) for rule in rules}
+    sources = [group_id(rule["SourceSecurityGroupId"]) for rule in rules]
+    assert len(sources) == len(set(sources))  # one rule per source
     rotation_groups = {
         logical_id
         for logical_id in resources(env.data_json, "AWS::EC2::SecurityGroup")
@@ -57,28 +78,70 @@ def test_database_admits_its_port_only_from_its_front(data_env: SynthesizedEnv) 
     assert len(rotation_groups) == (1 if env.config.retain_data else 0)
     # Changed: with a proxy the database also admits the migration function, which logs in at
     # the writer directly (see test_migrations_log_in_at_the_writer_never_through_the_proxy).
+    # Changed (operator access): the access instance, at the writer for the master user's login
+    # (its admin path) and, without a proxy, for its client path too (one rule for both).
+    admitted = {migration_group(env)} | rotation_groups | access_groups(env)
     if env.config.database.proxy:
-        assert sources == {proxy_group(env), migration_group(env)} | rotation_groups
+        assert set(sources) == {proxy_group(env)} | admitted
     else:
-        assert sources == {migration_group(env)} | rotation_groups
+        assert set(sources) == admitted
     assert all(
         rule.get("CidrIp") == "255.255.255.255/32"  # CDK's "no egress" placeholder
         for rule in security_group_rules(env.data_json, database_group(env), "egress")
     )
 
 
-def test_proxy_admits_no_one_of_the_data_stack_and_reaches_only_the_database(
+def test_proxy_admits_only_the_access_instance_of_the_data_stack_and_reaches_only_the_database(
     proxied_env: SynthesizedEnv,
 ) -> None:
     # Changed: the proxy used to admit the migration function, which now goes to the writer.
-    # Its clients (the API function) are admitted by rules written in their own stack.
+    # Its clients (the API function) are admitted by rules written in their own stack; of the
+    # data stack, the operators' access instance is its one client (the read-only IAM login).
     env = proxied_env
-    assert security_group_rules(env.data_json, proxy_group(env), "ingress") == []
+    ingress = security_group_rules(env.data_json, proxy_group(env), "ingress")
+    assert all("CidrIp" not in rule and "CidrIpv6" not in rule for rule in ingress)
+    assert [group_id(rule["SourceSecurityGroupId"]) for rule in ingress] == sorted(
+        access_groups(env)
+    )
+    assert [port_of(rule, env) for rule in ingress] == [engine_port(env.config)] * len(ingress)
     egress = security_group_rules(env.data_json, proxy_group(env), "egress")
     assert {group_id(rule["DestinationSecurityGroupId"]) for rule in egress} == {
         database_group(env)
     }
     assert {port_of(rule, env) for rule in egress} == {engine_port(env.config)}
+
+
+def test_the_access_instance_reaches_the_front_and_the_writer_only_and_admits_no_one(
+    data_env: SynthesizedEnv,
+) -> None:
+    """Its client path (the read-only IAM login) goes to the front, the proxy where there is
+    one; its admin path (the master user's password login) to the database directly, never the
+    proxy. Both on the engine's port, written on both sides; besides, only HTTPS out (Systems
+    Manager)."""
+    env = data_env
+    if not env.config.operator_access.enabled:
+        assert access_groups(env) == set()
+        return
+    (access,) = access_groups(env)
+    port = engine_port(env.config)
+    assert security_group_rules(env.data_json, access, "ingress") == []
+    targets = {database_group(env)}
+    if env.config.database.proxy:
+        targets.add(proxy_group(env))
+    egress = security_group_rules(env.data_json, access, "egress")
+    to_groups = [rule for rule in egress if "DestinationSecurityGroupId" in rule]
+    assert sorted(
+        (group_id(rule["DestinationSecurityGroupId"]), port_of(rule, env)) for rule in to_groups
+    ) == sorted((target, port) for target in targets)
+    (https,) = [rule for rule in egress if "DestinationSecurityGroupId" not in rule]
+    assert (https["IpProtocol"], https["FromPort"], https["ToPort"]) == ("tcp", 443, 443)
+    for target in targets:
+        admitted = [
+            port_of(rule, env)
+            for rule in security_group_rules(env.data_json, target, "ingress")
+            if rule.get("SourceSecurityGroupId") == get_att(access, "GroupId")
+        ]
+        assert admitted == [port]
 
 
 def test_clients_still_connect_through_the_proxy(proxied_env: SynthesizedEnv) -> None:

@@ -130,7 +130,7 @@ def test_every_engine_has_a_registry_row_and_each_shipped_one_builds_its_engine(
 ) -> None:
     """Each shipped environment's database is its configured engine's construct, with that
     engine's family, port, guard kind and AWS Backup type (Aurora PostgreSQL for dev, staging and
-    prod; RDS for PostgreSQL for spa; RDS for MySQL for classic)."""
+    prod; RDS for PostgreSQL for spa and ec2; RDS for MySQL for classic)."""
     registered: Mapping[DatabaseEngine, object] = factory.ENGINES
     assert registered == REGISTRY
     config = data_env.config.database
@@ -155,7 +155,8 @@ def test_every_engine_has_a_registry_row_and_each_shipped_one_builds_its_engine(
 
 def test_the_shipped_environments_run_each_kind_and_family() -> None:
     """The premise of the parametrized tests: the shipped environments cover an Aurora cluster
-    and a DB instance, PostgreSQL and MySQL (spa: RDS for PostgreSQL, classic: RDS for MySQL)."""
+    and a DB instance, PostgreSQL and MySQL (spa and ec2: RDS for PostgreSQL, classic: RDS for
+    MySQL)."""
     engines = {env.name: env.database.engine for env in APP_CONFIG.environments}
     assert engines == {
         "dev": DatabaseEngine.AURORA_POSTGRESQL,
@@ -163,6 +164,7 @@ def test_the_shipped_environments_run_each_kind_and_family() -> None:
         "prod": DatabaseEngine.AURORA_POSTGRESQL,
         "spa": DatabaseEngine.POSTGRES,
         "classic": DatabaseEngine.MYSQL,
+        "ec2": DatabaseEngine.POSTGRES,
     }
 
 
@@ -228,8 +230,13 @@ class FakeEngine(Construct):
 
     def grant_connect(self, grantee: iam.IGrantable, *, db_user: str) -> iam.Grant:
         return iam.Grant.add_to_principal(
-            grantee=grantee, actions=["rds-db:connect"], resource_arns=[f"{self.arn}/{db_user}"]
+            grantee=grantee,
+            actions=["rds-db:connect"],
+            resource_arns=[self.connect_resource_arn(db_user)],
         )
+
+    def connect_resource_arn(self, db_user: str, *, consumer: IConstruct | None = None) -> str:
+        return f"{self.arn}/{db_user}"
 
     def order_admin_run(self, run: Construct) -> None:
         run.node.add_dependency(self.identity.resource)

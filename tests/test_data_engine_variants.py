@@ -13,8 +13,9 @@ import pytest
 from cdk_constructs.data_engine.choices import DatabaseEngine
 from stacks.config import APP_CONFIG
 from stacks.config.sections import DatabaseConfig
+from stacks.data_stack import API_DB_USER, READONLY_DB_USER
 from tests.synth import Tier, synth_variant, synth_variant_tiers
-from tests.template_queries import only, resources
+from tests.template_queries import get_att, only, resources
 from tests.test_data_helpers import MIGRATION_HANDLER
 
 DEV = APP_CONFIG.environment("dev")
@@ -82,8 +83,21 @@ def test_aurora_mysql_proxy_is_iam_end_to_end_with_tls(aurora_mysql: dict[str, A
         if statement["Action"] == "rds-db:connect"
     ]
     assert len(connect) == 1
-    assert "DBClusterResourceId" in json.dumps(connect[0]["Resource"])
-    assert json.dumps(connect[0]["Resource"]).endswith('"/app_api"]]}')
+    # The users clients log in as through it: the API's and the operators' read-only one.
+    cluster_id, _ = only(aurora_mysql, "AWS::RDS::DBCluster")
+    assert connect[0]["Resource"] == [
+        {
+            "Fn::Join": [
+                "",
+                [
+                    f"arn:aws:rds-db:{DEV.region}:{DEV.account}:dbuser:",
+                    get_att(cluster_id, "DBClusterResourceId"),
+                    f"/{user}",
+                ],
+            ]
+        }
+        for user in (API_DB_USER, READONLY_DB_USER)
+    ]
 
 
 def test_aurora_mysql_migrations_speak_mysql_at_the_writer(aurora_mysql: dict[str, Any]) -> None:

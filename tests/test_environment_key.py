@@ -169,8 +169,10 @@ def without_log_encryption(config: EnvironmentConfig) -> EnvironmentConfig:
 
 
 def test_encrypt_logs_off_leaves_only_the_flow_logs_on_the_key() -> None:
-    """The knob saves the KMS requests of every group but the flow logs, which always use the
-    key; the data tier's groups then have CloudWatch Logs' own encryption."""
+    """The knob saves the KMS requests of every group but the flow logs and the operators'
+    session logs, which always use the key (ECS Exec and Session Manager encrypt only to a
+    KMS-encrypted group); the data tier's other groups then have CloudWatch Logs' own
+    encryption."""
     templates = synth_variant_tiers(
         without_log_encryption(APP_CONFIG.environment("dev")), Tier.DATA
     )
@@ -182,5 +184,12 @@ def test_encrypt_logs_off_leaves_only_the_flow_logs_on_the_key() -> None:
     key_id, _ = only(templates[Tier.NETWORK], "AWS::KMS::Key")
     assert flow_logs["KmsKeyId"] == get_att(key_id, "Arn")
     data_groups = resources(templates[Tier.DATA], "AWS::Logs::LogGroup").values()
-    assert data_groups
-    assert all("KmsKeyId" not in group["Properties"] for group in data_groups)
+    (sessions,) = [
+        group["Properties"]
+        for group in data_groups
+        if group["Properties"].get("LogGroupName", "").endswith("/operator-sessions")
+    ]
+    assert imported(sessions["KmsKeyId"], templates[Tier.NETWORK]) == get_att(key_id, "Arn")
+    others = [group for group in data_groups if group["Properties"] is not sessions]
+    assert others
+    assert all("KmsKeyId" not in group["Properties"] for group in others)

@@ -225,8 +225,8 @@ def test_every_deletion_protected_resource_has_a_guard_that_everything_after_it_
                 and guard_id not in all_dependencies(template, logical_id)
             ]
             assert late == [], f"{name}: created after {protected} but before its guard: {late}"
-    # Each retained environment: its database (prod's Aurora cluster, classic's DB instance),
-    # the session table, the user pool, the load balancer.
+    # Each retained environment: its database (prod's Aurora cluster, classic's and ec2's DB
+    # instances), the session table, the user pool, the load balancer.
     retained = [env for env in synthesized.envs.values() if env.config.retain_data]
     assert {name: sorted(kinds) for name, kinds in protected_kinds.items()} == {
         env.config.name: sorted(
@@ -234,7 +234,7 @@ def test_every_deletion_protected_resource_has_a_guard_that_everything_after_it_
         )
         for env in retained
     }
-    assert sorted(protected_kinds) == ["classic", "prod"]
+    assert sorted(protected_kinds) == ["classic", "ec2", "prod"]
 
 
 def as_list(value: str | list[str]) -> list[str]:
@@ -252,7 +252,7 @@ GUARD_PERMISSIONS = {
 """The guard's one action on a database, and the ARN prefix of its one resource."""
 
 
-@pytest.mark.parametrize("env_name", ["prod", "classic"])
+@pytest.mark.parametrize("env_name", ["prod", "classic", "ec2"])
 def test_the_guard_may_lift_the_protection_of_its_resource_only(
     synthesized: Synthesized, env_name: str
 ) -> None:

@@ -21,7 +21,13 @@ from cdk_constructs.github_deploy_role import (
 )
 from cdk_constructs.options import ApiKind, Image, WebRuntime
 from cdk_constructs.web_runtime.app_runner import APP_RUNNER_DEPLOY_ACTIONS
-from release.contract import FUNCTION_NAME_OUTPUT, RELEASE_OUTPUT, ApiRelease, WebRelease
+from release.contract import (
+    FUNCTION_NAME_OUTPUT,
+    RELEASE_OUTPUT,
+    ApiRelease,
+    WebRelease,
+    watches_ecs,
+)
 from stacks.config import (
     APP_CONFIG,
     AppConfig,
@@ -208,7 +214,7 @@ def test_ecr_push_only_to_the_environments_sourced_repositories(synthesized: Syn
         )
         token = [s for s in statements if "ecr:GetAuthorizationToken" in actions(s)]
         assert [actions(s) for s in token] == [["ecr:GetAuthorizationToken"]]
-        # Shipped envs run Fargate or a static site: no App Runner permission at all.
+        # Shipped envs run Fargate, EC2 or a static site: no App Runner permission at all.
         assert not [s for s in statements if any(a.startswith("apprunner:") for a in actions(s))]
     assert services_seen  # spa's microservices are among the shipped repositories
 
@@ -221,7 +227,7 @@ def test_the_role_reads_and_records_only_its_own_environments_releases(
     scoped to the environment's names (test_release_verify.py checks the calls fit them).
     The S3M shape (a static site, public microservices) has nothing to watch or record: verify
     only reads its web stack's Release output (release/verify.py, release/web.py)."""
-    shapes = set()
+    shapes, watched = set(), set()
     for env, statements in shipped_role_statements(synthesized):
         by_sid = {s["Sid"]: s for s in statements if s.get("Sid") in RELEASE_READ_ACTIONS}
         where = f"{env.region}:{env.account}"
@@ -243,7 +249,13 @@ def test_the_role_reads_and_records_only_its_own_environments_releases(
             ]
             continue
         shapes.add("container")
-        assert set(by_sid) == set(RELEASE_READ_ACTIONS)  # container shape: all on Fargate
+        # The container shape: all of them where verify watches ECS service deployments
+        # (Fargate); no ECS statement where the runtime releases otherwise (the EC2 runtime's
+        # instance refresh runs within the stack update; App Runner's own workflow step).
+        ecs = watches_ecs(env.web.runtime)
+        assert set(by_sid) == set(RELEASE_READ_ACTIONS) - (set() if ecs else {"WatchWebReleases"})
+        if not ecs:
+            assert not [s for s in statements if any(a.startswith("ecs:") for a in actions(s))]
         for sid, statement in by_sid.items():
             assert sorted(actions(statement)) == sorted(RELEASE_READ_ACTIONS[sid]), sid
         prefix = f"three-tier-{env.name}"
@@ -253,10 +265,6 @@ def test_the_role_reads_and_records_only_its_own_environments_releases(
             "ReadReleaseStacks": [
                 f"arn:aws:cloudformation:{where}:stack/{stack_name(APP_CONFIG, env, tier)}/*"
                 for tier in ("web", "api")
-            ],
-            "WatchWebReleases": [
-                f"arn:aws:ecs:{where}:{kind}/{cluster}/*"
-                for kind in ("service", "service-deployment", "service-revision")
             ],
             "WatchApiReleases": [
                 f"arn:aws:codedeploy:{where}:deploymentgroup:{prefix}-api/{prefix}-api"
@@ -271,10 +279,17 @@ def test_the_role_reads_and_records_only_its_own_environments_releases(
                 for tier in ("web", "api")
             ],
         }
+        if ecs:
+            expected["WatchWebReleases"] = [
+                f"arn:aws:ecs:{where}:{kind}/{cluster}/*"
+                for kind in ("service", "service-deployment", "service-revision")
+            ]
         assert {sid: sorted(statement_resources(s)) for sid, s in by_sid.items()} == {
             sid: sorted(arns) for sid, arns in expected.items()
         }
+        watched.add(ecs)
     assert shapes == {"container", "s3m"}
+    assert watched == {True, False}  # both kinds of container runtime are shipped
 
 
 def test_the_release_names_the_role_may_read_are_the_stacks_own(

@@ -1,6 +1,7 @@
 """No log group without the environment's retention: every one the app creates, and every one
 Lambda, custom resources, the canary, the proxy, API Gateway, Container Insights, secret
-rotation or App Runner would otherwise create on their own with no expiry."""
+rotation or App Runner would otherwise create on their own with no expiry (the EC2 runtime's
+Docker writes to one the app creates)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cdk_constructs.options import ApiKind, WebRuntime
 from stacks.config import APP_CONFIG
 from tests.synth import Synthesized
 from tests.template_queries import all_dependencies, ref, resources
+from tests.web_variants import boot_script, container_log_group_id
 
 AWS_CUSTOM_RESOURCE_TYPE = "Custom::AWS"
 
@@ -90,13 +92,21 @@ def test_services_own_log_groups_exist_first_with_retention(synthesized: Synthes
         }
         prefix = f"{APP_CONFIG.app_name}-{env.name}"
         # Container Insights of each ECS cluster: the web service's (Fargate), and the public
-        # API's microservices' (``<app>-<env>-services``); a static site has no cluster.
+        # API's microservices' (``<app>-<env>-services``); a static site has no cluster, nor
+        # does the EC2 runtime, whose Docker writes to a group of its own (below).
         expected = []
         if env.web.runtime == WebRuntime.FARGATE:
             expected.append(f"/aws/ecs/containerinsights/{prefix}-web/performance")
         if env.api.kind is ApiKind.PUBLIC_SERVICES:
             expected.append(f"/aws/ecs/containerinsights/{prefix}-services/performance")
-        assert expected, env.name  # every shipped environment runs an ECS cluster
+        if env.web.runtime == WebRuntime.EC2:
+            # Docker's awslogs driver writes to the stack's group, named by reference in the
+            # boot script (so it exists first), and is never asked to create one.
+            web = synthesized.envs[env.name].web_json
+            assert container_log_group_id(web) in resources(web, "AWS::Logs::LogGroup")
+            assert "awslogs-create-group" not in boot_script(web)
+        else:
+            assert expected, env.name  # every other shipped environment runs an ECS cluster
         if env.database.proxy:
             expected.append(f"/aws/rds/proxy/{prefix}-proxy")
         for name in expected:

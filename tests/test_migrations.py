@@ -108,7 +108,7 @@ def test_edited_applied_migration_stops_the_run_before_anything_is_applied(
     with (directory / "0001_items.sql").open("a") as edited:
         edited.write("\n-- edited after it was applied\n")
     edited_checksum = hashlib.sha256((directory / "0001_items.sql").read_bytes()).hexdigest()
-    write_migrations(directory, {"0003_extra.sql": "CREATE TABLE extra (id integer);"})
+    write_migrations(directory, {"0099_extra.sql": "CREATE TABLE extra (id integer);"})
 
     with pytest.raises(ChecksumMismatchError) as raised:
         family.migrate(directory)

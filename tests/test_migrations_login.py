@@ -21,6 +21,7 @@ from db_migrate import connection, handler
 from db_migrate.connection import ConnectError, LoginRefusedError, LoginRetry
 from devkit.postgres import PgDatabase
 from tests.migrations_helpers import (
+    BUNDLED_DATA,
     BUNDLED_VERSIONS,
     PASSWORD,
     count_secret_reads,
@@ -173,7 +174,7 @@ def test_login_refused_mid_rotation_reads_the_secret_again_and_migrates(
 
     response = handler.on_event(event("Create"), None)
 
-    assert response["Data"] == {"LatestVersion": "2", "Applied": "1,2"}
+    assert response["Data"] == BUNDLED_DATA
     assert reads == [OLD_PASSWORD, NEW_PASSWORD]
     with reachable.connect() as conn:
         assert [row[0] for row in history(conn)] == list(BUNDLED_VERSIONS)

@@ -23,6 +23,7 @@ from db_migrate.migrate import MigrationFailedError, MigrationResult, load_migra
 from devkit import mysql as devkit_mysql
 from devkit.mysql import MyDatabase
 from tests.migrations_helpers import (
+    BUNDLED_DATA,
     BUNDLED_VERSIONS,
     PASSWORD,
     MySQLFamily,
@@ -197,7 +198,7 @@ def test_create_migrates_over_tls(
 
     assert response == {
         "PhysicalResourceId": f"schema-migrations-{mysql_reachable.dbname}",
-        "Data": {"LatestVersion": "2", "Applied": "1,2"},
+        "Data": BUNDLED_DATA,
     }
     assert [row[0] for row in history_of(MySQLFamily(mysql_reachable))] == list(BUNDLED_VERSIONS)
 
@@ -281,7 +282,7 @@ def test_a_login_refused_mid_rotation_reads_the_secret_again_and_migrates(
         monkeypatch, after_first_read=lambda: put_login(aws_secret, migrator, "new-Passw0rd")
     )
 
-    assert handler.on_event(event("Create"), None)["Data"]["Applied"] == "1,2"
+    assert handler.on_event(event("Create"), None)["Data"] == BUNDLED_DATA
     assert reads == ["old-Passw0rd", "new-Passw0rd"]
     refusals = [
         json.loads(line)

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from cdk_constructs.options import WebRuntime
 from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG
 from tests.synth import SynthesizedEnv
 from tests.template_queries import imported, only, output_value, ref, resources
 from tests.test_data_helpers import database_of, is_aurora
 
-ALARM_METRICS_FARGATE = {
+ALARM_METRICS = {
     ("AWS/ApiGateway", "5XXError"),
     ("AWS/ApiGateway", "Latency"),
     ("AWS/Lambda", "Errors"),
@@ -27,7 +28,17 @@ ALARM_METRICS_FARGATE = {
     ("AWS/DynamoDB", "SystemErrors"),
     ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"),
     ("AWS/ApplicationELB", "UnHealthyHostCount"),
-    ("ECS/ContainerInsights", "RunningTaskCount"),
+}
+"""What every environment of today's shape alarms on (its web runtime behind the platform's
+ALB), besides its runtime's own (``RUNTIME_ALARM_METRICS``) and its database's capacity."""
+RUNTIME_ALARM_METRICS = {
+    # Running tasks below desired (the ECS service's count).
+    WebRuntime.FARGATE: {("ECS/ContainerInsights", "RunningTaskCount")},
+    # Healthy targets below the group's minimum, and the targets' p99 response time.
+    WebRuntime.EC2: {
+        ("AWS/ApplicationELB", "HealthyHostCount"),
+        ("AWS/ApplicationELB", "TargetResponseTime"),
+    },
 }
 ACU = ("AWS/RDS", "ACUUtilization")
 FREE_STORAGE = ("AWS/RDS", "FreeStorageSpace")
@@ -58,10 +69,13 @@ def alarms(env: SynthesizedEnv) -> dict[str, dict[str, Any]]:
 
 def test_an_alarm_for_every_failure_mode(env: SynthesizedEnv) -> None:
     covered = set().union(*(metrics_of(alarm) for alarm in alarms(env).values()))
-    expected = set(ALARM_METRICS_FARGATE) | {capacity_metric(env)}
+    runtime = env.config.web.runtime
+    expected = ALARM_METRICS | RUNTIME_ALARM_METRICS[runtime] | {capacity_metric(env)}
     if env.config.database.proxy:
         expected.add(("AWS/RDS", "ClientConnections"))
     assert expected <= covered
+    if runtime is not WebRuntime.FARGATE:  # no ECS service: no task count to watch
+        assert not [metric for metric in covered if metric[0] == "ECS/ContainerInsights"]
     # No ACU alarm on an instance (it has no ACUs), no storage alarm on Aurora (it grows alone).
     assert not ({ACU, FREE_STORAGE} - {capacity_metric(env)}) & covered
     if not env.config.database.proxy:
@@ -138,6 +152,11 @@ def test_thresholds_come_from_config(env: SynthesizedEnv) -> None:
         assert by_metric[FREE_STORAGE] == pytest.approx(allocated * 0.05)
     assert by_metric[("AWS/DynamoDB", "ReadThrottleEvents")] == limits.dynamodb_throttles
     assert by_metric[("AWS/ApplicationELB", "UnHealthyHostCount")] == limits.unhealthy_targets
+    if env.config.web.runtime is WebRuntime.EC2:
+        # The metric is in seconds; one healthy target missing below the group's minimum.
+        p99 = by_metric[("AWS/ApplicationELB", "TargetResponseTime")]
+        assert p99 == limits.web_p99_response_ms / 1000
+        assert by_metric[("AWS/ApplicationELB", "HealthyHostCount")] == 1
 
 
 def test_database_alarms_watch_the_cluster_or_the_instance(env: SynthesizedEnv) -> None:

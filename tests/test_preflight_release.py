@@ -281,8 +281,9 @@ def test_cloudformation_refusing_the_read_is_no_pass(account: FakeAccount) -> No
 def test_the_check_runs_for_fargate_environments_only(env_name: str, runtime: WebRuntime) -> None:
     if runtime is WebRuntime.FARGATE:
         web = with_web(env_name, runtime=runtime)
-    else:  # without what only Fargate offers
-        plain = dict.fromkeys(("domain_name", "hosted_zone_id", "hosted_zone_name"))
+    else:  # without what only Fargate offers (the domain too, where the runtime takes none)
+        domain = ("domain_name", "hosted_zone_id", "hosted_zone_name")
+        plain = {} if runtime_spec(runtime).custom_domain else dict.fromkeys(domain)
         web = with_web(env_name, runtime=runtime, spot=False, release=WebReleaseConfig(), **plain)
     env = replace(own_env(env_name), web=web)
     for ci in (False, True):

@@ -20,7 +20,7 @@ from cdk_constructs.public_api import PublicApiProps, PublicRestApi
 from cdk_constructs.vpc_function import ENI_ACTIONS
 from stacks.config import APP_CONFIG, deploy_role_name, repository_name
 from stacks.config.names import service_repository_name, sign_in_clients_parameter
-from stacks.data_stack import API_DB_USER
+from stacks.data_stack import API_DB_USER, READONLY_DB_USER
 from stacks.github_oidc_stack import GitHubOidcStage
 from stacks.services_api_stack import AUTHORIZER_HANDLER, STAGE_NAME
 from tests.synth import Tier, scratch_app, synth_variant, synth_variant_tiers
@@ -422,7 +422,8 @@ def test_the_proxy_logs_in_to_the_database_as_the_services_user(
     tiers: dict[Tier, Template],
 ) -> None:
     """End-to-end IAM through the proxy: the proxy's role may log in to the database itself (a
-    cluster's ``cluster-…`` or an instance's ``db-…`` resource id) as the service's user."""
+    cluster's ``cluster-…`` or an instance's ``db-…`` resource id) as the service's user, and as
+    the operators' read-only user where operator access is on; no other."""
     data = tiers[Tier.DATA]
     proxies = resources(data, "AWS::RDS::DBProxy")
     if not SPA.database.proxy:
@@ -436,18 +437,21 @@ def test_the_proxy_logs_in_to_the_database_as_the_services_user(
         for statement in policy_statements_of_role(data, role_id)
         if "rds-db:connect" in actions(statement)
     ]
-    assert connect == [
+    users = [API_DB_USER, *([READONLY_DB_USER] if SPA.operator_access.enabled else [])]
+    logins = [
         {
             "Fn::Join": [
                 "",
                 [
                     f"arn:aws:rds-db:{SPA.region}:{SPA.account}:dbuser:",
                     get_att(database_id, resource_id_attribute(database)),
-                    f"/{API_DB_USER}",
+                    f"/{user}",
                 ],
             ]
         }
+        for user in users
     ]
+    assert connect == [logins if len(logins) > 1 else logins[0]]
 
 
 # --- outputs -----------------------------------------------------------------------------------

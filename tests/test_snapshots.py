@@ -35,12 +35,14 @@ SNAPSHOTS: dict[Tier, tuple[str, ...]] = {
     # API (authorizer, role table, user pool, NLB, VPC link, microservices).
     Tier.API: ("prod", "spa"),
     # dev: Fargate Spot (x86), no domain, no WAF; prod: ARM, domain, certificate, WAF, guards;
-    # spa: the static site (bucket, distribution, deployment, browser sign-in client).
-    Tier.WEB: ("dev", "prod", "spa"),
+    # spa: the static site (bucket, distribution, deployment, browser sign-in client); ec2: the
+    # Auto Scaling group, its launch template and instance refresh.
+    Tier.WEB: ("dev", "prod", "spa", "ec2"),
     # The same alarms and dashboard everywhere (dev lacks the proxy's alarm); spa's dashboard
     # has the services row and the site's CloudFront widgets; classic: an instance's storage
-    # alarm instead of ACUs, and backup alarms on RDS jobs.
-    Tier.OPS: ("prod", "spa", "classic"),
+    # alarm instead of ACUs, and backup alarms on RDS jobs; ec2: the operators policy with
+    # instance shells.
+    Tier.OPS: ("prod", "spa", "classic", "ec2"),
 }
 OTHER_SNAPSHOTS = (("spa", "WebEdge"),)
 """(environment, construct id) of the stacks besides the tiers: spa's us-east-1 edge stack."""

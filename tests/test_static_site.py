@@ -44,6 +44,7 @@ class FakeSiteApi:
 class FakeThresholds:
     web_5xx: float = 10
     unhealthy_targets: float = 1
+    web_p99_response_ms: int = 3000
 
 
 @dataclass

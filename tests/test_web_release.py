@@ -1,7 +1,9 @@
 """Safe web releases on the Fargate runtime (issue 16): ECS's deployment strategy from
 ``web.release``, the alternate target group and listener rules ECS shifts, and the release alarms
 that roll a release back. Each AWS rule cdk_constructs/web_runtime/fargate_release.py relies on
-is pinned here, by relation (references between resources), not by logical id."""
+is pinned here, by relation (references between resources), not by logical id. The EC2 runtime
+(rolling only: an instance refresh within the stack update) keeps the same release alarms on its
+one target group; what is ECS's alone (blue/green groups and listener rules) is Fargate's only."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from cdk_constructs.options import WebReleaseStrategy
+from cdk_constructs.options import WebReleaseStrategy, WebRuntime
+from cdk_constructs.web_runtime.ec2 import REFRESH_BAKE, REFRESH_WARMUP
 from cdk_constructs.web_runtime.fargate_release import (
     INFRASTRUCTURE_POLICY,
     TEST_PORT_HTTP,
@@ -21,7 +24,7 @@ from cdk_constructs.web_runtime.fargate_release import (
 from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG, canary_name
 from stacks.config.sections import WebReleaseConfig
-from tests.synth import Synthesized, SynthesizedEnv, Tier, synth_variant
+from tests.synth import CONTAINER_SHAPE_ENV_NAMES, Synthesized, SynthesizedEnv, Tier, synth_variant
 from tests.template_queries import (
     all_dependencies,
     direct_dependencies,
@@ -36,6 +39,7 @@ from tests.web_variants import Templates
 from tests.web_variants import variants as variants  # fixture
 
 SERVICE = "AWS::ECS::Service"
+GROUP = "AWS::AutoScaling::AutoScalingGroup"
 ALARM = "AWS::CloudWatch::Alarm"
 TARGET_GROUP = "AWS::ElasticLoadBalancingV2::TargetGroup"
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
@@ -50,7 +54,23 @@ SHIPPED: dict[str, dict[str, Any]] = {
     "prod": {"Strategy": "BLUE_GREEN", "BakeTimeInMinutes": 15},
     "classic": {"Strategy": "ROLLING"},
 }
-"""What each shipped environment's service releases with (stacks/config/environments.py)."""
+"""What each shipped environment's service releases with (stacks/config/environments.py), on
+Fargate."""
+SHIPPED_REFRESH: dict[str, dict[str, Any]] = {
+    "ec2": {
+        "MinHealthyPercentage": 100,  # launch before terminate: the old instances serve
+        "MaxHealthyPercentage": 200,
+        "InstanceWarmup": REFRESH_WARMUP.to_seconds(),
+        "BakeTime": REFRESH_BAKE.to_seconds(),
+        "SkipMatching": True,
+    },
+}
+"""The instance refresh preferences of each shipped environment on EC2 (rolling only)."""
+FARGATE_ENV_NAMES = tuple(
+    name
+    for name in CONTAINER_SHAPE_ENV_NAMES
+    if APP_CONFIG.environment(name).web.runtime is WebRuntime.FARGATE
+)
 SHIFT_KEYS = {"CanaryConfiguration", "LinearConfiguration", "BakeTimeInMinutes"}
 DEV = APP_CONFIG.environment("dev")
 LINEAR = WebReleaseConfig(
@@ -66,12 +86,74 @@ def linear_dev() -> dict[str, Any]:
     return synth_variant(config, Tier.WEB, nag=True)
 
 
+EC2_ENV_NAMES = tuple(name for name in CONTAINER_SHAPE_ENV_NAMES if name not in FARGATE_ENV_NAMES)
+
+
+@pytest.fixture(params=FARGATE_ENV_NAMES)
+def fargate_env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
+    """Each shipped environment on Fargate: what ECS alone does (blue/green groups, rules)."""
+    return synthesized.envs[request.param]
+
+
+@pytest.fixture(params=EC2_ENV_NAMES)
+def ec2_env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
+    """Each shipped environment on EC2 (``test_the_shipped_runtimes``)."""
+    return synthesized.envs[request.param]
+
+
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def on_fargate(env: SynthesizedEnv) -> bool:
+    """Fargate (ECS deployments) or else EC2 (an instance refresh): the two container runtimes
+    shipped environments run (the premise is checked in ``test_the_shipped_runtimes``)."""
+    return env.config.web.runtime is WebRuntime.FARGATE
+
+
+def test_the_shipped_runtimes() -> None:
+    runtimes = {APP_CONFIG.environment(name).web.runtime for name in CONTAINER_SHAPE_ENV_NAMES}
+    assert runtimes == {WebRuntime.FARGATE, WebRuntime.EC2}
+    assert set(FARGATE_ENV_NAMES) == set(SHIPPED)
+    assert set(CONTAINER_SHAPE_ENV_NAMES) - set(FARGATE_ENV_NAMES) == set(SHIPPED_REFRESH)
 
 
 def service_of(web: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     logical_id, service = only(web, SERVICE)
     return logical_id, service["Properties"]
+
+
+def group_of(web: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The EC2 runtime's Auto Scaling group: (logical id, resource)."""
+    return only(web, GROUP)
+
+
+def refresh_of(web: dict[str, Any]) -> dict[str, Any]:
+    """The EC2 runtime's instance refresh (the group's update policy)."""
+    refresh: dict[str, Any] = group_of(web)[1]["UpdatePolicy"]["AutoScalingInstanceRefresh"]
+    return refresh
+
+
+def service_id_of(env: SynthesizedEnv) -> str:
+    """What runs the web containers: the ECS service, or the EC2 runtime's group."""
+    return service_of(env.web_json)[0] if on_fargate(env) else group_of(env.web_json)[0]
+
+
+def watched_alarms(env: SynthesizedEnv) -> list[str]:
+    """The alarms a release watches: ECS's deployment alarms, or the instance refresh's."""
+    if on_fargate(env):
+        deployment = service_of(env.web_json)[1]["DeploymentConfiguration"]
+        names: list[str] = deployment["Alarms"]["AlarmNames"]
+    else:
+        names = refresh_of(env.web_json)["Preferences"]["AlarmSpecification"]["Alarms"]
+    return names
+
+
+def release_groups(env: SynthesizedEnv) -> set[str]:
+    """The target groups a release runs in: blue and green on Fargate, the one group on EC2."""
+    if on_fargate(env):
+        return set(groups_of(env.web_json))
+    (target_group,) = group_of(env.web_json)[1]["Properties"]["TargetGroupARNs"]
+    return {target_group["Ref"]}
 
 
 def release_of(web: dict[str, Any]) -> WebRelease:
@@ -122,6 +204,19 @@ def dimensions(metric: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_each_environment_releases_with_its_strategy_and_times(env: SynthesizedEnv) -> None:
+    if not on_fargate(env):
+        # A rolling instance refresh that CloudFormation runs within the stack update.
+        assert env.config.web.release.strategy is WebReleaseStrategy.ROLLING
+        _, group = group_of(env.web_json)
+        assert "AutoScalingRollingUpdate" not in group["UpdatePolicy"]
+        assert "CreationPolicy" not in group  # a refresh does not use cfn-signal
+        refresh = refresh_of(env.web_json)
+        assert refresh["Strategy"] == "Rolling"
+        expected_refresh = SHIPPED_REFRESH[env.config.name]
+        preferences = refresh["Preferences"]
+        assert {key: preferences.get(key) for key in expected_refresh} == expected_refresh
+        assert set(preferences) == {*expected_refresh, "AlarmSpecification"}
+        return
     deployment = service_of(env.web_json)[1]["DeploymentConfiguration"]
     expected = SHIPPED[env.config.name]
     assert {key: deployment.get(key) for key in expected} == expected
@@ -147,11 +242,21 @@ def test_every_strategy_rolls_back_on_the_release_alarms_and_the_circuit_breaker
     env: SynthesizedEnv,
 ) -> None:
     web = env.web_json
+    prefix = f"{APP_CONFIG.app_name}-{env.config.name}-web-release-"
+    if not on_fargate(env):
+        # No ECS circuit breaker: the instance refresh fails as soon as one release alarm is in
+        # ALARM, which fails the stack update and rolls it back (cdk_constructs/web_runtime/ec2.py).
+        assert watched_alarms(env) == [
+            f"{prefix}{what}" for what in ("5xx-rate", "p99", "unhealthy", "canary")
+        ]
+        assert set(watched_alarms(env)) == set(alarms_by_name(web))
+        alarm_ids = {logical_id for logical_id, _ in alarms_by_name(web).values()}
+        assert alarm_ids <= direct_dependencies(web, group_of(web)[0])
+        return
     deployment = service_of(web)[1]["DeploymentConfiguration"]
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     watched = deployment["Alarms"]
     assert (watched["Enable"], watched["Rollback"]) == (True, True)
-    prefix = f"{APP_CONFIG.app_name}-{env.config.name}-web-release-"
     assert watched["AlarmNames"] == [
         f"{prefix}{what}" for what in ("5xx-rate", "p99", "unhealthy-blue", "unhealthy-green")
     ] + [f"{prefix}canary"]
@@ -169,11 +274,16 @@ def test_the_release_alarms_read_5xx_rate_p99_unhealthy_hosts_and_the_canary(
     alarms = {
         name.rsplit("-release-", 1)[1]: alarm for name, (_, alarm) in alarms_by_name(web).items()
     }
+    # Unhealthy hosts of each group a release runs in: blue and green on Fargate (the new
+    # release runs in either of them), the one group on EC2.
+    unhealthy_names = ("unhealthy-blue", "unhealthy-green") if on_fargate(env) else ("unhealthy",)
+    assert set(alarms) == {"5xx-rate", "p99", *unhealthy_names, "canary"}
     alb_id, _ = only(web, "AWS::ElasticLoadBalancingV2::LoadBalancer")
     balancer = get_att(alb_id, "LoadBalancerFullName")
     for alarm in alarms.values():
         assert alarm["TreatMissingData"] == "notBreaching"  # no traffic is no failure
-        assert "AlarmActions" not in alarm  # ECS reads them; the ops stack's alarms notify
+        # ECS or the instance refresh reads them; the ops stack's alarms notify.
+        assert "AlarmActions" not in alarm
 
     rate = alarms["5xx-rate"]
     (expression,) = [query for query in rate["Metrics"] if "Expression" in query]
@@ -196,13 +306,12 @@ def test_the_release_alarms_read_5xx_rate_p99_unhealthy_hosts_and_the_canary(
     for name in ("5xx-rate", "p99"):
         assert alarms[name]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
-    # Unhealthy hosts of each group: the new release runs in either of them.
     unhealthy = {
-        dimensions(alarms[name])["TargetGroup"]["Fn::GetAtt"][0]
-        for name in ("unhealthy-blue", "unhealthy-green")
+        dimensions(alarms[name])["TargetGroup"]["Fn::GetAtt"][0] for name in unhealthy_names
     }
-    assert unhealthy == set(groups_of(web)) == set(resources(web, TARGET_GROUP))
-    for name in ("unhealthy-blue", "unhealthy-green"):
+    assert len(unhealthy) == len(unhealthy_names)
+    assert unhealthy == release_groups(env) == set(resources(web, TARGET_GROUP))
+    for name in unhealthy_names:
         assert alarms[name]["MetricName"] == "UnHealthyHostCount"
         assert dimensions(alarms[name])["LoadBalancer"] == balancer
         assert alarms[name]["Threshold"] == 1
@@ -223,8 +332,9 @@ def test_the_release_alarms_read_5xx_rate_p99_unhealthy_hosts_and_the_canary(
 # two target groups, target type IP, health checks; a role with the managed policy
 # (AmazonECSInfrastructureRolePolicyForLoadBalancers.html).
 def test_the_service_registers_with_blue_and_hands_green_and_both_rules_to_ecs(
-    env: SynthesizedEnv,
+    fargate_env: SynthesizedEnv,
 ) -> None:
+    env = fargate_env
     web = env.web_json
     _, service = service_of(web)
     (balancer,) = service["LoadBalancers"]
@@ -257,8 +367,9 @@ def test_the_service_registers_with_blue_and_hands_green_and_both_rules_to_ecs(
 # an ALB takes listener *rule* ARNs ("Must be RuleArn for ALB"), and production and test rules
 # must differ. alb-resources-for-blue-green.html: no listener mixing forward and other actions.
 def test_the_production_and_test_rules_forward_every_path_to_both_groups(
-    env: SynthesizedEnv,
+    fargate_env: SynthesizedEnv,
 ) -> None:
+    env = fargate_env
     web, config = env.web_json, env.config
     production, test = rules_of(web)
     assert production != test
@@ -295,9 +406,31 @@ def test_the_production_and_test_rules_forward_every_path_to_both_groups(
         assert {action["Type"] for action in actions} == {"forward"}
 
 
-def test_the_test_listener_is_admitted_from_the_production_cidrs_only(
-    env: SynthesizedEnv,
+def test_on_ec2_the_group_registers_with_the_one_group_the_serving_listener_forwards_to(
+    ec2_env: SynthesizedEnv,
 ) -> None:
+    """No second group and no listener rule: a release replaces instances, it shifts nothing."""
+    web, config = ec2_env.web_json, ec2_env.config.web
+    (target_id,) = release_groups(ec2_env)
+    assert set(resources(web, TARGET_GROUP)) == {target_id}
+    target = web["Resources"][target_id]["Properties"]
+    assert (target["TargetType"], target["Port"]) == ("instance", config.container_port)
+    assert target["HealthCheckPath"] == config.health_path
+    assert resources(web, RULE) == {}
+    forwarding = [
+        listener["Properties"]
+        for listener in resources(web, LISTENER).values()
+        if any(action["Type"] == "forward" for action in listener["Properties"]["DefaultActions"])
+    ]
+    (listener,) = forwarding
+    assert listener["Port"] == (443 if config.domain_name else 80)
+    assert listener["DefaultActions"] == [{"TargetGroupArn": ref(target_id), "Type": "forward"}]
+
+
+def test_the_test_listener_is_admitted_from_the_production_cidrs_only(
+    fargate_env: SynthesizedEnv,
+) -> None:
+    env = fargate_env
     web, config = env.web_json, env.config
     production, test = rules_of(web)
     listener = listener_of(web, test)
@@ -362,6 +495,17 @@ def test_changing_the_strategy_updates_the_same_service_in_place(
 
 def test_the_release_output_says_what_the_service_runs(env: SynthesizedEnv) -> None:
     web, release = env.web_json, env.config.web.release
+    if not on_fargate(env):
+        # Rolling only, no bake of the release's own: the refresh's alarms.
+        assert release_of(web) == WebRelease(
+            runtime="ec2",
+            strategy="rolling",
+            step_percent=0,
+            step_bake_minutes=0,
+            bake_minutes=0,
+            alarms=tuple(watched_alarms(env)),
+        )
+        return
     deployment = service_of(web)[1]["DeploymentConfiguration"]
     shifts = release.strategy in {WebReleaseStrategy.CANARY, WebReleaseStrategy.LINEAR}
     rolls = release.strategy is WebReleaseStrategy.ROLLING
@@ -376,7 +520,9 @@ def test_the_release_output_says_what_the_service_runs(env: SynthesizedEnv) -> N
     assert deployment.get("BakeTimeInMinutes", 0) == release_of(web).bake_minutes
 
 
-def test_the_ops_stack_alarms_on_unhealthy_targets_of_both_groups(env: SynthesizedEnv) -> None:
+def test_the_ops_stack_alarms_on_unhealthy_targets_of_every_release_group(
+    env: SynthesizedEnv,
+) -> None:
     web = env.web_json
     (alarm,) = [
         props
@@ -387,7 +533,7 @@ def test_the_ops_stack_alarms_on_unhealthy_targets_of_both_groups(env: Synthesiz
         imported(dimensions(metric)["TargetGroup"], web)["Fn::GetAtt"][0]
         for metric in metric_stats(alarm)
     }
-    assert groups == set(groups_of(web))
+    assert groups == release_groups(env)
     assert alarm["Threshold"] == env.config.alarms.unhealthy_targets
 
 
@@ -407,6 +553,7 @@ def test_the_canary_starts_only_after_the_service_is_up(env: SynthesizedEnv) -> 
     during the service's very first deployment, which would then fail (nothing to return to)."""
     web = env.web_json
     canary_id, _ = only(web, "AWS::Synthetics::Canary")
-    assert service_of(web)[0] in all_dependencies(web, canary_id)
+    service_id = service_id_of(env)  # the ECS service, or the EC2 runtime's group
+    assert service_id in all_dependencies(web, canary_id)
     # ...and the service does not wait for the canary: its alarm reads the canary by name.
-    assert canary_id not in all_dependencies(web, service_of(web)[0])
+    assert canary_id not in all_dependencies(web, service_id)

@@ -85,7 +85,7 @@ def test_deploy_workflow_builds_the_web_image_for_the_task_architecture(
     env: SynthesizedEnv, variants: dict[str, Templates]
 ) -> None:
     """The plan's web_platform (what `docker buildx` builds) is the task definition's
-    architecture in each environment; App Runner runs linux/amd64."""
+    architecture in each environment, the instances' on EC2; App Runner runs linux/amd64."""
     candidates = [(env.config, env.web_json)]
     if env.config.name == "dev":
         candidates += [(variants[name].config, variants[name].web) for name in ("devimg", "devar")]
@@ -97,6 +97,19 @@ def test_deploy_workflow_builds_the_web_image_for_the_task_architecture(
         if config.web.runtime is WebRuntime.APP_RUNNER:
             assert services == {}
             assert plan["web_platform"] == "linux/amd64"
+            continue
+        if config.web.runtime is WebRuntime.EC2:
+            # Graviton instances booting AL2023 for arm64 run the image as it is.
+            assert services == {}
+            data = web_tier.launch_data(web)
+            assert data["InstanceType"].startswith("t4g.")
+            (image,) = [
+                parameter["Default"]
+                for name, parameter in web["Parameters"].items()
+                if data["ImageId"] == {"Ref": name}
+            ]
+            assert image.endswith("-arm64")
+            assert plan["web_platform"] == "linux/arm64", config.name
             continue
         ((_, service),) = services.items()
         assert plan["web_platform"] == DOCKER_PLATFORM[task_architecture(web, service)], config.name

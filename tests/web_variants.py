@@ -9,6 +9,8 @@ its web and ops stacks through cfn-lint.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -17,8 +19,9 @@ import pytest
 
 from cdk_constructs.options import WebRuntime
 from cdk_constructs.web_runtime.app_runner import XRAY_WRITE_ACTIONS
+from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE
 from release.contract import RELEASE_OUTPUT, WebRelease
-from stacks.config import APP_CONFIG, EnvironmentConfig
+from stacks.config import APP_CONFIG, EnvironmentConfig, repository_name
 from stacks.config.sections import WebReleaseConfig
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
 from tests.synth import CONTAINER_SHAPE_ENV_NAMES, SynthesizedEnv, Tier
@@ -45,6 +48,12 @@ SESSION_ACTIONS = {
     "dynamodb:DeleteItem",
 }
 IMAGE_TAG = "3f2c1e0"
+SESSION_LOG_ACTIONS = {"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"}
+PULL_ACTIONS = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+}
 
 
 @dataclass(frozen=True)
@@ -149,17 +158,153 @@ def secret_ids(templates: Templates) -> tuple[Any, str]:
     return client_secret[0], app_secret_id
 
 
+def launch_data(web: dict[str, Any]) -> dict[str, Any]:
+    """The EC2 runtime's launch template data (the web stack's only launch template)."""
+    _, template = only(web, "AWS::EC2::LaunchTemplate")
+    data: dict[str, Any] = template["Properties"]["LaunchTemplateData"]
+    return data
+
+
+def boot_script(web: dict[str, Any]) -> str:
+    """The EC2 runtime's boot script (its launch template's user data), each intrinsic function
+    shown as ``<json>``."""
+    encoded = launch_data(web)["UserData"]["Fn::Base64"]
+    parts = encoded["Fn::Join"][1] if isinstance(encoded, dict) else [encoded]
+    return "".join(part if isinstance(part, str) else f"<{json.dumps(part)}>" for part in parts)
+
+
+def docker_run(web: dict[str, Any]) -> list[str]:
+    """The EC2 boot script's ``docker run`` command (the web container), as the shell
+    splits it."""
+    (run,) = [line for line in boot_script(web).splitlines() if line.startswith("docker run ")]
+    return shlex.split(run)
+
+
+def image_at(words: list[str]) -> int:
+    """Where the image is in ``docker run``'s words: options before it, the command after."""
+    (index,) = [i for i, word in enumerate(words) if word == PLACEHOLDER_IMAGE or "/web:" in word]
+    return index
+
+
+def docker_variables(web: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
+    """The container's plain variables (``-e NAME=value``) and those passed by name only
+    (``-e NAME``: Docker copies the value from the boot script's environment)."""
+    words = docker_run(web)
+    passed = [words[i + 1] for i, word in enumerate(words[: image_at(words)]) if word == "-e"]
+    plain = dict(word.split("=", 1) for word in passed if "=" in word)
+    return plain, {word for word in passed if "=" not in word}
+
+
+def container_log_group_id(web: dict[str, Any]) -> str:
+    """The log group Docker's awslogs driver writes the web container's logs to (EC2)."""
+    (found,) = re.findall(r"awslogs-group='<\{\"Ref\": \"(\w+)\"\}>'", boot_script(web))
+    assert web["Resources"][found]["Type"] == "AWS::Logs::LogGroup"
+    return str(found)
+
+
+def instance_role_id(web: dict[str, Any]) -> str:
+    """The role of the EC2 runtime's instances: its launch template's instance profile's."""
+    profile = launch_data(web)["IamInstanceProfile"]["Arn"]["Fn::GetAtt"][0]
+    (role,) = web["Resources"][profile]["Properties"]["Roles"]
+    return str(role["Ref"])
+
+
+def _resolved(resource: Any, templates: Templates) -> Any:
+    """A resource, or the producer's value behind a reference to another stack's."""
+    for producer in (templates.network, templates.data, templates.api):
+        try:
+            return imported(resource, producer)
+        except (AssertionError, KeyError):
+            continue
+    return resource
+
+
+def instance_grants(templates: Templates) -> list[tuple[set[str], Any]]:
+    """What the EC2 runtime's instance role holds for the instance itself, besides the app's
+    grants: completing its group's launch hook, writing the container's log group, pulling a
+    private image; and with operator access, Session Manager's shell sessions: decrypting them
+    with the environment key and streaming them to the session log group
+    (cdk_constructs/operator_access.py ``grant_session_logging``)."""
+    config = templates.config
+    group = f"{APP_CONFIG.app_name}-{config.name}-web"
+    grants: list[tuple[set[str], Any]] = [
+        (
+            {"autoscaling:CompleteLifecycleAction"},
+            f"arn:aws:autoscaling:{config.region}:{config.account}:autoScalingGroup:*"
+            f":autoScalingGroupName/{group}",
+        ),
+        (
+            {"logs:CreateLogStream", "logs:PutLogEvents"},
+            get_att(container_log_group_id(templates.web), "Arn"),
+        ),
+    ]
+    if config.web.image_tag:
+        grants.append(({"ecr:GetAuthorizationToken"}, "*"))
+        grants.append((PULL_ACTIONS, f"repository/{repository_name(APP_CONFIG, config, 'web')}"))
+    if config.operator_access.enabled:
+        key_id, _ = only(templates.network, "AWS::KMS::Key")
+        session_log_group = f"/{APP_CONFIG.app_name}/{config.name}/operator-sessions"
+        (session_group_id,) = [
+            logical_id
+            for logical_id, group_ in resources(templates.data, "AWS::Logs::LogGroup").items()
+            if group_["Properties"].get("LogGroupName") == session_log_group
+        ]
+        grants += [
+            ({"kms:Decrypt"}, get_att(key_id, "Arn")),
+            ({"logs:DescribeLogGroups"}, "*"),  # no resource-level permission
+            (SESSION_LOG_ACTIONS, get_att(session_group_id, "Arn")),
+        ]
+    return grants
+
+
+def _assert_instance_grants(templates: Templates, statements: list[dict[str, Any]]) -> None:
+    """Exactly ``instance_grants``, without conditions, action by action (CDK merges the
+    statements of one resource: the image pull's token and Session Manager's
+    ``logs:DescribeLogGroups`` both on ``*``)."""
+    found = set()
+    for statement in statements:
+        assert "Condition" not in statement, statement
+        resource = _resolved(statement["Resource"], templates)
+        if actions_of(statement) == PULL_ACTIONS:
+            # The repository's ARN: named by its end.
+            (resource,) = re.findall(r':(repository/[^"]+)"', json.dumps(resource))
+        found |= {(action, json.dumps(resource)) for action in actions_of(statement)}
+    expected = {
+        (action, json.dumps(resource))
+        for actions, resource in instance_grants(templates)
+        for action in actions
+    }
+    assert found == expected, found ^ expected
+
+
 def assert_runtime_role(templates: Templates, role_id: str) -> None:
-    """Exactly: read both secrets, and Get/Put/Update/Delete items of the session table."""
+    """Exactly: read both secrets, and Get/Put/Update/Delete items of the session table (and on
+    EC2, whose instance role is the app's, what the instance itself needs, exactly:
+    ``instance_grants``, and AmazonSSMManagedInstanceCore for its SSM Agent)."""
     role = templates.web["Resources"][role_id]["Properties"]
-    assert "ManagedPolicyArns" not in role
+    instance_role = templates.config.web.runtime is WebRuntime.EC2
+    if instance_role:
+        (managed,) = role["ManagedPolicyArns"]
+        assert json.dumps(managed).endswith(':iam::aws:policy/AmazonSSMManagedInstanceCore"]]}')
+    else:
+        assert "ManagedPolicyArns" not in role
     client_secret_id, app_secret_id = secret_ids(templates)
     table_id, _ = only(templates.data, "AWS::DynamoDB::GlobalTable")
     granted: dict[str, set[str]] = {}
     key_id, _ = only(templates.network, "AWS::KMS::Key")
+    secret_read = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+    instance_statements = []
     for statement in policy_statements_of_role(templates.web, role_id):
         assert statement["Effect"] == "Allow"
-        if actions_of(statement) == {"kms:Decrypt"}:
+        actions = actions_of(statement)
+        if instance_role and not (
+            actions <= secret_read
+            or actions == SESSION_ACTIONS
+            or (actions == {"kms:Decrypt"} and "Condition" in statement)
+        ):
+            instance_statements.append(statement)
+            continue
+        if actions == {"kms:Decrypt"}:
             # The environment key, only as Secrets Manager decrypts the two secrets with it.
             assert imported(statement["Resource"], templates.network) == get_att(key_id, "Arn")
             assert statement["Condition"] == {
@@ -171,8 +316,9 @@ def assert_runtime_role(templates: Templates, role_id: str) -> None:
         resources_ = statement["Resource"]
         for resource in resources_ if isinstance(resources_, list) else [resources_]:
             key = json.dumps(resource)
-            granted.setdefault(key, set()).update(actions_of(statement))
-    secret_read = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+            granted.setdefault(key, set()).update(actions)
+    if instance_role:
+        _assert_instance_grants(templates, instance_statements)
     if '"*"' in granted:
         # App Runner's X-Ray tracing writes with the instance role; nothing else on "*".
         assert templates.config.web.runtime is WebRuntime.APP_RUNNER
@@ -197,8 +343,8 @@ def assert_runtime_role(templates: Templates, role_id: str) -> None:
 
 
 def protected_resource(templates: Templates) -> Any:
-    """What the web ACL must protect: the ALB on Fargate, the service on App Runner."""
-    if templates.config.web.runtime is WebRuntime.FARGATE:
+    """What the web ACL must protect: the ALB on Fargate and EC2, the service on App Runner."""
+    if templates.config.web.runtime in (WebRuntime.FARGATE, WebRuntime.EC2):
         alb_id, _ = only(templates.web, "AWS::ElasticLoadBalancingV2::LoadBalancer")
         return ref(alb_id)
     service_id, _ = only(templates.web, "AWS::AppRunner::Service")

@@ -130,6 +130,13 @@ class DataEngine(Protocol):
         """Let ``grantee`` log in as ``db_user`` with an IAM token at ``endpoint``, nothing else."""
         ...
 
+    def connect_resource_arn(self, db_user: str, *, consumer: IConstruct | None = None) -> str:
+        """The ``rds-db:connect`` resource of ``db_user`` at ``endpoint``, for a policy that is
+        no principal's own (a managed policy, which is not ``IGrantable``), used in
+        ``consumer``'s stack; the proxy, where there is one, may log in as ``db_user`` from
+        then on."""
+        ...
+
     def order_admin_run(self, run: Construct) -> None:
         """``run`` (the migrations) logs in as the master user: it waits for the writer, and the
         master secret's first rotation waits for it."""

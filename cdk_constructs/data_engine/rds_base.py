@@ -351,12 +351,19 @@ class RdsEngine(Construct):
         return resource_id
 
     def connect_resource_arn(self, db_user: str, *, consumer: IConstruct | None = None) -> str:
-        """The ``rds-db:connect`` resource for ``db_user`` at ``endpoint`` (proxy or database).
+        """The ``rds-db:connect`` resource for ``db_user`` at ``endpoint`` (proxy or database),
+        for a policy that is no principal's own (a managed policy); ``grant_connect`` uses it.
+        From then on the proxy, where there is one, may log in as ``db_user`` itself.
 
         ``consumer`` is where the ARN is used; from another stack, the proxy's id is read from
         this stack's outputs whole, because CloudFormation cannot split a value read from
         another stack's outputs.
         """
+        if self.proxy_role is not None and db_user not in self._proxy_logins:
+            # End-to-end IAM: the proxy logs in to the database as the same user with its role
+            # (aws-cdk-lib's DatabaseProxy does not grant this itself).
+            self._proxy_logins.add(db_user)
+            self.database.grant_connect(self.proxy_role, db_user)
         if self.proxy:
             # arn:aws:rds:<region>:<account>:db-proxy:<prx-id>; IAM names the proxy by its id.
             resource_id = Fn.select(6, Fn.split(":", self.proxy.db_proxy_arn))
@@ -376,11 +383,6 @@ class RdsEngine(Construct):
         """Let ``grantee`` log in as ``db_user`` with an IAM token at ``endpoint``, nothing else."""
         principal = grantee.grant_principal
         consumer = principal if isinstance(principal, Construct) else None
-        if self.proxy_role is not None and db_user not in self._proxy_logins:
-            # End-to-end IAM: the proxy logs in to the database as the same user with its role
-            # (aws-cdk-lib's DatabaseProxy does not grant this itself).
-            self._proxy_logins.add(db_user)
-            self.database.grant_connect(self.proxy_role, db_user)
         return iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["rds-db:connect"],

@@ -14,6 +14,8 @@ from constructs import Construct
 
 from cdk_constructs.options import WebRuntime
 from cdk_constructs.web_runtime.app_runner import AppRunnerService
+from cdk_constructs.web_runtime.ec2 import Ec2WebService
+from cdk_constructs.web_runtime.express import ExpressWebService
 from cdk_constructs.web_runtime.fargate import FargateWebService
 from cdk_constructs.web_runtime.interface import (
     RuntimeTraits,
@@ -29,6 +31,8 @@ WEB_RUNTIMES: Mapping[WebRuntime, WebRuntimeType] = MappingProxyType(
     {
         WebRuntime.FARGATE: FargateWebService,
         WebRuntime.APP_RUNNER: AppRunnerService,
+        WebRuntime.EC2: Ec2WebService,
+        WebRuntime.EXPRESS: ExpressWebService,
         WebRuntime.STATIC_SITE: StaticSite,
     }
 )

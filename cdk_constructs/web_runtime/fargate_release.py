@@ -15,8 +15,9 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from cdk_constructs.nag import NIST, acknowledge
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.options import WebReleaseStrategy, WebRuntime
+from cdk_constructs.web_runtime.alb import elb_metric, release_alarms
 from cdk_constructs.web_runtime.interface import WebRuntimeProps
 from release.contract import WebRelease
 
@@ -63,13 +64,6 @@ ALL_PATHS = "/*"
 PRIMARY_WEIGHT, ALTERNATE_WEIGHT = 100, 0
 """What the templates say, forever: ECS owns the live weights."""
 INFRASTRUCTURE_POLICY = "AmazonECSInfrastructureRolePolicyForLoadBalancers"
-ALARM_PERIOD = Duration.minutes(1)
-ALARM_EVALUATION_PERIODS, ALARM_DATAPOINTS = 3, 2
-"""Two bad minutes out of three roll a release back."""
-CANARY_PERIOD = Duration.minutes(5)
-"""One canary run lands in one such period: a failed run holds the alarm for at least 5 minutes."""
-ELB = "AWS/ApplicationELB"
-SYNTHETICS = "CloudWatchSynthetics"
 TRAFFIC_SHIFTS = {WebReleaseStrategy.CANARY, WebReleaseStrategy.LINEAR}
 ECS_STRATEGIES = {
     WebReleaseStrategy.ROLLING: ecs.DeploymentStrategy.ROLLING,
@@ -111,7 +105,7 @@ class FargateRelease(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self._plan = props.release
-        self._balancer = {"LoadBalancer": load_balancer.load_balancer_full_name}
+        self._balancer_full_name = load_balancer.load_balancer_full_name
         self.primary = primary
         self.alternate = elbv2.ApplicationTargetGroup(
             self,
@@ -261,58 +255,14 @@ class FargateRelease(Construct):
         )
 
     def _alarms(self, props: WebRuntimeProps) -> dict[str, cloudwatch.Alarm]:
-        """``<name>-release-<what>`` (literal names, so the ``Release`` output lists them): the
-        target 5XX rate, p99 response time, unhealthy hosts of each group, the canary. No traffic
-        is no failure (missing data does not breach); none notifies (the ops stack's alarms do)."""
-        if self._plan is None:
-            return {}
-        thresholds = self._plan.thresholds
-        rate = cloudwatch.MathExpression(
-            expression="100 * FILL(errors, 0) / requests",
-            using_metrics={
-                "errors": self._elb("HTTPCode_Target_5XX_Count", "Sum", ALARM_PERIOD),
-                "requests": self._elb("RequestCount", "Sum", ALARM_PERIOD),
-            },
-            label="Target 5XX (% of requests)",
-            period=ALARM_PERIOD,
+        """The release alarms (``alb.release_alarms``), with the unhealthy hosts of each group."""
+        return release_alarms(
+            self,
+            props,
+            balancer_full_name=self._balancer_full_name,
+            groups=(("blue", self.primary), ("green", self.alternate)),
+            reader="ECS",
         )
-        specs: list[tuple[str, cloudwatch.IMetric, float, str]] = [
-            ("5xx-rate", rate, thresholds.web_target_5xx_rate_percent, "target 5XX %"),
-            (
-                "p99",
-                self._elb("TargetResponseTime", "p99", ALARM_PERIOD),
-                thresholds.web_p99_response_ms / 1000,  # the metric is in seconds
-                "target response time p99 (s)",
-            ),
-        ]
-        for colour, group in (("blue", self.primary), ("green", self.alternate)):
-            unhealthy = self._elb("UnHealthyHostCount", "Maximum", ALARM_PERIOD, group)
-            specs.append((f"unhealthy-{colour}", unhealthy, 1, f"unhealthy targets ({colour})"))
-        alarms = {
-            f"{props.name}-release-{what}": cloudwatch.Alarm(
-                self,
-                _alarm_id(what),
-                alarm_name=f"{props.name}-release-{what}",
-                alarm_description=f"Rolls a web release back: {description} >= {threshold:g}",
-                metric=metric,
-                threshold=threshold,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=ALARM_EVALUATION_PERIODS,
-                datapoints_to_alarm=ALARM_DATAPOINTS,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            for what, metric, threshold, description in specs
-        }
-        if props.canary_name is not None:
-            name = f"{props.name}-release-canary"
-            alarms[name] = self._canary_alarm(name, props.canary_name)
-        no_action = (
-            "ECS reads this alarm's state to roll a web release back; it notifies no one (the "
-            "ops stack's alarms notify the alerts topic, which this stack must not depend on)."
-        )
-        for alarm in alarms.values():
-            acknowledge(alarm, f"{NIST}CloudWatchAlarmAction", no_action)
-        return alarms
 
     def _elb(
         self,
@@ -321,39 +271,7 @@ class FargateRelease(Construct):
         period: Duration,
         group: elbv2.ApplicationTargetGroup | None = None,
     ) -> cloudwatch.Metric:
-        """An ALB metric, of one target group or of the whole balancer. Built by hand: CDK's
-        target group metrics parse the balancer's name out of a listener ARN (Fn::Split), which
-        a cross-stack reference (the ops stack's alarms) cannot feed."""
-        group_dimension = {} if group is None else {"TargetGroup": group.target_group_full_name}
-        return cloudwatch.Metric(
-            namespace=ELB,
-            metric_name=metric,
-            dimensions_map={**self._balancer, **group_dimension},
-            statistic=statistic,
-            period=period,
-        )
-
-    def _canary_alarm(self, alarm_name: str, canary_name: str) -> cloudwatch.Alarm:
-        """Any failed canary run: by the canary's name, so nothing here refers to the canary,
-        which the web stack builds after the runtime."""
-        return cloudwatch.Alarm(
-            self,
-            _alarm_id("canary"),
-            alarm_name=alarm_name,
-            alarm_description="Rolls a web release back: a failed health canary run",
-            metric=cloudwatch.Metric(
-                namespace=SYNTHETICS,
-                metric_name="SuccessPercent",
-                dimensions_map={"CanaryName": canary_name},
-                statistic="Average",
-                period=CANARY_PERIOD,
-            ),
-            threshold=100,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        return elb_metric(self._balancer_full_name, metric, statistic, period, group)
 
 
 def health_check(props: WebRuntimeProps) -> elbv2.HealthCheck:
@@ -361,7 +279,3 @@ def health_check(props: WebRuntimeProps) -> elbv2.HealthCheck:
     return elbv2.HealthCheck(
         path=props.health_path, healthy_http_codes="200", interval=HEALTH_CHECK_INTERVAL
     )
-
-
-def _alarm_id(what: str) -> str:
-    return "".join(part.capitalize() for part in what.split("-")) + "Alarm"

@@ -37,9 +37,18 @@ class WebTask(NamedTuple):
     log_group: logs.LogGroup
 
 
-def web_task(scope: Construct, props: WebRuntimeProps, architecture: CpuArchitecture) -> WebTask:
+def web_task(
+    scope: Construct,
+    props: WebRuntimeProps,
+    architecture: CpuArchitecture,
+    *,
+    container_name: str = CONTAINER_NAME,
+    port_name: str | None = None,
+) -> WebTask:
     """The task definition (ids ``Task`` and ``LogGroup`` in ``scope``, as before this module
-    existed: the retained log group keeps its logical id) and its web container."""
+    existed: the retained log group keeps its logical id) and its web container, named
+    ``container_name``, whose port mapping is named ``port_name`` (ECS Express Mode requires
+    both of a task definition of one's own: express.py)."""
     definition = ecs.FargateTaskDefinition(
         scope,
         "Task",
@@ -56,14 +65,14 @@ def web_task(scope: Construct, props: WebRuntimeProps, architecture: CpuArchitec
     # Locked down (README: web tier): numeric non-root user (seen in the template alone),
     # read-only root but a scratch volume, hard memory limit, no capability (image.py).
     container = definition.add_container(
-        CONTAINER_NAME,
+        container_name,
         image=(
             ecs.ContainerImage.from_ecr_repository(image.repository, tag=image.tag)
             if isinstance(image, RepositoryImage)
             else ecs.ContainerImage.from_registry(image.name)
         ),
         command=list(image.command) if isinstance(image, PublicImage) and image.command else None,
-        port_mappings=[ecs.PortMapping(container_port=props.port)],
+        port_mappings=[ecs.PortMapping(container_port=props.port, name=port_name)],
         logging=logging,
         environment=dict(props.environment),
         secrets={

@@ -274,5 +274,44 @@ APP_CONFIG = AppConfig(
             ),
             registry=RegistryConfig(keep_tagged_images=20),
         ),
+        # Seed 003's shape: the web container on an EC2 Auto Scaling group (Graviton, AL2023,
+        # rolling instance refresh) behind an ALB, the private Lambda API, and a Multi-AZ RDS
+        # for PostgreSQL instance; reached by operators through Systems Manager only (make
+        # db-tunnel, make shell), never SSH. Production-like: retained and rotated.
+        EnvironmentConfig(
+            name="ec2",
+            account="555555555555",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="ec2",
+            alert_email="alerts-ec2@example.com",
+            log_retention_days=90,
+            retain_data=True,
+            network=NetworkConfig(
+                vpc_cidr="10.60.0.0/16",
+                nat_mode=NatMode.GATEWAY_PER_AZ,
+                interface_endpoints=(InterfaceEndpoint.EXECUTE_API,),
+            ),
+            database=DatabaseConfig(
+                engine=DatabaseEngine.POSTGRES,
+                instance_class="t4g.small",
+                multi_az=True,
+                proxy=False,
+                backup_retention_days=7,
+            ),
+            api=ApiConfig(throttle_rate_limit=50, throttle_burst_limit=100),
+            web=WebConfig(
+                runtime=WebRuntime.EC2,
+                cpu=512,
+                memory_mib=1024,
+                min_instances=2,
+                max_instances=4,
+                domain_name="servers.example.com",
+                hosted_zone_id="Z0123456789EXAMPLE3",
+                hosted_zone_name="example.com",
+                canary_interval_minutes=15,
+            ),
+            registry=RegistryConfig(keep_tagged_images=20),
+        ),
     ),
 )

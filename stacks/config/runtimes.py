@@ -14,6 +14,8 @@ from types import MappingProxyType
 
 from cdk_constructs.options import (
     APP_RUNNER_CPU_MEMORY,
+    EC2_CPU_MEMORY,
+    EXPRESS_CPU_MEMORY,
     FARGATE_CPU_MEMORY,
     ApiKind,
     CpuArchitecture,
@@ -44,6 +46,9 @@ class WebRuntimeSpec:
     which a test keeps equal)."""
     preflight_checks: tuple[str, ...] = ()
     """Names of the ``make preflight`` account checks only this runtime needs."""
+    container_shell: bool = False
+    """Whether ECS Exec can open a shell in its web container (``operator_access.container_shell``):
+    an ECS service this app owns whose tasks it can change."""
     runs_container: bool = True
     """False: it serves files (no image, CPU, Spot or container settings; config refuses them)."""
     behind_cloudfront: bool = False
@@ -51,6 +56,12 @@ class WebRuntimeSpec:
     api_kind: ApiKind = ApiKind.PRIVATE_LAMBDA
     """The API tier it goes with: a container calls the private API from inside the VPC; the
     static site's browser calls the public services API on the site's own origin."""
+    restricts_ingress: bool = True
+    """Whether it takes ``web.allowed_ingress_cidrs`` (its entry point's security group is the
+    platform's); if not, config refuses any but the default."""
+    not_deployable: str | None = None
+    """Why a deploy refuses this runtime although config accepts it (synth and the tests build
+    it): ``check_deployable`` says so in one line. None: deployable."""
 
     def cpu_architecture(self, *, spot: bool) -> CpuArchitecture:
         """What a service of this runtime runs on, on Spot capacity or not."""
@@ -76,6 +87,7 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
             custom_domain=True,
             https_without_domain=False,
             release_strategies=frozenset(WebReleaseStrategy),
+            container_shell=True,
             # A running rolling service takes the blue/green load balancer settings in a rolling
             # deployment before its strategy changes (update-rolling-to-bluegreen.html).
             preflight_checks=("ecs-release-strategy",),
@@ -90,6 +102,40 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
             custom_domain=False,
             https_without_domain=True,
             preflight_checks=("app-runner",),
+        ),
+        # Graviton instances of an EC2 Auto Scaling group behind the platform's ALB
+        # (cdk_constructs/web_runtime/ec2.py): the container's CPU and memory pick the T4g type
+        # (EC2_INSTANCE_TYPES); domains and CIDRs as on Fargate; on-demand only; rolling
+        # releases by the stack update's instance refresh.
+        WebRuntime.EC2: WebRuntimeSpec(
+            label="EC2",
+            cpu_memory=EC2_CPU_MEMORY,
+            architecture=CpuArchitecture.ARM64,
+            spot_architecture=None,
+            custom_domain=True,
+            https_without_domain=False,
+        ),
+        # ECS Express Mode (cdk_constructs/web_runtime/express.py): ARM64 through the task
+        # definition of our own; HTTPS on its own URL (its ACM certificate); its listener,
+        # certificate and load balancer security group are Express's (no domain, no CIDRs); no
+        # Spot; its own canary deployment, config's `rolling`. Its load balancer is internal when
+        # its tasks are in private subnets ("if you use private subnets the ALB will be internal
+        # only to the VPC": AWS's CDK defaults for Express, aws/integrations-on-dotnet-aspire-for-
+        # aws), and in public ones they get no public IP, so no route to Cognito's token endpoint
+        # (not served through PrivateLink:
+        # https://docs.aws.amazon.com/cognito/latest/developerguide/vpc-interface-endpoints.html).
+        WebRuntime.EXPRESS: WebRuntimeSpec(
+            label="ECS Express",
+            cpu_memory=EXPRESS_CPU_MEMORY,
+            architecture=CpuArchitecture.ARM64,
+            spot_architecture=None,
+            custom_domain=False,
+            https_without_domain=True,
+            restricts_ingress=False,
+            not_deployable=(
+                "ECS Express makes its load balancer internal when its tasks are in the app "
+                "(private) subnets, so neither users nor the canary could reach the web tier"
+            ),
         ),
         # CloudFront serves HTTPS on its own domain; a custom domain's certificate lives in
         # us-east-1 whatever the environment's region (the web edge stack), as its WAF does.

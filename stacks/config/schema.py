@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidatorFunctionWrapHandler, field_validator, model_validator
 
-from cdk_constructs.options import Image
+from cdk_constructs.options import Image, WebRuntime
 from stacks.config import sections
 from stacks.config.constraints import refuse
 from stacks.config.errors import ConfigError
@@ -72,6 +72,10 @@ class EnvironmentConfig:
     """The AWS Backup section (fields below)."""
     security: sections.SecurityConfig = field(default_factory=sections.SecurityConfig)
     """The encryption and compliance section (fields below)."""
+    operator_access: sections.OperatorAccessConfig = field(
+        default_factory=sections.OperatorAccessConfig
+    )
+    """The operator access section (fields below)."""
 
     @field_validator(
         "network",
@@ -82,6 +86,7 @@ class EnvironmentConfig:
         "alarms",
         "backup",
         "security",
+        "operator_access",
         mode="wrap",
     )
     @classmethod
@@ -105,6 +110,7 @@ class EnvironmentConfig:
                 "restore_test=False or None (unset) with an instance engine",
                 field="backup.restore_test",
             )
+        self._check_operator_access()
         web = self.web
         spec = runtime_spec(web.runtime)
         if self.api.kind is not spec.api_kind:
@@ -122,6 +128,26 @@ class EnvironmentConfig:
                 field="web.domain_name",
             )
         return self
+
+    def _check_operator_access(self) -> None:
+        """A container shell is ECS Exec into the Fargate runtime's web container, and it logs
+        to the access tier's session log group."""
+        access = self.operator_access
+        if not access.container_shell:
+            return
+        if not access.enabled:
+            raise refuse(
+                "a container shell logs to the operator access session log group",
+                "container_shell=True with enabled=True",
+                field="operator_access.container_shell",
+            )
+        if not runtime_spec(self.web.runtime).container_shell:
+            shells = ", ".join(r for r in WebRuntime if runtime_spec(r).container_shell)
+            raise refuse(
+                f"ECS Exec cannot open a shell in {self.web.runtime}'s web container",
+                f"container_shell=True with web.runtime {shells}",
+                field="operator_access.container_shell",
+            )
 
     @property
     def edge_region(self) -> str | None:

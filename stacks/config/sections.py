@@ -629,6 +629,12 @@ class WebConfig:
                 f"spot=False with {self.runtime}",
                 field="spot",
             )
+        if not spec.restricts_ingress and self.allowed_ingress_cidrs != ("0.0.0.0/0",):
+            raise refuse(
+                f"{spec.label} manages its load balancer's security group itself",
+                f"allowed_ingress_cidrs=('0.0.0.0/0',) with {self.runtime} (waf=True filters)",
+                field="allowed_ingress_cidrs",
+            )
         if self.domain_name is not None:
             self._check_domain(spec.custom_domain, spec.label)
         if self.release.strategy not in spec.release_strategies:
@@ -750,10 +756,29 @@ class SecurityConfig:
     encrypt_logs: bool = True
     """Encrypt every log group of the environment with its KMS key (the key admits this
     environment's log groups only). False leaves CloudWatch Logs' own encryption on all but the
-    VPC flow logs, which always use the key (``make cost``: KMS requests)."""
+    VPC flow logs and the operators' session logs, which always use the key (``make cost``: KMS
+    requests)."""
     compliance: Annotated[ComplianceProfile, BY_VALUE] = ComplianceProfile.NONE
     """An extra cdk-nag pack synth checks the environment against; every finding is fixed or
     acknowledged with a reason (EXCEPTIONS.md lists the controls deliberately not met)."""
+
+
+@section
+class OperatorAccessConfig:
+    """Operator access through Systems Manager only (no SSH, no inbound port): an access
+    instance for ``make db-tunnel`` and shells for ``make shell`` (README: Operator access)."""
+
+    enabled: bool = True
+    """The access instance (a ``t4g.nano`` in an app subnet, no inbound rule, stopped when idle:
+    ``make cost`` puts its disk in the floor and its hours in usage), the session log group and
+    shell document, and the ``<app>-<env>-operators`` and ``<app>-<env>-db-admins`` policies."""
+    idle_stop_minutes: Annotated[int, Field(ge=10, le=240)] = 30
+    """Minutes with no Session Manager session after which the access instance stops itself
+    (longer than Session Manager's 20-minute idle session timeout)."""
+    container_shell: bool = False
+    """ECS Exec into the web container (``web.runtime`` fargate). ECS Exec cannot run in a
+    container whose root filesystem is read-only, so this gives that protection up: keep it for
+    when a shell is needed. The EC2 runtime's instances have shells whenever ``enabled``."""
 
 
 @section
