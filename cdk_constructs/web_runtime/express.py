@@ -63,7 +63,7 @@ from cdk_constructs.options import (
 )
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
-from cdk_constructs.web_runtime.fargate_task import CONTAINER_INSIGHTS, CPU_TARGET_PERCENT, web_task
+from cdk_constructs.web_runtime.fargate_task import CPU_TARGET_PERCENT, tasks_missing, web_task
 from cdk_constructs.web_runtime.interface import (
     ROLLING_ONLY,
     WebAlarm,
@@ -243,30 +243,10 @@ class ExpressWebService(Construct):
             label="ALB + target 5XX",
             period=period,
         )
-        service_dimensions = {"ClusterName": self.service_name, "ServiceName": self.service_name}
-        tasks_missing = cloudwatch.MathExpression(
-            expression="desired - running",
-            using_metrics={
-                name: cloudwatch.Metric(
-                    namespace=CONTAINER_INSIGHTS,
-                    metric_name=metric,
-                    dimensions_map=service_dimensions,
-                    statistic="Minimum" if name == "running" else "Maximum",
-                    period=period,
-                )
-                for name, metric in (
-                    ("desired", "DesiredTaskCount"),
-                    ("running", "RunningTaskCount"),
-                )
-            },
-            label="Tasks missing",
-            period=period,
-        )
+        missing = tasks_missing(self.service_name, self.service_name, period)
         return (
             WebAlarm("Web5xx", web_5xx, thresholds.web_5xx, "Express ALB 5XX", "Express ALB 5XX"),
-            WebAlarm(
-                "TasksBelowDesired", tasks_missing, 1, "running tasks < desired", "Tasks missing"
-            ),
+            WebAlarm("TasksBelowDesired", missing, 1, "running tasks < desired", "Tasks missing"),
         )
 
     def _security_group(self, props: WebRuntimeProps) -> ec2.SecurityGroup:

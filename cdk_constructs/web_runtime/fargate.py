@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -39,7 +38,7 @@ from cdk_constructs.web_runtime.fargate_release import (
 from cdk_constructs.web_runtime.fargate_task import CONTAINER_INSIGHTS as CONTAINER_INSIGHTS
 from cdk_constructs.web_runtime.fargate_task import CONTAINER_NAME as CONTAINER_NAME
 from cdk_constructs.web_runtime.fargate_task import CPU_TARGET_PERCENT as CPU_TARGET_PERCENT
-from cdk_constructs.web_runtime.fargate_task import web_task
+from cdk_constructs.web_runtime.fargate_task import tasks_missing, web_task
 from cdk_constructs.web_runtime.interface import (
     WebAlarm,
     WebAlarmThresholds,
@@ -169,28 +168,7 @@ class FargateWebService(Construct):
         """ALB and target 5XX, unhealthy targets, and running tasks below desired."""
         all_5xx = web_5xx(self.load_balancer, period)
         unhealthy = self.release_resources.unhealthy_targets(period)
-        service_dimensions = {
-            "ClusterName": self.cluster.cluster_name,
-            "ServiceName": self.service.service_name,
-        }
-        tasks_missing = cloudwatch.MathExpression(
-            expression="desired - running",
-            using_metrics={
-                name: cloudwatch.Metric(
-                    namespace=CONTAINER_INSIGHTS,
-                    metric_name=metric,
-                    dimensions_map=service_dimensions,
-                    statistic="Minimum" if name == "running" else "Maximum",
-                    period=period,
-                )
-                for name, metric in (
-                    ("desired", "DesiredTaskCount"),
-                    ("running", "RunningTaskCount"),
-                )
-            },
-            label="Tasks missing",
-            period=period,
-        )
+        missing = tasks_missing(self.cluster.cluster_name, self.service.service_name, period)
         return (
             WebAlarm("Web5xx", all_5xx, thresholds.web_5xx, "ALB 5XX", "ALB 5XX"),
             WebAlarm(
@@ -200,9 +178,7 @@ class FargateWebService(Construct):
                 "unhealthy targets",
                 "Unhealthy targets",
             ),
-            WebAlarm(
-                "TasksBelowDesired", tasks_missing, 1, "running tasks < desired", "Tasks missing"
-            ),
+            WebAlarm("TasksBelowDesired", missing, 1, "running tasks < desired", "Tasks missing"),
         )
 
     def _security_groups(self, props: WebRuntimeProps, options: FargateOptions) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -105,3 +107,24 @@ def web_task(
             "from Secrets Manager.",
         )
     return WebTask(definition, container, log_group)
+
+
+def tasks_missing(cluster_name: str, service_name: str, period: Duration) -> cloudwatch.IMetric:
+    """Desired minus running tasks of an ECS service (Container Insights): above 0 while tasks
+    fail to start or keep stopping."""
+    dimensions = {"ClusterName": cluster_name, "ServiceName": service_name}
+    return cloudwatch.MathExpression(
+        expression="desired - running",
+        using_metrics={
+            name: cloudwatch.Metric(
+                namespace=CONTAINER_INSIGHTS,
+                metric_name=metric,
+                dimensions_map=dimensions,
+                statistic="Minimum" if name == "running" else "Maximum",
+                period=period,
+            )
+            for name, metric in (("desired", "DesiredTaskCount"), ("running", "RunningTaskCount"))
+        },
+        label="Tasks missing",
+        period=period,
+    )
