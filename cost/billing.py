@@ -82,6 +82,10 @@ FREE_TYPES = frozenset(
         "AWS::CloudFront::OriginAccessControl",
         "AWS::CloudFront::OriginRequestPolicy",
         "AWS::CloudFront::ResponseHeadersPolicy",
+        # A distribution's way into a VPC: CloudFront's price list has no line for it ("VPC
+        # origins ... at no additional cost", https://aws.amazon.com/about-aws/whats-new/2024/11/amazon-cloudfront-vpc-origins/);
+        # its traffic bills as the distribution's requests and bytes.
+        "AWS::CloudFront::VpcOrigin",
         # "no additional charge for code deployments to Amazon EC2 or AWS Lambda"
         # (https://aws.amazon.com/codedeploy/pricing/); its hook bills as a function.
         "AWS::CodeDeploy::Application",

@@ -30,6 +30,7 @@ from preflight.checks import (
     check_deploy_role,
     check_edge_region_bootstrap,
     check_hosted_zone,
+    check_vpc_origin_zones,
     error_code,
 )
 from preflight.release import check_ecs_release_strategy
@@ -51,6 +52,7 @@ RUNTIME_CHECKS: Mapping[str, Check] = {
     "app-runner": check_app_runner,
     "ecs-release-strategy": check_ecs_release_strategy,
     "edge-region-bootstrap": check_edge_region_bootstrap,
+    "vpc-origin-zones": check_vpc_origin_zones,
 }
 """The checks a web runtime may need, by the names its spec lists (``preflight_checks``)."""
 

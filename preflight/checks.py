@@ -21,6 +21,7 @@ from stacks.config import (
     deploy_role_name,
     stack_name,
 )
+from stacks.config.regions import VPC_ORIGIN_EXCLUDED_ZONE_IDS
 
 Check = Callable[[boto3.Session, AppConfig, EnvironmentConfig], CheckResult]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +160,47 @@ def check_availability_zones(
     return CheckResult.passed(
         "availability-zones", f"{', '.join(env.availability_zones)} are available"
     )
+
+
+def check_vpc_origin_zones(
+    session: boto3.Session, app: AppConfig, env: EnvironmentConfig
+) -> CheckResult:
+    """A CloudFront VPC origin does not work in some AZ IDs of its regions
+    (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-vpc-origins.html,
+    "Availability Zone (AZ) exceptions are noted"). Zone names map to IDs per account, so only
+    the account can say whether a configured zone is one; an excepted one is refused, as the page
+    does not say whether it breaks the origin or only that zone. A zone the account does not
+    offer is the availability-zones check's."""
+    excluded = VPC_ORIGIN_EXCLUDED_ZONE_IDS.get(env.region, frozenset())
+    if not excluded:
+        detail = f"no zone of {env.region} is excepted from CloudFront VPC origins"
+        return CheckResult.passed("vpc-origin-zones", detail)
+    answer = session.client("ec2", config=CLIENT_CONFIG).describe_availability_zones()
+    zones = answer["AvailabilityZones"]
+    ids = {zone["ZoneName"]: zone["ZoneId"] for zone in zones}
+    bad = [f"{zone} is {ids[zone]}" for zone in env.availability_zones if ids.get(zone) in excluded]
+    excepted = ", ".join(sorted(excluded))
+    if bad:
+        usable = ", ".join(
+            sorted(
+                zone["ZoneName"]
+                for zone in zones
+                if zone["State"] == "available" and zone["ZoneId"] not in excluded
+            )
+        )
+        return CheckResult.failed(
+            "vpc-origin-zones",
+            f"{'; '.join(bad)}, where CloudFront VPC origins do not work in {env.region}",
+            f"set availability_zones of '{env.name}' in stacks/config/environments.py to two "
+            f"zones whose IDs are not {excepted} (aws ec2 describe-availability-zones), "
+            f"i.e. two of: {usable}",
+        )
+    configured = ", ".join(
+        f"{zone} is {ids.get(zone, 'not offered (see availability-zones)')}"
+        for zone in env.availability_zones
+    )
+    detail = f"{configured}; none is {excepted}, where VPC origins do not work"
+    return CheckResult.passed("vpc-origin-zones", detail)
 
 
 def check_hosted_zone(

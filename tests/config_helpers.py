@@ -25,6 +25,7 @@ REAL_ACCOUNTS = {
     "spa": "123456789012",
     "classic": "456789012345",
     "ec2": "567890123456",
+    "express": "678901234567",
 }
 """A real-looking account per shipped environment (every name of ``APP_CONFIG``: a new
 environment needs one here, or ``real_config`` fails on it)."""

@@ -16,7 +16,7 @@ from devkit.fixtures import mysql_server as mysql_server
 from devkit.fixtures import pg_database as pg_database  # one real PostgreSQL for every test module
 from devkit.fixtures import pg_server as pg_server
 from tests.background import BackgroundSynth
-from tests.synth import CONTAINER_SHAPE_ENV_NAMES, synth_shipped
+from tests.synth import CONTAINER_SHAPE_ENV_NAMES, env_fixture, synth_shipped
 
 # Re-exported while test modules still import them from here; new code imports tests.synth.
 from tests.synth import REPO_ROOT as REPO_ROOT
@@ -105,8 +105,5 @@ def variant_sets(shipped_synth: BackgroundSynth | None) -> Callable[[str], Synth
     return shipped_synth.variant_set
 
 
-@pytest.fixture(params=CONTAINER_SHAPE_ENV_NAMES)
-def env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
-    """Each shipped environment of today's shape in turn (``CONTAINER_SHAPE_ENV_NAMES``)."""
-    name: str = request.param
-    return synthesized.envs[name]
+env = env_fixture(CONTAINER_SHAPE_ENV_NAMES)
+"""Each shipped environment of today's shape in turn (``CONTAINER_SHAPE_ENV_NAMES``)."""

@@ -28,11 +28,12 @@ from typing import Any
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
+import pytest
 from aws_cdk import App, Stack, Stage  # imported after the jsii variables above are set
 
 from cdk_constructs.compliance import add_compliance_pack
 from stacks import platform_app
-from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig
+from stacks.config import APP_CONFIG, AppConfig, EnvironmentConfig, runtime_spec
 from stacks.platform_stack import Tier as Tier  # re-exported: tests name tiers through here
 from stacks.platform_stage import PlatformStage
 
@@ -45,7 +46,27 @@ CONTAINER_SHAPE_ENV_NAMES = tuple(
 fixture's tests assert. The S3M shape's environment has its own tests (test_services_api.py,
 test_web_stack_site.py, test_static_site.py), and every shipped environment is covered by the
 snapshot, nag, cfn-lint and cost tests."""
+PLATFORM_ALB_ENV_NAMES = tuple(
+    name
+    for name in CONTAINER_SHAPE_ENV_NAMES
+    if not runtime_spec(APP_CONFIG.environment(name).web.runtime).behind_cloudfront
+)
+"""Those whose web tier is behind the platform's own ALB (Fargate, EC2): what the web stack's,
+the releases' and the web variants' shared tests assert. Express (behind CloudFront; its ALB is
+Express's) has its own module, tests/test_web_runtime_express.py."""
 CfnTemplate = dict[str, Any]
+
+
+def env_fixture(names: tuple[str, ...]) -> Any:
+    """An ``env`` fixture over the shipped environments ``names`` (conftest's: every one of
+    today's shape); a module whose tests hold for fewer assigns its own to ``env``."""
+
+    @pytest.fixture(params=names)
+    def env(request: pytest.FixtureRequest, synthesized: Synthesized) -> SynthesizedEnv:
+        name: str = request.param
+        return synthesized.envs[name]
+
+    return env
 
 
 TIERS = tuple(Tier)

@@ -56,9 +56,10 @@ SHIPPED_ROUTING: dict[str, dict[str, Any] | None] = {
     "prod": canary(10, 10),
     "classic": None,
     "ec2": None,
+    "express": None,
 }
-"""The shipped releases: dev, classic and ec2 all at once; staging and prod 10% first, the rest
-after 5 / 10 min."""
+"""The shipped releases: dev, classic, ec2 and express all at once; staging and prod 10% first,
+the rest after 5 / 10 min."""
 ALL_AT_ONCE = "CodeDeployDefault.LambdaAllAtOnce"
 
 

@@ -31,6 +31,7 @@ def test_prod_ships_with_the_nist_profile_and_the_others_without() -> None:
         "spa": ComplianceProfile.NONE,
         "classic": ComplianceProfile.NONE,
         "ec2": ComplianceProfile.NONE,
+        "express": ComplianceProfile.NONE,
     }
 
 

@@ -26,7 +26,15 @@ from tests.config_helpers import (
 
 def test_shipped_config_is_valid() -> None:
     validate_app_config(APP_CONFIG)
-    assert APP_CONFIG.environment_names == ("dev", "staging", "prod", "spa", "classic", "ec2")
+    assert APP_CONFIG.environment_names == (
+        "dev",
+        "staging",
+        "prod",
+        "spa",
+        "classic",
+        "ec2",
+        "express",
+    )
 
 
 @pytest.mark.parametrize("account", ["12345678901", "1234567890123", "12345678901a", ""])

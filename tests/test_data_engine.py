@@ -165,6 +165,7 @@ def test_the_shipped_environments_run_each_kind_and_family() -> None:
         "spa": DatabaseEngine.POSTGRES,
         "classic": DatabaseEngine.MYSQL,
         "ec2": DatabaseEngine.POSTGRES,
+        "express": DatabaseEngine.AURORA_POSTGRESQL,
     }
 
 

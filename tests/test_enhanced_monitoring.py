@@ -86,7 +86,15 @@ def test_shipped_intervals_prod_monitors_every_minute_others_do_not() -> None:
         env.name: env.database.enhanced_monitoring_interval_seconds
         for env in APP_CONFIG.environments
     }
-    assert intervals == {"dev": 0, "staging": 0, "prod": 60, "spa": 0, "classic": 0, "ec2": 0}
+    assert intervals == {
+        "dev": 0,
+        "staging": 0,
+        "prod": 60,
+        "spa": 0,
+        "classic": 0,
+        "ec2": 0,
+        "express": 0,
+    }
 
 
 def test_prod_instances_are_monitored_with_their_own_role(synthesized: Synthesized) -> None:
@@ -100,7 +108,14 @@ def test_monitoring_is_off_where_the_interval_is_0(synthesized: Synthesized) -> 
         for env in synthesized.envs.values()
         if env.config.database.enhanced_monitoring_interval_seconds == 0
     ]
-    assert {env.config.name for env in unmonitored} == {"dev", "staging", "spa", "classic", "ec2"}
+    assert {env.config.name for env in unmonitored} == {
+        "dev",
+        "staging",
+        "spa",
+        "classic",
+        "ec2",
+        "express",
+    }
     for env in unmonitored:
         instances = instances_of(env.data_json)
         assert instances

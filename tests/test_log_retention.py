@@ -95,7 +95,7 @@ def test_services_own_log_groups_exist_first_with_retention(synthesized: Synthes
         # API's microservices' (``<app>-<env>-services``); a static site has no cluster, nor
         # does the EC2 runtime, whose Docker writes to a group of its own (below).
         expected = []
-        if env.web.runtime == WebRuntime.FARGATE:
+        if env.web.runtime in (WebRuntime.FARGATE, WebRuntime.EXPRESS):
             expected.append(f"/aws/ecs/containerinsights/{prefix}-web/performance")
         if env.api.kind is ApiKind.PUBLIC_SERVICES:
             expected.append(f"/aws/ecs/containerinsights/{prefix}-services/performance")

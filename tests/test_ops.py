@@ -27,17 +27,26 @@ ALARM_METRICS = {
     ("AWS/DynamoDB", "WriteThrottleEvents"),
     ("AWS/DynamoDB", "SystemErrors"),
     ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"),
-    ("AWS/ApplicationELB", "UnHealthyHostCount"),
 }
-"""What every environment of today's shape alarms on (its web runtime behind the platform's
-ALB), besides its runtime's own (``RUNTIME_ALARM_METRICS``) and its database's capacity."""
+"""What every environment of today's shape alarms on (its web runtime behind an ALB), besides
+its runtime's own (``RUNTIME_ALARM_METRICS``) and its database's capacity."""
+UNHEALTHY_TARGETS = ("AWS/ApplicationELB", "UnHealthyHostCount")
+RUNNING_TASKS = ("ECS/ContainerInsights", "RunningTaskCount")
 RUNTIME_ALARM_METRICS = {
-    # Running tasks below desired (the ECS service's count).
-    WebRuntime.FARGATE: {("ECS/ContainerInsights", "RunningTaskCount")},
+    # Running tasks below desired (the ECS service's count), unhealthy targets of the ALB.
+    WebRuntime.FARGATE: {RUNNING_TASKS, UNHEALTHY_TARGETS},
     # Healthy targets below the group's minimum, and the targets' p99 response time.
     WebRuntime.EC2: {
+        UNHEALTHY_TARGETS,
         ("AWS/ApplicationELB", "HealthyHostCount"),
         ("AWS/ApplicationELB", "TargetResponseTime"),
+    },
+    # Running tasks below desired; CloudFront's 5XX in front (its metrics are in us-east-1,
+    # where the shipped environment is). Its target groups are Express's.
+    WebRuntime.EXPRESS: {
+        RUNNING_TASKS,
+        ("AWS/CloudFront", "Requests"),
+        ("AWS/CloudFront", "5xxErrorRate"),
     },
 }
 ACU = ("AWS/RDS", "ACUUtilization")
@@ -74,7 +83,7 @@ def test_an_alarm_for_every_failure_mode(env: SynthesizedEnv) -> None:
     if env.config.database.proxy:
         expected.add(("AWS/RDS", "ClientConnections"))
     assert expected <= covered
-    if runtime is not WebRuntime.FARGATE:  # no ECS service: no task count to watch
+    if RUNNING_TASKS not in RUNTIME_ALARM_METRICS[runtime]:  # no ECS service: no task count
         assert not [metric for metric in covered if metric[0] == "ECS/ContainerInsights"]
     # No ACU alarm on an instance (it has no ACUs), no storage alarm on Aurora (it grows alone).
     assert not ({ACU, FREE_STORAGE} - {capacity_metric(env)}) & covered
@@ -151,7 +160,8 @@ def test_thresholds_come_from_config(env: SynthesizedEnv) -> None:
         allocated = env.config.database.allocated_storage_gib * GIB
         assert by_metric[FREE_STORAGE] == pytest.approx(allocated * 0.05)
     assert by_metric[("AWS/DynamoDB", "ReadThrottleEvents")] == limits.dynamodb_throttles
-    assert by_metric[("AWS/ApplicationELB", "UnHealthyHostCount")] == limits.unhealthy_targets
+    if UNHEALTHY_TARGETS in RUNTIME_ALARM_METRICS[env.config.web.runtime]:
+        assert by_metric[UNHEALTHY_TARGETS] == limits.unhealthy_targets
     if env.config.web.runtime is WebRuntime.EC2:
         # The metric is in seconds; one healthy target missing below the group's minimum.
         p99 = by_metric[("AWS/ApplicationELB", "TargetResponseTime")]

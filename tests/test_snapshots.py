@@ -36,8 +36,9 @@ SNAPSHOTS: dict[Tier, tuple[str, ...]] = {
     Tier.API: ("prod", "spa"),
     # dev: Fargate Spot (x86), no domain, no WAF; prod: ARM, domain, certificate, WAF, guards;
     # spa: the static site (bucket, distribution, deployment, browser sign-in client); ec2: the
-    # Auto Scaling group, its launch template and instance refresh.
-    Tier.WEB: ("dev", "prod", "spa", "ec2"),
+    # Auto Scaling group, its launch template and instance refresh; express: the Express
+    # service and its CloudFront front (VPC origin, ingress steps, edge WAF, domain).
+    Tier.WEB: ("dev", "prod", "spa", "ec2", "express"),
     # The same alarms and dashboard everywhere (dev lacks the proxy's alarm); spa's dashboard
     # has the services row and the site's CloudFront widgets; classic: an instance's storage
     # alarm instead of ACUs, and backup alarms on RDS jobs; ec2: the operators policy with

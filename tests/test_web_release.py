@@ -24,7 +24,14 @@ from cdk_constructs.web_runtime.fargate_release import (
 from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG, canary_name
 from stacks.config.sections import WebReleaseConfig
-from tests.synth import CONTAINER_SHAPE_ENV_NAMES, Synthesized, SynthesizedEnv, Tier, synth_variant
+from tests.synth import (
+    PLATFORM_ALB_ENV_NAMES,
+    Synthesized,
+    SynthesizedEnv,
+    Tier,
+    env_fixture,
+    synth_variant,
+)
 from tests.template_queries import (
     all_dependencies,
     direct_dependencies,
@@ -37,6 +44,9 @@ from tests.template_queries import (
 )
 from tests.web_variants import Templates
 from tests.web_variants import variants as variants  # fixture
+
+env = env_fixture(PLATFORM_ALB_ENV_NAMES)
+"""Each shipped environment behind the platform's own ALB (Express has its own module)."""
 
 SERVICE = "AWS::ECS::Service"
 GROUP = "AWS::AutoScaling::AutoScalingGroup"
@@ -68,7 +78,7 @@ SHIPPED_REFRESH: dict[str, dict[str, Any]] = {
 """The instance refresh preferences of each shipped environment on EC2 (rolling only)."""
 FARGATE_ENV_NAMES = tuple(
     name
-    for name in CONTAINER_SHAPE_ENV_NAMES
+    for name in PLATFORM_ALB_ENV_NAMES
     if APP_CONFIG.environment(name).web.runtime is WebRuntime.FARGATE
 )
 SHIFT_KEYS = {"CanaryConfiguration", "LinearConfiguration", "BakeTimeInMinutes"}
@@ -86,7 +96,7 @@ def linear_dev() -> dict[str, Any]:
     return synth_variant(config, Tier.WEB, nag=True)
 
 
-EC2_ENV_NAMES = tuple(name for name in CONTAINER_SHAPE_ENV_NAMES if name not in FARGATE_ENV_NAMES)
+EC2_ENV_NAMES = tuple(name for name in PLATFORM_ALB_ENV_NAMES if name not in FARGATE_ENV_NAMES)
 
 
 @pytest.fixture(params=FARGATE_ENV_NAMES)
@@ -111,10 +121,10 @@ def on_fargate(env: SynthesizedEnv) -> bool:
 
 
 def test_the_shipped_runtimes() -> None:
-    runtimes = {APP_CONFIG.environment(name).web.runtime for name in CONTAINER_SHAPE_ENV_NAMES}
+    runtimes = {APP_CONFIG.environment(name).web.runtime for name in PLATFORM_ALB_ENV_NAMES}
     assert runtimes == {WebRuntime.FARGATE, WebRuntime.EC2}
     assert set(FARGATE_ENV_NAMES) == set(SHIPPED)
-    assert set(CONTAINER_SHAPE_ENV_NAMES) - set(FARGATE_ENV_NAMES) == set(SHIPPED_REFRESH)
+    assert set(PLATFORM_ALB_ENV_NAMES) - set(FARGATE_ENV_NAMES) == set(SHIPPED_REFRESH)
 
 
 def service_of(web: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -26,9 +26,11 @@ from cdk_constructs.web_runtime.factory import WEB_RUNTIMES, web_runtime_type
 from cdk_constructs.web_runtime.fargate import FargateOptions, FargateWebService
 from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE, PublicImage
 from cdk_constructs.web_runtime.interface import (
+    WebAclPlacement,
     WebReleasePlan,
     WebRuntimeProps,
     WebRuntimeService,
+    runtime_traits,
 )
 from cdk_constructs.web_runtime.rollout import Rollout
 from release.contract import RELEASE_OUTPUT, WebRelease
@@ -146,10 +148,18 @@ def own_resources(built: Built) -> set[str]:
 def test_the_web_acl_protects_the_runtimes_own_entry_point(
     runtime: WebRuntime, built: dict[WebRuntime, Built]
 ) -> None:
+    """A regional ACL associated with the runtime's own entry point; a runtime that builds its
+    own (CloudFront's, ``traits.web_acl``) puts it on its own distribution."""
     web = built[runtime].templates.web
     assert built[runtime].templates.config.web.waf
-    _, association = only(web, "AWS::WAFv2::WebACLAssociation")
-    protected = references(association["Properties"]["ResourceArn"])
+    if runtime_traits(web_runtime_type(runtime)).web_acl is WebAclPlacement.RUNTIME:
+        assert not resources(web, "AWS::WAFv2::WebACLAssociation")
+        distribution_id, distribution = only(web, "AWS::CloudFront::Distribution")
+        acl = distribution["Properties"]["DistributionConfig"]["WebACLId"]
+        protected = {distribution_id} | references(acl)
+    else:
+        _, association = only(web, "AWS::WAFv2::WebACLAssociation")
+        protected = references(association["Properties"]["ResourceArn"])
     assert protected
     assert protected <= own_resources(built[runtime])
 

@@ -6,9 +6,12 @@ AWS rules these tests hold the construct to (cited where the construct applies t
   port mapping that includes a container port and port name", "FARGATE compatibility", and then
   no primaryContainer, executionRoleArn, taskRoleArn, cpu, memory or cpuArchitecture (ECS API,
   CreateExpressGatewayService).
-- Its load balancer follows its subnets: internal in private ones; it takes no domain and no
-  ingress rule of ours; its ALB's ARN is the attribute
-  ``ECSManagedResourceArns.IngressPath.LoadBalancerArn``.
+- Its load balancer follows its subnets: internal in private ones ("If you provide private
+  subnets ..., Express Mode will provision an internal ALB", express-service-work.html); its
+  ALB's ARN is the attribute ``ECSManagedResourceArns.IngressPath.LoadBalancerArn``.
+- CloudFront reaches an internal ALB through a VPC origin, which needs the ALB active, and the
+  ALB's group must admit CloudFront's ``CloudFront-VPCOrigins-Service-SG``, which exists only
+  once the VPC origin does (private-content-vpc-origins.html).
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import CfnResource, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
-from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
 from cdk_constructs.options import (
     EXPRESS_CPU_MEMORY,
@@ -34,20 +35,28 @@ from cdk_constructs.options import (
 from cdk_constructs.web_runtime.express import (
     INFRASTRUCTURE_POLICY,
     MAIN_CONTAINER,
+    REVISION_DIGEST_CHARS,
     ExpressWebService,
 )
+from cdk_constructs.web_runtime.express_front import ADMIT_STEP, READY_STEP
 from cdk_constructs.web_runtime.image import (
     APP_USER,
     PLACEHOLDER_IMAGE,
     PLACEHOLDER_USER,
     PublicImage,
 )
-from cdk_constructs.web_runtime.interface import WebReleasePlan, WebRuntimeProps
+from cdk_constructs.web_runtime.interface import (
+    WebAclPlacement,
+    WebReleasePlan,
+    WebRuntimeProps,
+    runtime_traits,
+)
 from release.contract import RELEASE_OUTPUT, WebRelease
-from stacks.config import APP_CONFIG, EnvironmentConfig, runtime_spec
+from stacks.config import APP_CONFIG, EnvironmentConfig, check_deployable, runtime_spec
+from stacks.config.regions import VPC_ORIGIN_REGIONS
 from stacks.config.sections import AlarmThresholds, WebReleaseConfig
 from stacks.web_stack import web_service_name
-from tests.config_helpers import assert_one_line, deploy_error, error_of, real_with, with_web
+from tests.config_helpers import assert_one_line, error_of, real_with, with_web
 from tests.synth import Tier, cfn_lint, scratch_app, synth_variant_tiers
 from tests.template_queries import (
     get_att,
@@ -60,7 +69,6 @@ from tests.template_queries import (
     security_group_rules,
     subnets_by_group,
 )
-from tests.test_snapshots import mask_asset_hashes
 from tests.web_variants import (
     IMAGE_TAG,
     SECRET_VARIABLES,
@@ -70,11 +78,15 @@ from tests.web_variants import (
     on_runtime,
     subnet_tiers,
 )
+from vpc_origin_ingress import handler as ingress_handler
 
 ENV = Environment(account="111111111111", region="us-east-1")
 SERVICE = "AWS::ECS::ExpressGatewayService"
 LOAD_BALANCER_ARN = "ECSManagedResourceArns.IngressPath.LoadBalancerArn"
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+"""CloudFront's managed cache and origin request policies' ids."""
 ECR_PULL = {"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
 
 
@@ -84,8 +96,16 @@ def _express(env: EnvironmentConfig, suffix: str, **web: Any) -> EnvironmentConf
 
 DEV = _express(APP_CONFIG.environment("dev"), "-x")
 """dev on Express: the placeholder image, no WAF."""
-PROD = _express(APP_CONFIG.environment("prod"), "-x", image_tag=IMAGE_TAG)
-"""prod on Express: an ECR image, WAF, retained data, the NIST 800-53 pack."""
+_PROD = APP_CONFIG.environment("prod")
+PROD = _express(
+    _PROD,
+    "-x",
+    image_tag=IMAGE_TAG,
+    domain_name=_PROD.web.domain_name,
+    hosted_zone_id=_PROD.web.hosted_zone_id,
+    hosted_zone_name=_PROD.web.hosted_zone_name,
+)
+"""prod on Express: an ECR image, WAF, its domain, retained data, the NIST 800-53 pack."""
 
 
 def _synth(config: EnvironmentConfig) -> Templates:
@@ -134,9 +154,10 @@ def test_web_templates_pass_cfn_lint(dev: Templates, prod: Templates, tmp_path: 
     network, scaling target) and the task definition; nag ran in the synth."""
     paths = []
     for templates in (dev, prod):
-        path = tmp_path / f"{templates.config.name}.template.json"
-        path.write_text(json.dumps(templates.web))
-        paths.append(path)
+        for tier, template in (("web", templates.web), ("ops", templates.ops)):
+            path = tmp_path / f"{templates.config.name}-{tier}.template.json"
+            path.write_text(json.dumps(template))
+            paths.append(path)
     assert cfn_lint(paths, [DEV.region]) == ""
 
 
@@ -316,31 +337,160 @@ def test_log_groups_are_created_here_first_with_the_environments_retention(
     assert insights[0] in variant.web["Resources"][cluster_id]["DependsOn"]
 
 
-# --- WAF, outputs, alarms -----------------------------------------------------------------------
+# --- the CloudFront front ------------------------------------------------------------------------
 
 
-def test_the_web_acl_is_associated_with_the_alb_express_creates(
+def test_the_vpc_origin_is_expresss_alb_over_https_after_it_is_active(variant: Templates) -> None:
+    service_id, _ = service_of(variant)
+    origin_id, origin = only(variant.web, "AWS::CloudFront::VpcOrigin")
+    config = origin["Properties"]["VpcOriginEndpointConfig"]
+    assert config["Arn"] == get_att(service_id, LOAD_BALANCER_ARN)
+    assert (config["HTTPSPort"], config["OriginProtocolPolicy"], config["OriginSSLProtocols"]) == (
+        443,
+        "https-only",
+        ["TLSv1.2"],
+    )
+    ready_id, ready = only(variant.web, "Custom::ExpressLoadBalancerReady")
+    assert ready["Properties"]["Step"] == READY_STEP
+    assert ready["Properties"]["LoadBalancerArn"] == get_att(service_id, LOAD_BALANCER_ARN)
+    assert ready_id in variant.web["Resources"][origin_id]["DependsOn"]
+
+
+def test_cloudfront_sends_expresss_host_and_caches_nothing(variant: Templates) -> None:
+    """Express's listener rule matches its own host and its certificate names it: the origin's
+    domain is that host and the viewer's Host is never forwarded."""
+    service_id, _ = service_of(variant)
+    origin_id, _ = only(variant.web, "AWS::CloudFront::VpcOrigin")
+    _, distribution = only(variant.web, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    (origin,) = config["Origins"]
+    assert origin["VpcOriginConfig"]["VpcOriginId"] == get_att(origin_id, "Id")
+    assert json.dumps(get_att(service_id, "Endpoint")) in json.dumps(origin["DomainName"])
+    assert "https://" in json.dumps(origin["DomainName"])  # a scheme is stripped, if any
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["CachePolicyId"] == CACHING_DISABLED
+    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert set(behavior["AllowedMethods"]) >= {"GET", "POST", "PUT", "DELETE"}
+    assert config["HttpVersion"] == "http2and3"
+    headers_id = behavior["ResponseHeadersPolicyId"]["Ref"]
+    security = variant.web["Resources"][headers_id]["Properties"]["ResponseHeadersPolicyConfig"][
+        "SecurityHeadersConfig"
+    ]
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 730 * 86400
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    assert config["Logging"]["Prefix"] == "cloudfront/"
+
+
+def test_the_ingress_step_admits_cloudfront_on_expresss_alb_after_the_origin_and_each_release(
+    variant: Templates,
+) -> None:
+    service_id, _ = service_of(variant)
+    task_id, _ = task_of(variant)
+    origin_id, _ = only(variant.web, "AWS::CloudFront::VpcOrigin")
+    distribution_id, _ = only(variant.web, "AWS::CloudFront::Distribution")
+    ingress_id, ingress = only(variant.web, "Custom::ExpressVpcOriginIngress")
+    properties = ingress["Properties"]
+    assert properties["Step"] == ADMIT_STEP
+    assert properties["LoadBalancerArn"] == get_att(service_id, LOAD_BALANCER_ARN)
+    (vpc_id, _) = only(variant.network, "AWS::EC2::VPC")
+    assert imported(properties["VpcId"], variant.network) == ref(vpc_id)
+    separator, (task_arn, digest) = properties["Revision"]["Fn::Join"]
+    assert (separator, task_arn) == (":", ref(task_id))
+    assert len(digest) == REVISION_DIGEST_CHARS
+    assert {origin_id, distribution_id} <= set(variant.web["Resources"][ingress_id]["DependsOn"])
+    # Both custom resources are answered by the one function of the front.
+    (function_id, _) = properties["ServiceToken"]["Fn::GetAtt"]
+    _, ready = only(variant.web, "Custom::ExpressLoadBalancerReady")
+    assert ready["Properties"]["ServiceToken"] == get_att(function_id, "Arn")
+
+
+def test_the_ingress_function_changes_rules_only_on_this_vpcs_groups(variant: Templates) -> None:
+    (function_id, _) = only(variant.web, "Custom::ExpressVpcOriginIngress")[1]["Properties"][
+        "ServiceToken"
+    ]["Fn::GetAtt"]
+    function = variant.web["Resources"][function_id]["Properties"]
+    assert function["Handler"] == "handler.on_event"
+    assert function["Timeout"] == 900
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    statements = policy_statements_of_role(variant.web, role_id)
+    by_actions = {tuple(sorted(actions_of(s))): s for s in statements}
+    # On "*" only what has no resource-level permission: the two reads and X-Ray's writes.
+    reads = (
+        "ec2:DescribeSecurityGroups",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    )
+    rules = ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress")
+    assert set(by_actions) == {reads, rules}
+    assert by_actions[reads]["Resource"] == "*"
+    change = by_actions[rules]
+    config = variant.config
+    arn_prefix = f"arn:aws:ec2:{config.region}:{config.account}:"
+    assert change["Resource"] == f"{arn_prefix}security-group/*"
+    (vpc_arn,) = change["Condition"]["ArnEquals"].values()
+    (vpc_id, _) = only(variant.network, "AWS::EC2::VPC")
+    separator, (prefix, vpc) = vpc_arn["Fn::Join"]
+    assert (separator, prefix) == ("", f"{arn_prefix}vpc/")
+    assert imported(vpc, variant.network) == ref(vpc_id)
+
+
+def test_the_steps_are_the_functions(dev: Templates) -> None:
+    assert {READY_STEP, ADMIT_STEP} == {step.value for step in ingress_handler.Step}
+
+
+def test_the_web_acl_is_cloudfronts_and_nothing_else_has_one(
     dev: Templates, prod: Templates
 ) -> None:
-    assert not resources(dev.web, "AWS::WAFv2::WebACLAssociation")
-    service_id, _ = service_of(prod)
-    _, association = only(prod.web, "AWS::WAFv2::WebACLAssociation")
-    assert association["Properties"]["ResourceArn"] == get_att(service_id, LOAD_BALANCER_ARN)
+    """The ACL is of CLOUDFRONT scope, on the distribution (us-east-1 here, so in the web
+    stack); no regional ACL is associated with Express's ALB."""
+    assert not resources(dev.web, "AWS::WAFv2::WebACL")
+    assert (
+        "WebACLId"
+        not in only(dev.web, "AWS::CloudFront::Distribution")[1]["Properties"]["DistributionConfig"]
+    )
+    acl_id, acl = only(prod.web, "AWS::WAFv2::WebACL")
+    assert acl["Properties"]["Scope"] == "CLOUDFRONT"
+    _, distribution = only(prod.web, "AWS::CloudFront::Distribution")
+    assert distribution["Properties"]["DistributionConfig"]["WebACLId"] == get_att(acl_id, "Arn")
+    assert not resources(prod.web, "AWS::WAFv2::WebACLAssociation")
 
 
-def test_outputs_url_service_arn_rollout_and_release(dev: Templates) -> None:
-    service_id, _ = service_of(dev)
+def test_a_domain_gets_a_us_east_1_certificate_and_alias_records(prod: Templates) -> None:
+    domain = prod.config.web.domain_name
+    certificate_id, certificate = only(prod.web, "AWS::CertificateManager::Certificate")
+    assert certificate["Properties"]["DomainName"] == domain
+    _, distribution = only(prod.web, "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["Aliases"] == [domain]
+    assert config["ViewerCertificate"]["AcmCertificateArn"] == ref(certificate_id)
+    assert config["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    records = resources(prod.web, "AWS::Route53::RecordSet").values()
+    assert sorted(r["Properties"]["Type"] for r in records) == ["A", "AAAA"]
+    assert output_value(prod.web, "PublicUrl") == f"https://{domain}"
+
+
+def test_users_and_the_canary_use_cloudfronts_url(dev: Templates) -> None:
+    distribution_id, _ = only(dev.web, "AWS::CloudFront::Distribution")
     url = output_value(dev.web, "PublicUrl")
-    assert url["Fn::Join"][1][0] == "https://"  # then the endpoint's host name
-    assert json.dumps(get_att(service_id, "Endpoint")) in json.dumps(url["Fn::Join"][1][1])
+    assert url == {"Fn::Join": ["", ["https://", get_att(distribution_id, "DomainName")]]}
+    _, canary = only(dev.web, "AWS::Synthetics::Canary")
+    variables = canary["Properties"]["RunConfig"]["EnvironmentVariables"]
+    assert json.dumps(get_att(distribution_id, "DomainName")) in json.dumps(variables)
+    service_id, _ = service_of(dev)
     assert output_value(dev.web, "ServiceId") == get_att(service_id, "ServiceArn")
     assert output_value(dev.web, "Rollout") == "cloudformation"
     release = WebRelease.from_json(output_value(dev.web, RELEASE_OUTPUT))
     assert (release.runtime, release.strategy, release.alarms) == ("express", "rolling", ())
 
 
-def test_alarms_read_the_express_alb_and_the_services_tasks(prod: Templates) -> None:
+def test_alarms_read_the_express_alb_its_tasks_and_cloudfront(prod: Templates) -> None:
+    """The ALB's dimension is the ready step's answer (``app/<name>/<id>`` of the ARN it
+    waited for: tests/test_vpc_origin_ingress.py)."""
+    ready_id, ready = only(prod.web, "Custom::ExpressLoadBalancerReady")
     service_id, _ = service_of(prod)
+    assert ready["Properties"]["LoadBalancerArn"] == get_att(service_id, LOAD_BALANCER_ARN)
     name = web_service_name(APP_CONFIG, prod.config)
     alarms = {
         alarm["Properties"]["AlarmDescription"].split(" at or above")[0]: alarm["Properties"]
@@ -352,11 +502,7 @@ def test_alarms_read_the_express_alb_and_the_services_tasks(prod: Templates) -> 
         stat = metric["MetricStat"]["Metric"]
         assert stat["Namespace"] == "AWS/ApplicationELB"
         (dimension,) = stat["Dimensions"]
-        select = dimension["Value"]["Fn::Select"]
-        assert select[0] == 1
-        split = select[1]["Fn::Split"]
-        assert split[0] == "loadbalancer/"
-        assert imported(split[1], prod.web) == get_att(service_id, LOAD_BALANCER_ARN)
+        assert imported(dimension["Value"], prod.web) == get_att(ready_id, "MetricDimension")
     tasks = alarms["running tasks < desired"]
     for metric in (m for m in tasks["Metrics"] if "MetricStat" in m):
         dimensions = metric["MetricStat"]["Metric"]["Dimensions"]
@@ -364,23 +510,36 @@ def test_alarms_read_the_express_alb_and_the_services_tasks(prod: Templates) -> 
             "ClusterName": name,
             "ServiceName": name,
         }
+    # CloudFront's own 502/504 (origin unreachable) never reach the ALB's metrics.
+    distribution_id, _ = only(prod.web, "AWS::CloudFront::Distribution")
+    edge = alarms["CloudFront 5XX"]
+    stats = [m["MetricStat"]["Metric"] for m in edge["Metrics"] if "MetricStat" in m]
+    assert {stat["Namespace"] for stat in stats} == {"AWS/CloudFront"}
+    for stat in stats:
+        (distribution,) = [d["Value"] for d in stat["Dimensions"] if d["Name"] == "DistributionId"]
+        assert imported(distribution, prod.web) == ref(distribution_id)
 
 
 # --- config ---------------------------------------------------------------------------------------
 
 
-def test_the_spec_arm64_https_no_domain_spot_or_cidrs_rolling_only() -> None:
+def test_the_spec_arm64_https_domain_behind_cloudfront_no_spot_or_cidrs_rolling_only() -> None:
     spec = runtime_spec(WebRuntime.EXPRESS)
     assert (spec.architecture, spec.spot_architecture) == (CpuArchitecture.ARM64, None)
     assert (spec.https_without_domain, spec.custom_domain, spec.restricts_ingress) == (
         True,
-        False,
+        True,
         False,
     )
+    assert spec.behind_cloudfront
+    assert spec.regions == VPC_ORIGIN_REGIONS
+    assert set(spec.preflight_checks) == {"edge-region-bootstrap", "vpc-origin-zones"}
     assert spec.release_strategies == ExpressWebService.release_strategies
     assert spec.release_strategies == frozenset({WebReleaseStrategy.ROLLING})
     assert spec.cpu_memory is EXPRESS_CPU_MEMORY
     assert DEV.web.cpu_architecture is CpuArchitecture.ARM64
+    traits = runtime_traits(ExpressWebService)
+    assert (traits.web_acl, traits.edge_region) == (WebAclPlacement.RUNTIME, "us-east-1")
 
 
 @pytest.mark.parametrize(
@@ -391,11 +550,6 @@ def test_the_spec_arm64_https_no_domain_spot_or_cidrs_rolling_only() -> None:
             "web.allowed_ingress_cidrs",
             {"allowed_ingress_cidrs": ("203.0.113.0/24",)},
             "allowed_ingress_cidrs=('0.0.0.0/0',) with express",
-        ),
-        (
-            "web.domain_name",
-            {"domain_name": "www.example.com", "hosted_zone_id": "Z1"},
-            "domain_name=None with express",
         ),
         ("web.cpu/web.memory_mib", {"cpu": 4096, "memory_mib": 16384}, "cpu 4096: memory 8192"),
         ("web.cpu/web.memory_mib", {"cpu": 8192, "memory_mib": 16384}, "cpu 256: memory 512"),
@@ -414,14 +568,31 @@ def test_config_refuses_what_express_cannot_take(
     assert_one_line(error, "dev", field, allowed)
 
 
-def test_a_deploy_refuses_express_in_one_line_synth_builds_it() -> None:
-    """The load balancer would be internal (the tasks are in the app subnets): neither users
-    nor the canary could reach it (stacks/config/runtimes.py)."""
+def test_config_refuses_express_where_cloudfront_has_no_vpc_origins() -> None:
+    """ap-southeast-6 is not on CloudFront's list of VPC origin regions."""
+    dev = APP_CONFIG.environment("dev")
+    express = replace(dev.web, runtime=WebRuntime.EXPRESS, spot=False)
+    error = error_of(
+        lambda: replace(
+            dev,
+            region="ap-southeast-6",
+            availability_zones=("ap-southeast-6a", "ap-southeast-6b"),
+            web=express,
+        )
+    )
+    assert_one_line(error, "dev", "region", "us-east-1")
+    assert "ap-southeast-6" in str(error).split("; allowed: ", 1)[0]
+
+
+def test_express_deploys_with_a_domain() -> None:
     config = real_with("dev", web={"runtime": WebRuntime.EXPRESS, "spot": False})
-    error = deploy_error(config, "dev")
-    assert_one_line(error, "dev", "web.runtime", "fargate", "app_runner")
-    assert "internal" in str(error)
-    assert "express" not in str(error).split("; allowed: ", 1)[1]
+    assert check_deployable(config, "dev").web.runtime is WebRuntime.EXPRESS
+    example = APP_CONFIG.environment("express")
+    assert (example.web.runtime, example.web.waf, example.web.domain_name) == (
+        WebRuntime.EXPRESS,
+        True,
+        "express.example.com",
+    )
 
 
 # --- construct guards -------------------------------------------------------------------------
@@ -459,10 +630,6 @@ def test_the_construct_refuses_what_config_refuses_first() -> None:
     with pytest.raises(ValueError, match="min"):
         ExpressWebService(stack, "Zero", props=replace(props, min_instances=0))
     settings = DEV.web
-    with pytest.raises(ValueError, match="no custom domain"):
-        ExpressWebService.build(
-            stack, "Domain", props=props, settings=_unchecked(settings, domain_name="a.example")
-        )
     with pytest.raises(ValueError, match="no ingress CIDRs"):
         ExpressWebService.build(
             stack,
@@ -492,10 +659,18 @@ def _unchecked(base: Any, **changes: Any) -> Any:
     return _Settings(base, **changes)
 
 
-def test_the_express_example_web_template_matches_its_snapshot(
-    dev: Templates, snapshot: SnapshotAssertion
-) -> None:
-    """The Express Mode example (dev's shape on ``express``; no shipped environment can deploy
-    it yet): its whole web template, like the shipped environments' snapshots."""
-    snapshot_json = snapshot.use_extension(JSONSnapshotExtension)
-    assert mask_asset_hashes(dev.web) == snapshot_json
+def _revision_digest(**changes: Any) -> str:
+    stack = Stack(scratch_app(), "Revision", env=ENV)
+    service = ExpressWebService(stack, "Web", props=replace(_props(stack), **changes))
+    resource = service.front.ingress.node.default_child
+    assert isinstance(resource, CfnResource)
+    revision = stack.resolve(resource._cfn_properties)
+    digest: str = revision["Revision"]["Fn::Join"][1][1]
+    return digest
+
+
+def test_the_revision_changes_with_the_service_and_only_then() -> None:
+    """Any change CloudFormation makes to the Express service (here its scaling) is an Express
+    update, after which the ingress step must run again."""
+    assert _revision_digest() == _revision_digest()
+    assert _revision_digest(max_instances=2) != _revision_digest()

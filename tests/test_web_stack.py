@@ -18,7 +18,7 @@ from cdk_constructs.web_runtime.fargate_task import CPU_TARGET_PERCENT
 from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE
 from stacks.config import APP_CONFIG, EnvironmentConfig, repository_name
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
-from tests.synth import SynthesizedEnv
+from tests.synth import PLATFORM_ALB_ENV_NAMES, SynthesizedEnv, env_fixture
 from tests.template_queries import (
     imported,
     only,
@@ -45,6 +45,9 @@ from tests.web_variants import (
     subnet_tiers,
 )
 from tests.web_variants import variants as variants  # fixture
+
+env = env_fixture(PLATFORM_ALB_ENV_NAMES)
+"""Each shipped environment behind the platform's own ALB (Express has its own module)."""
 
 AL2023_ARM64 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 """AWS's public parameter of the latest AL2023 arm64 AMI, which the EC2 runtime boots."""

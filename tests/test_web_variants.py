@@ -13,11 +13,14 @@ from cdk_constructs.web_runtime.image import PLACEHOLDER_IMAGE
 from stacks import delivery
 from stacks.config import APP_CONFIG, repository_name
 from tests import web_variants as web_tier
-from tests.synth import Synthesized, SynthesizedEnv
+from tests.synth import PLATFORM_ALB_ENV_NAMES, Synthesized, SynthesizedEnv, env_fixture
 from tests.template_queries import get_att, only, resources
 from tests.test_log_retention import implicit_log_group_retention, log_group_problems
 from tests.web_variants import Templates
 from tests.web_variants import variants as variants  # fixture
+
+env = env_fixture(PLATFORM_ALB_ENV_NAMES)
+"""Each shipped environment behind the platform's own ALB (Express has its own module)."""
 
 # --- Fargate Spot runs X86_64 tasks only ----------------------------------------------------------
 

@@ -24,7 +24,7 @@ from release.contract import RELEASE_OUTPUT, WebRelease
 from stacks.config import APP_CONFIG, EnvironmentConfig, repository_name
 from stacks.config.sections import WebReleaseConfig
 from stacks.web_stack import API_CLIENT_FIELDS, APP_SECRETS_VARIABLE
-from tests.synth import CONTAINER_SHAPE_ENV_NAMES, SynthesizedEnv, Tier
+from tests.synth import PLATFORM_ALB_ENV_NAMES, SynthesizedEnv, Tier
 from tests.template_queries import (
     get_att,
     imported,
@@ -88,16 +88,9 @@ def on_runtime(
 ) -> EnvironmentConfig:
     """``env`` on ``runtime`` with what every runtime accepts: no Spot, no domain, a rolling
     release."""
+    no_domain = {"domain_name": None, "hosted_zone_id": None, "hosted_zone_name": None}
     return _variant(
-        env,
-        suffix,
-        runtime=runtime,
-        release=WebReleaseConfig(),
-        spot=False,
-        domain_name=None,
-        hosted_zone_id=None,
-        hosted_zone_name=None,
-        **web,
+        env, suffix, runtime=runtime, release=WebReleaseConfig(), spot=False, **{**no_domain, **web}
     )
 
 
@@ -109,7 +102,7 @@ def variant_configs() -> list[EnvironmentConfig]:
         *(
             on_runtime(env, WebRuntime.APP_RUNNER, "ar")
             for env in APP_CONFIG.environments
-            if env.name in CONTAINER_SHAPE_ENV_NAMES
+            if env.name in PLATFORM_ALB_ENV_NAMES
         ),
         _variant(dev, "img", image_tag=IMAGE_TAG),
         on_runtime(dev, WebRuntime.APP_RUNNER, "arimg", image_tag=IMAGE_TAG),

@@ -22,16 +22,16 @@ What this construct keeps in its own hands (README: web tier, Express):
 
 What Express decides and this construct cannot change:
 
-- **The load balancer's scheme follows the subnets**: private subnets give an *internal* ALB
-  ("if you use private subnets the ALB will be internal only to the VPC": AWS's own CDK defaults
-  for Express, aws/integrations-on-dotnet-aspire-for-aws). In public subnets the tasks get no
-  public IP ("the API does not support assigning a public IP") and so no way to Cognito's token
-  endpoint, which PrivateLink does not serve for the client-credentials flow
-  (https://docs.aws.amazon.com/cognito/latest/developerguide/vpc-interface-endpoints.html). In
-  this VPC the service is therefore reachable from inside the VPC only: config's spec marks it
-  not public and a deploy refuses it (``stacks/config/runtimes.py``) until it has a public front.
+- **The load balancer's scheme follows the subnets**: "If you provide private subnets (subnets
+  without an internet gateway in their route table), Express Mode will provision an internal
+  ALB" (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/express-service-work.html).
+  The tasks stay in the app subnets (they reach Cognito's token endpoint through the NAT, which
+  PrivateLink does not serve for the client-credentials flow:
+  https://docs.aws.amazon.com/cognito/latest/developerguide/vpc-interface-endpoints.html), so
+  users reach the internal ALB through CloudFront and a VPC origin (``express_front.py``),
+  where the domain and the web ACL live, as for the static site.
 - Its listener, certificate (for ``<service>.ecs.<region>.on.aws``) and security groups: no
-  custom domain, no ingress CIDRs (config refuses both), no deletion protection.
+  ingress CIDRs (config refuses them; the web ACL filters), no deletion protection.
 - Its deployments: a canary of 5% of the traffic, 3 minutes' bake, then all, rolled back by its
   own alarm on 4XX + 5XX above 1%
   (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/express-service-update-full.html).
@@ -40,17 +40,20 @@ What Express decides and this construct cannot change:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from typing import ClassVar
 
-from aws_cdk import Duration, Fn, Token
+from aws_cdk import Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from cdk_constructs.edge import EDGE_REGION
 from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import acknowledge
@@ -63,9 +66,13 @@ from cdk_constructs.options import (
 )
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.cdn import cloudfront_5xx_alarms, edge_domain
+from cdk_constructs.web_runtime.express_front import FrontOptions, VpcOriginFront
 from cdk_constructs.web_runtime.fargate_task import CPU_TARGET_PERCENT, tasks_missing, web_task
 from cdk_constructs.web_runtime.interface import (
     ROLLING_ONLY,
+    RuntimeTraits,
+    WebAclPlacement,
     WebAlarm,
     WebAlarmThresholds,
     WebRuntimeProps,
@@ -91,16 +98,14 @@ SERVICE_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 """Express service names: "up to 255 letters (uppercase and lowercase), numbers, underscores, and
 hyphens" (CreateExpressGatewayService)."""
 ALB_NAMESPACE = "AWS/ApplicationELB"
-LOAD_BALANCER_ARN_MARK = "loadbalancer/"
-"""An ALB's ARN ends in ``loadbalancer/app/<name>/<id>``; its metrics' ``LoadBalancer`` dimension
-is what follows the mark."""
 DEFAULT_INGRESS = ("0.0.0.0/0",)
 SCHEME = "https://"
+REVISION_DIGEST_CHARS = 16
 
 
 class ExpressWebService(Construct):
     """An Express Mode service of the web image on ARM64 Fargate tasks in the app subnets, behind
-    the load balancer Express creates (internal there: see the module docstring).
+    the load balancer Express creates (internal there) and CloudFront in front of that.
 
     A new image is a new task definition revision: the stack update rolls it out (Express's own
     canary deployment), like the Fargate runtime's.
@@ -109,6 +114,10 @@ class ExpressWebService(Construct):
     rollout: ClassVar[Rollout] = Rollout.CLOUDFORMATION
     release_strategies: ClassVar[frozenset[WebReleaseStrategy]] = ROLLING_ONLY
     release = rolling_release(WebRuntime.EXPRESS)
+    traits: ClassVar[RuntimeTraits] = RuntimeTraits(
+        web_acl=WebAclPlacement.RUNTIME, edge_region=EDGE_REGION
+    )
+    """The web ACL is CloudFront's (CLOUDFRONT scope, us-east-1), built with the front."""
 
     def __init__(
         self,
@@ -117,7 +126,9 @@ class ExpressWebService(Construct):
         *,
         props: WebRuntimeProps,
         cpu_architecture: CpuArchitecture = CpuArchitecture.ARM64,
+        front: FrontOptions | None = None,
     ) -> None:
+        """``front``: the domain and WAF of the CloudFront front (None: neither)."""
         super().__init__(scope, id_)
         _validate(props)
         self.service_name = props.name
@@ -183,8 +194,20 @@ class ExpressWebService(Construct):
             self.service.attr_ecs_managed_resource_arns_ingress_path_load_balancer_arn
         )
         """The ALB Express created for the service (not in the template)."""
-        self.url: str = f"{SCHEME}{_host(self.service.attr_endpoint)}"
-        """Express's HTTPS URL: ``https://<service>.ecs.<region>.on.aws``."""
+        self.express_host: str = _host(self.service.attr_endpoint)
+        """Express's own name, ``<service>.ecs.<region>.on.aws``: inside the VPC only."""
+        self.front = VpcOriginFront(
+            self,
+            "Front",
+            props=props,
+            load_balancer_arn=self.load_balancer_arn,
+            origin_host=self.express_host,
+            revision=self._revision(),
+            options=front or FrontOptions(),
+        )
+        self.url: str = self.front.url
+        """The public URL: CloudFront's (or the domain's)."""
+        self._in_metrics_region = Stack.of(self).region == EDGE_REGION
         self.service_id: str = self.service.attr_service_arn
         """The Express service's ARN, an ECS service ARN (``service/<cluster>/<name>``): release
         verify watches its service deployments like Fargate's."""
@@ -195,18 +218,22 @@ class ExpressWebService(Construct):
     def build(
         cls, scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
     ) -> ExpressWebService:
-        """The service on the configured architecture. Express has no setting for a domain or
-        for who may connect (its load balancer's listener and security group are its own):
-        config refuses them first; this refuses direct use."""
-        if settings.domain_name:
-            raise ValueError("ECS Express manages its listener and certificate: no custom domain")
+        """The service on the configured architecture, its front with the domain and WAF.
+        Express has no setting for who may connect (its load balancer's security group is its
+        own): config refuses ingress CIDRs first; this refuses direct use."""
         if tuple(settings.allowed_ingress_cidrs) != DEFAULT_INGRESS:
             raise ValueError(
                 "ECS Express manages its load balancer's security group: no ingress CIDRs"
             )
         if settings.spot:
             raise ValueError("ECS Express runs on the FARGATE capacity provider only: no Spot")
-        return cls(scope, id_, props=props, cpu_architecture=settings.cpu_architecture)
+        return cls(
+            scope,
+            id_,
+            props=props,
+            cpu_architecture=settings.cpu_architecture,
+            front=FrontOptions(domain=edge_domain(settings), waf=settings.waf),
+        )
 
     @classmethod
     def deploy_permissions(
@@ -216,17 +243,16 @@ class ExpressWebService(Construct):
         return ()
 
     def associate_web_acl(self, web_acl: RegionalWebAcl) -> None:
-        """The web ACL filters what reaches Express's load balancer: its ARN is an attribute of
-        the service, and Express's infrastructure role has no ``wafv2`` action, so the
-        association is the stack's alone."""
-        web_acl.associate("Association", self.load_balancer_arn)
+        """Never called: the web ACL is CloudFront's, built with the front (``traits``)."""
+        raise TypeError("ECS Express's web ACL is its CloudFront front's (web.waf)")
 
     def alarm_sources(
         self, thresholds: WebAlarmThresholds, *, period: Duration
     ) -> Sequence[WebAlarm]:
-        """The load balancer's and its targets' 5XX, and running tasks below desired (Container
-        Insights, by the literal cluster and service names)."""
-        dimension = Fn.select(1, Fn.split(LOAD_BALANCER_ARN_MARK, self.load_balancer_arn))
+        """The load balancer's and its targets' 5XX, running tasks below desired (Container
+        Insights, by the literal cluster and service names) and, in us-east-1, CloudFront's 5XX
+        (its 502 and 504 when it cannot reach the load balancer, which the ALB never sees)."""
+        dimension = self.front.load_balancer_dimension
         elb_5xx, target_5xx = (
             cloudwatch.Metric(
                 namespace=ALB_NAMESPACE,
@@ -247,7 +273,26 @@ class ExpressWebService(Construct):
         return (
             WebAlarm("Web5xx", web_5xx, thresholds.web_5xx, "Express ALB 5XX", "Express ALB 5XX"),
             WebAlarm("TasksBelowDesired", missing, 1, "running tasks < desired", "Tasks missing"),
+            *cloudfront_5xx_alarms(
+                self.front.distribution,
+                thresholds,
+                period=period,
+                in_metrics_region=self._in_metrics_region,
+                id_="Edge5xx",
+            ),
         )
+
+    def _revision(self) -> str:
+        """Changes whenever CloudFormation updates the Express service: its task definition's
+        ARN (a new revision keeps the same ``Ref``) and a digest of its properties as written
+        in the template (scaling, health path, network). Express rewrites its load balancer's
+        group on its own updates (express-service-advanced-customization.html: the group "is
+        automatically updated to match the container port provided in your Express Mode
+        Create or Update calls"), so the front's ingress step then adds its rule again."""
+        stack = Stack.of(self)
+        written = json.dumps(stack.resolve(self.service._cfn_properties), sort_keys=True)
+        digest = hashlib.sha256(written.encode()).hexdigest()[:REVISION_DIGEST_CHARS]
+        return Fn.join(":", [self.task_definition.task_definition_arn, digest])
 
     def _security_group(self, props: WebRuntimeProps) -> ec2.SecurityGroup:
         """The tasks' group: the container port from the app subnets, where Express puts the

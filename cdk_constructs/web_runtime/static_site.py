@@ -14,30 +14,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, cast
 
-from aws_cdk import CfnElement, Duration, Environment, RemovalPolicy, Stack, Stage, Token
+from aws_cdk import CfnElement, Duration, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
-from cdk_constructs.edge import EDGE_REGION, EdgeDomain, EdgeResources
+from cdk_constructs.edge import EDGE_REGION, EdgeDomain
 from cdk_constructs.github_deploy_role import DeployPermission
 from cdk_constructs.logging import retained_log_group
 from cdk_constructs.nag import (
     DEPLOY_TIME_FUNCTION,
     LAMBDA_BASIC_EXECUTION,
-    acknowledge,
     acknowledge_all,
     nag_text,
 )
 from cdk_constructs.options import WebReleaseStrategy, WebRuntime
 from cdk_constructs.retry_safety import ProtectedResource
 from cdk_constructs.web_acl import RegionalWebAcl
+from cdk_constructs.web_runtime.cdn import (
+    access_log_bucket,
+    cloudfront_5xx_alarms,
+    edge_domain,
+    edge_resources,
+    platform_distribution,
+    private_bucket,
+    security_headers_policy,
+)
 from cdk_constructs.web_runtime.interface import (
     ROLLING_ONLY,
     RuntimeTraits,
@@ -66,10 +71,7 @@ changed file gets a new name, so caches may keep each one for a year."""
 IMMUTABLE = "public, max-age=31536000, immutable"
 DEFAULT_TTL = Duration.days(1)
 """CloudFront's hold on an object without Cache-Control (the deployments upload none such)."""
-ACCESS_LOG_EXPIRY = Duration.days(90)
 DEPLOYMENT_MEMORY_MB = 512
-HSTS_MAX_AGE = Duration.days(730)
-"""Two years, as the HSTS preload list asks (https://hstspreload.org/#deployment-recommendations)."""
 API_MAX_TTL = Duration.seconds(1)
 """CloudFront refuses headers in the cache key of a policy whose TTLs are all 0 (caching off),
 and Authorization reaches the origin only through the cache key; default and minimum 0 mean an
@@ -144,17 +146,24 @@ class StaticSite(Construct):
         if not options.source.is_dir():
             raise ValueError(f"the site's source {options.source} is not a folder")
         stack = Stack.of(self)
-        self.edge = self._edge(props, options, stack)
-        self.bucket = self._bucket(
-            props, "Files", ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED
+        self.edge = edge_resources(self, props, domain=options.domain, waf=options.waf)
+        self.bucket = private_bucket(
+            self,
+            "Files",
+            removal_policy=props.removal_policy,
+            ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            no_access_log_why="CloudFront's access logs record every viewer request of the "
+            "site's files",
         )
-        # CloudFront's standard logging (legacy) writes with an ACL grant to its log delivery
-        # account, so the bucket must take ACLs; v2 logging has no CDK L2 and its delivery source
-        # must be in us-east-1 (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/AccessLogs.html).
-        self.access_logs = self._bucket(
-            props, "AccessLogs", ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED, expire=True
+        self.access_logs = access_log_bucket(
+            self, "AccessLogs", removal_policy=props.removal_policy
         )
-        self.headers = self._headers_policy(props.sign_in_origins)
+        self.headers = security_headers_policy(
+            self,
+            "Headers",
+            comment="Security headers of the site and its API",
+            content_security_policy=content_security_policy(props.sign_in_origins),
+        )
         self.spa_rewrite = cloudfront.Function(
             self,
             "SpaRewrite",
@@ -163,7 +172,7 @@ class StaticSite(Construct):
             comment="App routes (no file extension) get index.html",
         )
         domain = options.domain
-        self.distribution = cloudfront.Distribution(
+        self.distribution = platform_distribution(
             self,
             "Distribution",
             comment=props.name,
@@ -182,20 +191,11 @@ class StaticSite(Construct):
             ),
             additional_behaviors=self._api_behaviors(props.site_api),
             default_root_object=INDEX,
-            certificate=self.edge.certificate,
-            domain_names=[domain.domain_name] if domain else None,
-            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
-            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            # North America and Europe edges: the cheapest class; others are served from them.
-            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
-            enable_logging=True,
-            log_bucket=self.access_logs,
-            log_file_prefix="cloudfront/",
-            web_acl_id=self.edge.web_acl.arn if self.edge.web_acl else None,
+            edge=self.edge,
+            domain=domain,
+            access_logs=self.access_logs,
+            origins_why="Origins are S3 (OAC, SigV4) and the API over HTTPS with TLSv1.2 only.",
         )
-        self._acknowledge_distribution(domain is not None, options.waf)
-        if domain is not None:
-            self._alias(domain)
         self._deploy(props, options.source)
         self.service_id: str = self.distribution.distribution_id
         self.url: str = (
@@ -210,13 +210,10 @@ class StaticSite(Construct):
         cls, scope: Construct, id_: str, *, props: WebRuntimeProps, settings: WebSettings
     ) -> StaticSite:
         """The site from config: its files' folder, the domain and the WAF."""
-        domain = None
-        if settings.domain_name and settings.hosted_zone_id and settings.hosted_zone_name:
-            domain = EdgeDomain(
-                settings.domain_name, settings.hosted_zone_id, settings.hosted_zone_name
-            )
         options = SiteOptions(
-            source=REPO_ROOT / settings.site_source, domain=domain, waf=settings.waf
+            source=REPO_ROOT / settings.site_source,
+            domain=edge_domain(settings),
+            waf=settings.waf,
         )
         return cls(scope, id_, props=props, options=options)
 
@@ -235,88 +232,10 @@ class StaticSite(Construct):
     def alarm_sources(
         self, thresholds: WebAlarmThresholds, *, period: Duration
     ) -> Sequence[WebAlarm]:
-        """5XX responses (requests x 5xxErrorRate) where the metrics exist (us-east-1)."""
-        if not self._in_metrics_region:
-            return ()
-        five_xx = cloudwatch.MathExpression(
-            expression="FILL(requests, 0) * FILL(rate, 0) / 100",
-            using_metrics={
-                "requests": self.distribution.metric_requests(period=period, statistic="Sum"),
-                "rate": self.distribution.metric5xx_error_rate(period=period, statistic="Average"),
-            },
-            label="CloudFront 5XX",
-            period=period,
+        """CloudFront's 5XX responses (in us-east-1, where its metrics are)."""
+        return cloudfront_5xx_alarms(
+            self.distribution, thresholds, period=period, in_metrics_region=self._in_metrics_region
         )
-        return (
-            WebAlarm("Web5xx", five_xx, thresholds.web_5xx, "CloudFront 5XX", "CloudFront 5XX"),
-        )
-
-    def _edge(self, props: WebRuntimeProps, options: SiteOptions, stack: Stack) -> EdgeResources:
-        """The certificate and ACL here in us-east-1, else in the sibling edge stack (none
-        when there is neither: CloudFormation deploys no empty stack)."""
-        home: Construct = self
-        needed = options.domain is not None or options.waf
-        separate = needed and not Token.is_unresolved(stack.region) and stack.region != EDGE_REGION
-        if separate:
-            stage = Stage.of(self)
-            if stage is None:
-                raise ValueError("a static site outside us-east-1 needs a Stage for its edge stack")
-            home = Stack(
-                stage,
-                "WebEdge",
-                stack_name=f"{props.name}-edge",
-                description=f"{props.name}: the CloudFront certificate and web ACL (us-east-1)",
-                env=Environment(account=stack.account, region=EDGE_REGION),
-                cross_region_references=True,
-                termination_protection=stack.termination_protection,
-                analytics_reporting=False,
-            )
-        return EdgeResources(
-            home,
-            "Edge",
-            name=props.name,
-            domain=options.domain,
-            waf=options.waf,
-            log_retention=props.log_retention,
-            removal_policy=props.removal_policy,
-            own_log_key=separate and props.log_key is not None,
-        )
-
-    def _bucket(
-        self,
-        props: WebRuntimeProps,
-        id_: str,
-        *,
-        ownership: s3.ObjectOwnership,
-        expire: bool = False,
-    ) -> s3.Bucket:
-        """Private, SSE-S3, TLS only; ``expire``: a log bucket whose objects expire."""
-        bucket = s3.Bucket(
-            self,
-            id_,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=ownership,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=ACCESS_LOG_EXPIRY if expire else None,
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            removal_policy=props.removal_policy,
-            auto_delete_objects=props.removal_policy == RemovalPolicy.DESTROY,
-        )
-        acknowledge(
-            bucket,
-            "AwsSolutions-S1",
-            "CloudFront's access logs record every viewer request of the site's files"
-            if id_ == "Files"
-            else "This bucket holds CloudFront's access logs; logging access to it would need "
-            "yet another bucket.",
-        )
-        return bucket
 
     def _files_cache_policy(self) -> cloudfront.CachePolicy:
         """The objects' own Cache-Control rules (minimum TTL 0, so ``no-cache`` revalidates)."""
@@ -370,45 +289,6 @@ class StaticSite(Construct):
             )
         }
 
-    def _headers_policy(self, sign_in_origins: Sequence[str]) -> cloudfront.ResponseHeadersPolicy:
-        """HSTS (2 years, subdomains, preload), the CSP, no framing, no sniffing, referrer."""
-        return cloudfront.ResponseHeadersPolicy(
-            self,
-            "Headers",
-            comment="Security headers of the site and its API",
-            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
-                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
-                    access_control_max_age=HSTS_MAX_AGE,
-                    include_subdomains=True,
-                    preload=True,
-                    override=True,
-                ),
-                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=content_security_policy(sign_in_origins),
-                    override=True,
-                ),
-                frame_options=cloudfront.ResponseHeadersFrameOptions(
-                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
-                ),
-                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
-                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
-                    referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN,
-                    override=True,
-                ),
-            ),
-        )
-
-    def _alias(self, domain: EdgeDomain) -> None:
-        """A and AAAA alias records of the domain to the distribution (IPv6 is on)."""
-        zone = domain.zone(self, "Zone")
-        target = route53.RecordTarget.from_alias(
-            route53_targets.CloudFrontTarget(self.distribution)
-        )
-        route53.ARecord(self, "Alias", zone=zone, record_name=domain.domain_name, target=target)
-        route53.AaaaRecord(
-            self, "AliasIpv6", zone=zone, record_name=domain.domain_name, target=target
-        )
-
     def _deploy(self, props: WebRuntimeProps, source: Path) -> None:
         """Upload the content-hashed files under ``assets/`` if any (kept a year; never pruned, so
         a page loaded before the deploy still finds its files), then every other file and
@@ -450,29 +330,6 @@ class StaticSite(Construct):
             # The hashed files exist before the files that name them.
             entry.node.add_dependency(assets)
         self._acknowledge_deployment(entry)
-
-    def _acknowledge_distribution(self, has_domain: bool, waf: bool) -> None:
-        findings = [
-            (
-                "AwsSolutions-CFR1",
-                "A public site for its users wherever they are; no country is excluded.",
-            ),
-            (
-                "AwsSolutions-CFR5",
-                "Origins are S3 (OAC, SigV4) and the API over HTTPS with TLSv1.2 only.",
-            ),
-        ]
-        if not waf:
-            findings.append(("AwsSolutions-CFR2", "web.waf is off for this environment (config)."))
-        if not has_domain:
-            findings.append(
-                (
-                    "AwsSolutions-CFR4",
-                    "Without a domain CloudFront serves its *.cloudfront.net certificate, whose "
-                    "security policy CloudFront fixes (TLSv1); a domain gets TLSv1.2_2021.",
-                )
-            )
-        acknowledge_all(self.distribution, findings)
 
     def _acknowledge_deployment(self, entry: s3_deployment.BucketDeployment) -> None:
         """The findings of CDK's deployment function (one per stack, shared by both

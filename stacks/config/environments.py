@@ -313,5 +313,42 @@ APP_CONFIG = AppConfig(
             ),
             registry=RegistryConfig(keep_tagged_images=20),
         ),
+        # ECS Express Mode, App Runner's successor: the web container as an Express service in
+        # the app subnets, whose internal load balancer users reach through CloudFront (a VPC
+        # origin), with the domain and the WAF there; Aurora PostgreSQL Serverless v2 (IAM
+        # login, no proxy) and the private Lambda API. The shape an App Runner environment
+        # moves to (README: web tier, Express).
+        EnvironmentConfig(
+            name="express",
+            account="666666666666",
+            region="us-east-1",
+            availability_zones=("us-east-1a", "us-east-1b"),
+            branch="express",
+            alert_email="alerts-express@example.com",
+            log_retention_days=30,
+            retain_data=False,
+            network=NetworkConfig(
+                vpc_cidr="10.70.0.0/16",
+                nat_mode=NatMode.SINGLE_GATEWAY,
+                interface_endpoints=(InterfaceEndpoint.EXECUTE_API,),
+            ),
+            database=DatabaseConfig(
+                min_capacity=0.5, max_capacity=4, readers=0, proxy=False, backup_retention_days=7
+            ),
+            api=ApiConfig(throttle_rate_limit=50, throttle_burst_limit=100),
+            web=WebConfig(
+                runtime=WebRuntime.EXPRESS,
+                cpu=512,
+                memory_mib=1024,
+                min_instances=1,
+                max_instances=3,
+                waf=True,
+                domain_name="express.example.com",
+                hosted_zone_id="Z0123456789EXAMPLE4",
+                hosted_zone_name="example.com",
+                canary_interval_minutes=15,
+            ),
+            registry=RegistryConfig(keep_tagged_images=20),
+        ),
     ),
 )

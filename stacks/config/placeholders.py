@@ -1,16 +1,13 @@
-"""What a deploy refuses that validation accepts: the shipped placeholders, and a web runtime
-that is built but cannot serve yet.
+"""What a deploy refuses that validation accepts: the shipped placeholders.
 
 Synth and the tests run on the shipped config, so its example account ids, repository, e-mail
 addresses, domain and hosted zone are valid config; only a deploy (``make deploy``, ``make
-diff``, ``make bootstrap``, the deploy workflow, ``make preflight``) refuses them. Likewise a
-runtime whose spec says why it is ``not_deployable`` (``stacks/config/runtimes.py``).
+diff``, ``make bootstrap``, the deploy workflow, ``make preflight``) refuses them.
 """
 
 from __future__ import annotations
 
 from stacks.config.errors import ConfigError
-from stacks.config.runtimes import RUNTIME_SPECS, runtime_spec
 from stacks.config.schema import AppConfig, EnvironmentConfig, validate_app_config
 
 RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
@@ -97,22 +94,12 @@ def find_placeholder(config: AppConfig, env: EnvironmentConfig) -> ConfigError |
 
 
 def check_deployable(config: AppConfig, env_name: str) -> EnvironmentConfig:
-    """The config of ``env_name`` if it can be deployed, else ConfigError: valid, on a web
-    runtime that deploys (its spec's ``not_deployable``), and no shipped placeholder left in what
-    its deploy uses (``find_placeholder``). ``make deploy``, ``make
+    """The config of ``env_name`` if it can be deployed, else ConfigError: valid, and no shipped
+    placeholder left in what its deploy uses (``find_placeholder``). ``make deploy``, ``make
     diff`` and ``make bootstrap`` ask through ``python -m stacks.config deployable ENV``, the
     deploy workflow through ``python -m stacks.delivery plan ENV``."""
     validate_app_config(config)
     env = config.environment(env_name)
-    spec = runtime_spec(env.web.runtime)
-    if spec.not_deployable is not None:
-        deployable = (
-            runtime
-            for runtime, other in RUNTIME_SPECS.items()
-            if other.not_deployable is None and other.api_kind is spec.api_kind
-        )
-        allowed = f"a web.runtime that deploys: {', '.join(deployable)}"
-        raise ConfigError(env.name, "web.runtime", spec.not_deployable, allowed)
     placeholder = find_placeholder(config, env)
     if placeholder is not None:
         raise placeholder

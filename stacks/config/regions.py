@@ -62,6 +62,68 @@ skip a number (ca-central-1 lists cac1-az1, cac1-az2 and cac1-az4, zones a, b an
 ships regions but no zones, hence this table; a region missing here is refused until added.
 Which of these zones an account sees still varies (older accounts, constrained zones)."""
 
+VPC_ORIGIN_REGIONS: frozenset[str] = frozenset(
+    {
+        # North America
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "ca-west-1",
+        "mx-central-1",
+        # Africa
+        "af-south-1",
+        # Asia Pacific
+        "ap-east-1",
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        # Europe
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        # Middle East
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        # South America
+        "sa-east-1",
+    }
+)
+"""The regions where a CloudFront VPC origin works (the ECS Express web runtime's front), from
+https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-vpc-origins.html,
+"Supported AWS Regions for VPC origins": "VPC origins are currently supported in the following
+commercial AWS Regions. Availability Zone (AZ) exceptions are noted." Not listed, so refused:
+ap-southeast-6, GovCloud and China. Its zone exceptions are VPC_ORIGIN_EXCLUDED_ZONE_IDS."""
+
+VPC_ORIGIN_EXCLUDED_ZONE_IDS: Mapping[str, frozenset[str]] = {
+    "us-east-1": frozenset({"use1-az3"}),
+    "us-west-1": frozenset({"usw1-az2"}),
+    "ap-northeast-1": frozenset({"apne1-az3"}),
+    "ca-central-1": frozenset({"cac1-az3"}),
+}
+"""Region -> the AZ IDs where a VPC origin does not work, the exceptions noted on the same page
+(https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-vpc-origins.html,
+"VPC origins are currently supported in the following commercial AWS Regions. Availability Zone
+(AZ) exceptions are noted."). They are AZ IDs, and which zone name maps to which ID differs per
+account: the config (offline) can check only the region; ``make preflight`` maps the configured
+zone names to IDs (check ``vpc-origin-zones``) and refuses these."""
+
 
 @functools.cache
 def aws_regions() -> frozenset[str] | None:

@@ -22,6 +22,7 @@ from cdk_constructs.options import (
     WebReleaseStrategy,
     WebRuntime,
 )
+from stacks.config.regions import VPC_ORIGIN_REGIONS
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,8 @@ class WebRuntimeSpec:
     restricts_ingress: bool = True
     """Whether it takes ``web.allowed_ingress_cidrs`` (its entry point's security group is the
     platform's); if not, config refuses any but the default."""
-    not_deployable: str | None = None
-    """Why a deploy refuses this runtime although config accepts it (synth and the tests build
-    it): ``check_deployable`` says so in one line. None: deployable."""
+    regions: frozenset[str] | None = None
+    """The regions it can run in where that is narrower than the platform's; None: all."""
 
     def cpu_architecture(self, *, spot: bool) -> CpuArchitecture:
         """What a service of this runtime runs on, on Spot capacity or not."""
@@ -116,26 +116,22 @@ RUNTIME_SPECS: Mapping[WebRuntime, WebRuntimeSpec] = MappingProxyType(
             https_without_domain=False,
         ),
         # ECS Express Mode (cdk_constructs/web_runtime/express.py): ARM64 through the task
-        # definition of our own; HTTPS on its own URL (its ACM certificate); its listener,
-        # certificate and load balancer security group are Express's (no domain, no CIDRs); no
-        # Spot; its own canary deployment, config's `rolling`. Its load balancer is internal when
-        # its tasks are in private subnets ("if you use private subnets the ALB will be internal
-        # only to the VPC": AWS's CDK defaults for Express, aws/integrations-on-dotnet-aspire-for-
-        # aws), and in public ones they get no public IP, so no route to Cognito's token endpoint
-        # (not served through PrivateLink:
-        # https://docs.aws.amazon.com/cognito/latest/developerguide/vpc-interface-endpoints.html).
+        # definition of our own; its load balancer is internal in the app subnets, so users reach
+        # it through CloudFront and a VPC origin (express_front.py), which holds the domain and
+        # the web ACL in us-east-1 as for the static site, in the regions VPC origins serve;
+        # the ALB's security group is Express's (no CIDRs); no Spot; its own canary deployment,
+        # config's `rolling`.
         WebRuntime.EXPRESS: WebRuntimeSpec(
             label="ECS Express",
             cpu_memory=EXPRESS_CPU_MEMORY,
             architecture=CpuArchitecture.ARM64,
             spot_architecture=None,
-            custom_domain=False,
+            custom_domain=True,
             https_without_domain=True,
             restricts_ingress=False,
-            not_deployable=(
-                "ECS Express makes its load balancer internal when its tasks are in the app "
-                "(private) subnets, so neither users nor the canary could reach the web tier"
-            ),
+            behind_cloudfront=True,
+            regions=VPC_ORIGIN_REGIONS,
+            preflight_checks=("edge-region-bootstrap", "vpc-origin-zones"),
         ),
         # CloudFront serves HTTPS on its own domain; a custom domain's certificate lives in
         # us-east-1 whatever the environment's region (the web edge stack), as its WAF does.

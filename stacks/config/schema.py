@@ -113,6 +113,12 @@ class EnvironmentConfig:
         self._check_operator_access()
         web = self.web
         spec = runtime_spec(web.runtime)
+        if spec.regions is not None and self.region not in spec.regions:
+            raise refuse(
+                f"{spec.label} is not offered in {self.region} (its CloudFront VPC origin is not)",
+                ", ".join(sorted(spec.regions)),
+                field="region",
+            )
         if self.api.kind is not spec.api_kind:
             raise refuse(
                 f"{spec.label} goes with the {spec.api_kind} API (a container calls the private "

@@ -550,9 +550,10 @@ class WebConfig:
     and its canary. What each runtime allows is its spec (``stacks/config/runtimes.py``)."""
 
     runtime: Annotated[WebRuntime, BY_VALUE] = WebRuntime.FARGATE
-    """What serves the web tier: the container on ECS Fargate behind an ALB, or on App Runner
-    (closed to new AWS customers since 2026-04-30; existing customers keep it); or static_site,
-    the single-page app on S3 + CloudFront (with ``api.kind`` public_services)."""
+    """What serves the web tier: the container on ECS Fargate behind an ALB, on an EC2 Auto
+    Scaling group behind an ALB, on App Runner (closed to new AWS customers since 2026-04-30;
+    existing customers keep it) or on ECS Express Mode behind CloudFront; or static_site, the
+    single-page app on S3 + CloudFront (with ``api.kind`` public_services)."""
     image_tag: Annotated[str, IMAGE_TAG] | None = None
     """Run this tag of the environment's ECR ``web`` image; None runs a public placeholder that
     answers 200 on every path, so the first deploy needs no image."""

@@ -1,0 +1,1 @@
+"""Admits CloudFront's VPC origin to the Express load balancer (see handler)."""
