@@ -57,7 +57,7 @@ from stacks.config.regions import VPC_ORIGIN_REGIONS
 from stacks.config.sections import AlarmThresholds, WebReleaseConfig
 from stacks.web_stack import web_service_name
 from tests.config_helpers import assert_one_line, error_of, real_with, with_web
-from tests.synth import Tier, cfn_lint, scratch_app, synth_variant_tiers
+from tests.synth import Synthesized, Tier, cfn_lint, scratch_app, synth_variant_tiers
 from tests.template_queries import (
     get_att,
     imported,
@@ -76,6 +76,7 @@ from tests.web_variants import (
     actions_of,
     assert_runtime_role,
     on_runtime,
+    shipped,
     subnet_tiers,
 )
 from vpc_origin_ingress import handler as ingress_handler
@@ -124,7 +125,14 @@ def prod() -> Templates:
     return _synth(PROD)
 
 
-@pytest.fixture(params=["dev", "prod"])
+@pytest.fixture
+def example(synthesized: Synthesized) -> Templates:
+    """The shipped ``express`` environment (WAF and domain on CloudFront), as ``make synth``
+    builds it."""
+    return shipped(synthesized.envs["express"])
+
+
+@pytest.fixture(params=["dev", "prod", "example"])
 def variant(request: pytest.FixtureRequest) -> Templates:
     templates: Templates = request.getfixturevalue(request.param)
     return templates
